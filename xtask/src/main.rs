@@ -1,0 +1,112 @@
+//! Project automation: `cargo xtask codegen [--check]`.
+//!
+//! `codegen` rewrites the committed snapshot `generated/medium_oauth2_api.rs`
+//! from the bundled spec; `codegen --check` changes nothing and fails with a
+//! unified diff when the two have drifted. Both call the same generator as the
+//! root package's `build.rs`, so the snapshot is exactly what the crate
+//! compiles.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use medium_oauth_codegen::{SNAPSHOT_FILE, SPEC_FILE};
+
+/// Diff lines shown on drift before the rest is only counted: enough to see
+/// what changed, short enough that a CI log stays readable.
+const MAX_DIFF_LINES: usize = 200;
+
+const USAGE: &str = "usage: cargo xtask codegen [--check] [--root DIR]
+
+  codegen          rewrite generated/ from medium-oauth2-openapi.yml
+  codegen --check  change nothing; exit 1 with a diff if generated/ has drifted
+  --root DIR       the workspace to work on (default: this workspace)";
+
+fn main() -> ExitCode {
+    match run(std::env::args().skip(1).collect()) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: Vec<String>) -> Result<ExitCode, String> {
+    let mut args = args.into_iter();
+    if args.next().as_deref() != Some("codegen") {
+        return Err(USAGE.into());
+    }
+    let mut check = false;
+    let mut root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--check" => check = true,
+            "--root" => root = PathBuf::from(args.next().ok_or(USAGE)?),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(ExitCode::SUCCESS);
+            }
+            other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
+        }
+    }
+    codegen(&root, check)
+}
+
+fn codegen(root: &Path, check: bool) -> Result<ExitCode, String> {
+    let spec_path = root.join(SPEC_FILE);
+    let spec = std::fs::read_to_string(&spec_path)
+        .map_err(|e| format!("cannot read {}: {e}", spec_path.display()))?;
+    let fresh = medium_oauth_codegen::generate(&spec).map_err(|e| e.to_string())?;
+    let snapshot_path = root.join(SNAPSHOT_FILE);
+    let current = match std::fs::read_to_string(&snapshot_path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(format!("cannot read {}: {e}", snapshot_path.display())),
+    };
+    if current == fresh {
+        println!("{SNAPSHOT_FILE} is up to date with {SPEC_FILE}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let diff = similar::TextDiff::from_lines(&current, &fresh);
+    if check {
+        print_capped_diff(&diff);
+        println!(
+            "\n{SNAPSHOT_FILE} has drifted from {SPEC_FILE}; to fix it, run:\n    cargo xtask codegen"
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    if let Some(dir) = snapshot_path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    std::fs::write(&snapshot_path, &fresh)
+        .map_err(|e| format!("cannot write {}: {e}", snapshot_path.display()))?;
+    let (mut added, mut removed) = (0, 0);
+    for change in diff.iter_all_changes() {
+        match change.tag() {
+            similar::ChangeTag::Insert => added += 1,
+            similar::ChangeTag::Delete => removed += 1,
+            similar::ChangeTag::Equal => {}
+        }
+    }
+    println!("updated {SNAPSHOT_FILE}: {added} lines added, {removed} removed");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_capped_diff<'a>(diff: &'a similar::TextDiff<'a, 'a, 'a, str>) {
+    let text = diff
+        .unified_diff()
+        .context_radius(3)
+        .header(
+            &format!("a/{SNAPSHOT_FILE}"),
+            &format!("b/{SNAPSHOT_FILE} (from {SPEC_FILE})"),
+        )
+        .to_string();
+    let total = text.lines().count();
+    for line in text.lines().take(MAX_DIFF_LINES) {
+        println!("{line}");
+    }
+    if total > MAX_DIFF_LINES {
+        println!("... and {} more diff lines", total - MAX_DIFF_LINES);
+    }
+}

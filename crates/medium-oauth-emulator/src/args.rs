@@ -1,0 +1,117 @@
+//! The emulator's command-line options, shared by its own binary and
+//! `medium-oauth emulator`.
+
+use std::time::Duration;
+
+use crate::config::{ClientApp, Config, RedirectRule, RefreshEndpoints, SuccessStatus};
+
+/// Options of a standalone emulator.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Approve every valid authorization request without a consent page.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Access token lifetime in seconds (default: 60 days).
+    #[arg(long, value_name = "SECS")]
+    pub token_lifetime: Option<u64>,
+    /// Each refresh issues a new refresh token and invalidates the old one.
+    #[arg(long)]
+    pub rotate_refresh_tokens: bool,
+    /// Which refresh form to serve.
+    #[arg(long, value_enum, default_value_t = RefreshEndpoints::Both)]
+    pub refresh_endpoints: RefreshEndpoints,
+    /// Status of successful token responses: 201 (live service) or 200 (spec).
+    #[arg(long, default_value_t = 201, value_parser = parse_success_status)]
+    pub success_status: u16,
+    /// Register an app with an exact redirect URI; repeat the id to add URIs.
+    #[arg(long = "client", value_name = "ID:SECRET:REDIRECT_URI", value_parser = parse_client)]
+    pub clients: Vec<(String, String, String)>,
+    /// Approve an app registered with --client for the extended uploadImage scope.
+    #[arg(long = "approve-extended-scope", value_name = "ID")]
+    pub extended_scope: Vec<String>,
+}
+
+fn parse_success_status(text: &str) -> Result<u16, String> {
+    match text {
+        "201" => Ok(201),
+        "200" => Ok(200),
+        _ => Err("expected 201 (live service) or 200 (spec)".into()),
+    }
+}
+
+fn parse_client(text: &str) -> Result<(String, String, String), String> {
+    let mut parts = text.splitn(3, ':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(id), Some(secret), Some(uri)) if !id.is_empty() && !secret.is_empty() => {
+            url::Url::parse(uri).map_err(|e| format!("redirect URI `{uri}`: {e}"))?;
+            Ok((id.to_owned(), secret.to_owned(), uri.to_owned()))
+        }
+        _ => Err("expected ID:SECRET:REDIRECT_URI".into()),
+    }
+}
+
+impl Args {
+    /// The configuration these options describe.
+    pub fn config(&self) -> Result<Config, String> {
+        let mut config = Config {
+            auto_approve: self.auto_approve,
+            rotate_refresh_tokens: self.rotate_refresh_tokens,
+            refresh_endpoints: self.refresh_endpoints,
+            success_status: if self.success_status == 200 {
+                SuccessStatus::Ok
+            } else {
+                SuccessStatus::Created
+            },
+            ..Config::default()
+        };
+        if let Some(secs) = self.token_lifetime {
+            config.token_lifetime = Duration::from_secs(secs);
+        }
+        for (id, secret, uri) in &self.clients {
+            match config.clients.iter_mut().find(|c| &c.id == id) {
+                Some(app) => match &mut app.redirect {
+                    RedirectRule::Exact(uris) if &app.secret == secret => uris.push(uri.clone()),
+                    _ => {
+                        return Err(format!(
+                            "--client {id} is given twice with different secrets"
+                        ));
+                    }
+                },
+                None => config.clients.push(ClientApp {
+                    name: id.clone(),
+                    id: id.clone(),
+                    secret: secret.clone(),
+                    redirect: RedirectRule::Exact(vec![uri.clone()]),
+                    extended_scope_approved: false,
+                }),
+            }
+        }
+        for id in &self.extended_scope {
+            let app = config
+                .clients
+                .iter_mut()
+                .find(|c| &c.id == id)
+                .ok_or_else(|| format!("--approve-extended-scope {id}: no such --client"))?;
+            app.extended_scope_approved = true;
+        }
+        Ok(config)
+    }
+}
+
+/// Runs an emulator until Ctrl-C. Prints exactly one line to stdout when it
+/// is ready, `listening on http://HOST:PORT`.
+pub async fn run(args: Args) -> Result<(), String> {
+    let config = args.config()?;
+    let emulator = crate::Emulator::start(config, args.listen.as_str())
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    println!("listening on {}", emulator.base_url());
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
+    emulator.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,183 @@
+//! The browser side: `GET /m/oauth/authorize` and the consent form's POST.
+//!
+//! Like Medium, a request that cannot be trusted to name a real app and a
+//! registered redirect URI gets an HTML error page and is never redirected
+//! (RFC 6749 §4.1.2.1: redirecting to an unverified URI makes the server an
+//! open redirector).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Query, State as Extract};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
+use medium_oauth2_api::operations::authorize_user::{fixed, param};
+
+use crate::routes;
+use crate::scopes::{self, Scopes};
+use crate::state::{CODE_TTL, CodeEntry, PendingConsent, State, random_hex};
+
+/// Name of the consent form's hidden field that identifies the request.
+const CONSENT_FIELD: &str = "consent";
+/// Name of the consent form's button field.
+const DECISION_FIELD: &str = "decision";
+
+fn error_page(reason: &str) -> Response {
+    let body = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Medium</title></head>\
+         <body><h1>We didn't understand your request</h1><p id=\"reason\">{}</p></body></html>",
+        text(reason)
+    );
+    (StatusCode::BAD_REQUEST, Html(body)).into_response()
+}
+
+fn overloaded_page() -> Response {
+    let body = "<!doctype html><html><body><h1>Try again later</h1></body></html>";
+    (StatusCode::SERVICE_UNAVAILABLE, Html(body)).into_response()
+}
+
+/// Validates the five parameters in the order that keeps redirects safe: the
+/// app and its redirect URI first, so later errors may not redirect either.
+fn validate(
+    state: &State,
+    query: &HashMap<String, String>,
+) -> Result<PendingConsent, &'static str> {
+    let get = |name: &str| {
+        query
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    let client_id = get(param::CLIENT_ID).ok_or("client_id is missing.")?;
+    let app = state.client(client_id).ok_or("Unknown client_id.")?;
+    let redirect_uri = get(param::REDIRECT_URI).ok_or("redirect_uri is missing.")?;
+    if !app.redirect.allows(redirect_uri) {
+        return Err("redirect_uri is not registered for this application.");
+    }
+    if get(param::RESPONSE_TYPE) != Some(fixed::RESPONSE_TYPE) {
+        return Err("response_type must be code.");
+    }
+    let state_param = get(param::STATE).ok_or("state is missing.")?;
+    let scopes = Scopes::parse(get(param::SCOPE).ok_or("scope is missing.")?)
+        .map_err(|_| "scope names an unknown scope.")?;
+    if scopes.is_empty() {
+        return Err("scope is empty.");
+    }
+    if scopes.iter().any(scopes::is_extended) && !app.extended_scope_approved {
+        return Err("This application is not approved for uploadImage.");
+    }
+    Ok(PendingConsent {
+        client_id: client_id.to_owned(),
+        redirect_uri: redirect_uri.to_owned(),
+        scopes,
+        state: state_param.to_owned(),
+        expires_at_ms: state.clock.now_ms() + CODE_TTL.as_millis() as i64,
+    })
+}
+
+pub(crate) async fn authorize(
+    Extract(state): Extract<Arc<State>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let consent = match validate(&state, &query) {
+        Ok(consent) => consent,
+        Err(reason) => return error_page(reason),
+    };
+    if state.config.auto_approve {
+        return decide(&state, consent, true);
+    }
+    let app_name = state
+        .client(&consent.client_id)
+        .map(|a| a.name.clone())
+        .unwrap_or_default();
+    let scope_items: String = consent
+        .scopes
+        .iter()
+        .map(|s| format!("<li>{}</li>", text(scopes::describe(s))))
+        .collect();
+    let id = random_hex();
+    {
+        let mut tables = state.tables();
+        if !tables.room_for_pending(state.config.limits.pending_grants, state.clock.now_ms()) {
+            return overloaded_page();
+        }
+        tables.consents.insert(id.clone(), consent);
+    }
+    let action = routes::authorize_path();
+    let body = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Authorize {name}</title></head>\
+         <body><h1>{name} would like to</h1><ul id=\"scopes\">{scope_items}</ul>\
+         <form method=\"post\" action=\"{action}\">\
+         <input type=\"hidden\" name=\"{CONSENT_FIELD}\" value=\"{id}\">\
+         <button id=\"approve\" type=\"submit\" name=\"{DECISION_FIELD}\" value=\"approve\">Approve</button>\
+         <button id=\"deny\" type=\"submit\" name=\"{DECISION_FIELD}\" value=\"deny\">Deny</button>\
+         </form></body></html>",
+        name = text(&app_name),
+        action = attr(&action),
+    );
+    Html(body).into_response()
+}
+
+pub(crate) async fn consent(
+    Extract(state): Extract<Arc<State>>,
+    form: Result<axum::Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(axum::Form(form)) = form else {
+        return error_page("The consent form could not be read.");
+    };
+    let approve = match form.get(DECISION_FIELD).map(String::as_str) {
+        Some("approve") => true,
+        Some("deny") => false,
+        _ => return error_page("The consent form has no decision."),
+    };
+    let now = state.clock.now_ms();
+    let pending = form
+        .get(CONSENT_FIELD)
+        .and_then(|id| state.tables().consents.remove(id))
+        .filter(|c| c.expires_at_ms > now);
+    match pending {
+        Some(consent) => decide(&state, consent, approve),
+        None => error_page("This authorization request has expired or was already answered."),
+    }
+}
+
+/// Redirects back to the app with a fresh code, or with `access_denied`.
+fn decide(state: &State, consent: PendingConsent, approve: bool) -> Response {
+    let Ok(mut target) = url::Url::parse(&consent.redirect_uri) else {
+        return error_page("redirect_uri is not a URL.");
+    };
+    if approve {
+        let code = random_hex();
+        {
+            let mut tables = state.tables();
+            if !tables.room_for_pending(state.config.limits.pending_grants, state.clock.now_ms()) {
+                return overloaded_page();
+            }
+            tables.codes.insert(
+                code.clone(),
+                CodeEntry {
+                    client_id: consent.client_id,
+                    redirect_uri: consent.redirect_uri,
+                    scopes: consent.scopes,
+                    expires_at_ms: state.clock.now_ms() + CODE_TTL.as_millis() as i64,
+                    grant: None,
+                },
+            );
+        }
+        target
+            .query_pairs_mut()
+            .append_pair("code", &code)
+            .append_pair(param::STATE, &consent.state);
+    } else {
+        target
+            .query_pairs_mut()
+            .append_pair("error", "access_denied")
+            .append_pair(param::STATE, &consent.state);
+    }
+    (
+        StatusCode::FOUND,
+        [(header::LOCATION, target.as_str().to_owned())],
+    )
+        .into_response()
+}

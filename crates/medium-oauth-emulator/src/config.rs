@@ -1,0 +1,179 @@
+//! What an emulator serves: its apps and the options that switch between the
+//! spec's and the live service's behaviour.
+
+use std::time::Duration;
+
+use url::Url;
+
+/// How long access tokens live unless configured otherwise: Medium's 60 days.
+pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 24 * 60 * 60);
+
+/// The built-in app's client id.
+pub const DEMO_CLIENT_ID: &str = "demo-client";
+/// The built-in app's client secret.
+pub const DEMO_CLIENT_SECRET: &str = "demo-secret";
+
+/// Which refresh form the emulator serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum RefreshEndpoints {
+    /// Both `POST /v1/tokens/refresh` and `grant_type=refresh_token` on
+    /// `POST /v1/tokens`.
+    #[default]
+    Both,
+    /// Only the spec's `POST /v1/tokens/refresh`.
+    Spec,
+    /// Only the live service's `grant_type=refresh_token` on `POST /v1/tokens`.
+    Live,
+}
+
+impl RefreshEndpoints {
+    pub(crate) fn serves_spec(self) -> bool {
+        matches!(self, Self::Both | Self::Spec)
+    }
+    pub(crate) fn serves_live(self) -> bool {
+        matches!(self, Self::Both | Self::Live)
+    }
+}
+
+/// The status of a successful token response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SuccessStatus {
+    /// `201 Created`, as the live service's documentation shows.
+    #[default]
+    Created,
+    /// `200 OK`, as the spec says.
+    Ok,
+}
+
+impl SuccessStatus {
+    pub(crate) fn code(self) -> axum::http::StatusCode {
+        match self {
+            Self::Created => axum::http::StatusCode::CREATED,
+            Self::Ok => axum::http::StatusCode::OK,
+        }
+    }
+}
+
+/// Which redirect URIs an app accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedirectRule {
+    /// Exactly these URIs, as Medium requires for registered apps.
+    Exact(Vec<String>),
+    /// Any `http://127.0.0.1:<port>/<path>`, `http://localhost:…` or
+    /// `http://[::1]:…` URI: the loopback rule of RFC 8252 §7.3 for native
+    /// apps, whose port is only known at run time.
+    AnyLoopback,
+}
+
+impl RedirectRule {
+    /// Whether `uri` is acceptable as a redirect target for the app.
+    pub fn allows(&self, uri: &str) -> bool {
+        match self {
+            Self::Exact(uris) => uris.iter().any(|u| u == uri),
+            Self::AnyLoopback => Url::parse(uri).is_ok_and(|u| {
+                u.scheme() == "http"
+                    && u.username().is_empty()
+                    && u.password().is_none()
+                    && u.fragment().is_none()
+                    && matches!(
+                        u.host(),
+                        Some(url::Host::Domain("localhost"))
+                            | Some(url::Host::Ipv4(std::net::Ipv4Addr::LOCALHOST))
+                            | Some(url::Host::Ipv6(std::net::Ipv6Addr::LOCALHOST))
+                    )
+            }),
+        }
+    }
+}
+
+/// An app registered with the emulator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientApp {
+    /// Shown on the consent page.
+    pub name: String,
+    /// The client id.
+    pub id: String,
+    /// The client secret.
+    pub secret: String,
+    /// Where it may send users back to.
+    pub redirect: RedirectRule,
+    /// Whether Medium approved it for the extended `uploadImage` scope.
+    pub extended_scope_approved: bool,
+}
+
+impl ClientApp {
+    /// The built-in demo app: `demo-client` / `demo-secret`, every scope,
+    /// any loopback redirect URI.
+    pub fn demo() -> Self {
+        Self {
+            name: "Demo App".into(),
+            id: DEMO_CLIENT_ID.into(),
+            secret: DEMO_CLIENT_SECRET.into(),
+            redirect: RedirectRule::AnyLoopback,
+            extended_scope_approved: true,
+        }
+    }
+}
+
+/// The emulator's configuration. `Config::default()` is the live service with
+/// the demo app.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Approve every valid authorization request without showing the consent
+    /// page.
+    pub auto_approve: bool,
+    /// Lifetime of issued access tokens.
+    pub token_lifetime: Duration,
+    /// Each refresh issues a new refresh token and invalidates the old one.
+    /// Without it a refresh answers with no `refresh_token`, and the client
+    /// keeps the one it has.
+    pub rotate_refresh_tokens: bool,
+    /// Which refresh form is served.
+    pub refresh_endpoints: RefreshEndpoints,
+    /// Status of successful token responses.
+    pub success_status: SuccessStatus,
+    /// Registered apps. The demo app is included by default.
+    pub clients: Vec<ClientApp>,
+    /// Bounds on what the emulator keeps in memory.
+    pub limits: Limits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            auto_approve: false,
+            token_lifetime: DEFAULT_TOKEN_LIFETIME,
+            rotate_refresh_tokens: false,
+            refresh_endpoints: RefreshEndpoints::Both,
+            success_status: SuccessStatus::Created,
+            clients: vec![ClientApp::demo()],
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Caps that keep a flood of requests from growing the emulator without bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Authorization codes and consent pages awaiting an answer.
+    pub pending_grants: usize,
+    /// Live access and refresh tokens together.
+    pub tokens: usize,
+    /// Largest accepted request body, in bytes.
+    pub request_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            // Far above any interactive use; a flood hits the cap, gets 503s,
+            // and the table drains as codes expire.
+            pending_grants: 10_000,
+            // Enough for load tests of 100k exchanges (two tokens each) with
+            // headroom, at roughly 200 bytes per token.
+            tokens: 1_000_000,
+            // Token forms are a few hundred bytes; 64 KiB is generous.
+            request_body_bytes: 64 * 1024,
+        }
+    }
+}

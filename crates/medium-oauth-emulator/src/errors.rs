@@ -1,0 +1,106 @@
+//! Error responses in Medium's shape: `{"errors":[{"message","code"}]}`,
+//! always `application/json`, never an empty array (the official SDKs read
+//! `errors[0]` unchecked).
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use medium_oauth2_api::types;
+
+/// Medium's error codes. Those the live service is known to send come first;
+/// Medium documents none for the token endpoint's own failures, so the
+/// emulator's choices for those follow, and clients should match on the HTTP
+/// status (401 from the token endpoint: the grant or client is bad) rather
+/// than on these numbers.
+pub mod codes {
+    /// `An access token is required.`
+    pub const TOKEN_REQUIRED: i64 = 6000;
+    /// `Missing scope: X`
+    pub const MISSING_SCOPE: i64 = 6002;
+    /// `Token was invalid.` (bad or expired access token)
+    pub const TOKEN_INVALID: i64 = 6003;
+    /// `Application not found` (unknown client id)
+    pub const APPLICATION_NOT_FOUND: i64 = 6005;
+    /// `Unexpected field (X) specified`
+    pub const UNEXPECTED_FIELD: i64 = 6007;
+    /// `grant_type was invalid.` (also any body that is not a urlencoded form)
+    pub const GRANT_TYPE_INVALID: i64 = 6021;
+
+    /// Emulator's choice: a required form field is missing or empty.
+    pub const MISSING_FIELD: i64 = 6022;
+    /// Emulator's choice: the authorization code is unknown, expired, used,
+    /// or belongs to another client.
+    pub const CODE_INVALID: i64 = 6023;
+    /// Emulator's choice: `redirect_uri` differs from the authorization
+    /// request's.
+    pub const REDIRECT_URI_MISMATCH: i64 = 6024;
+    /// Emulator's choice: the refresh token is unknown or revoked.
+    pub const REFRESH_TOKEN_INVALID: i64 = 6025;
+    /// Emulator's choice: the client secret is wrong.
+    pub const CLIENT_SECRET_INVALID: i64 = 6026;
+    /// Emulator's choice: no such endpoint or method.
+    pub const NOT_FOUND: i64 = 6404;
+    /// Emulator's choice: the request body is over the size limit.
+    pub const BODY_TOO_LARGE: i64 = 6413;
+    /// Emulator's choice: a memory cap is reached; try again later.
+    pub const OVERLOADED: i64 = 6503;
+}
+
+/// One error response.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub(crate) status: StatusCode,
+    pub(crate) code: i64,
+    pub(crate) message: String,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, code: i64, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn unauthorized(code: i64, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+
+    pub(crate) fn bad_request(code: i64, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub(crate) fn grant_type_invalid() -> Self {
+        Self::bad_request(codes::GRANT_TYPE_INVALID, "grant_type was invalid.")
+    }
+
+    pub(crate) fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "Not found.")
+    }
+
+    pub(crate) fn overloaded() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::OVERLOADED,
+            "The emulator is at its memory cap; try again later.",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = types::Error {
+            errors: vec![types::ErrorErrorsItem {
+                code: Some(self.code),
+                message: Some(self.message),
+            }],
+        };
+        let json = serde_json::to_vec(&body).unwrap_or_default();
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "application/json")],
+            json,
+        )
+            .into_response()
+    }
+}

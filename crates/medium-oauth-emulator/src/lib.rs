@@ -1,0 +1,286 @@
+//! A local HTTP server that behaves like Medium's OAuth2 service.
+//!
+//! Medium has no sandbox and takes no new integrations, so this is where the
+//! flow can actually run: every end-to-end test of the workspace talks to it
+//! over loopback, and `medium-oauth emulator` runs it for development.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use medium_oauth_emulator::{Config, Emulator};
+//!
+//! let emulator = Emulator::start(Config { auto_approve: true, ..Config::default() }, "127.0.0.1:0").await?;
+//! println!("authorize at {}", emulator.authorization_server());
+//! println!("tokens at {}", emulator.api_server());
+//! assert_eq!(emulator.refreshes(), 0);
+//! emulator.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! One origin serves both of Medium's hosts on their real paths:
+//! `GET /m/oauth/authorize` (and the consent form's POST), `POST /v1/tokens`,
+//! `POST /v1/tokens/refresh` and `GET /v1/me`. Wire types are the generated
+//! raw client's, so the emulator and the client share one reading of the
+//! spec. Where the spec and the live service disagree the default is the live
+//! service (201, both refresh forms), and [`Config`] switches each to the
+//! spec's. Error codes are in [`codes`].
+
+#![deny(missing_docs)]
+
+mod args;
+mod authorize;
+mod config;
+mod errors;
+mod faults;
+mod me;
+mod scopes;
+mod state;
+mod tokens;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use args::{Args, run};
+pub use config::{
+    ClientApp, Config, DEFAULT_TOKEN_LIFETIME, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Limits,
+    RedirectRule, RefreshEndpoints, SuccessStatus,
+};
+pub use errors::codes;
+pub use faults::Fault;
+pub use me::{Envelope, User};
+pub use state::{CODE_TTL, Endpoint, Grant};
+
+/// Paths derived from the spec's servers, so the emulator serves exactly the
+/// paths the real hosts do.
+pub(crate) mod routes {
+    use medium_oauth2_api::{operations, servers};
+
+    fn server_path(server: &str) -> String {
+        url::Url::parse(server)
+            .map(|u| u.path().trim_end_matches('/').to_owned())
+            .unwrap_or_default()
+    }
+
+    /// `/m/oauth`
+    pub(crate) fn authorization_prefix() -> String {
+        server_path(servers::AUTHORIZATION_SERVER)
+    }
+
+    /// `/v1`
+    pub(crate) fn api_prefix() -> String {
+        server_path(servers::API_SERVER)
+    }
+
+    pub(crate) fn authorize_path() -> String {
+        authorization_prefix() + operations::authorize_user::PATH
+    }
+
+    pub(crate) fn tokens_path() -> String {
+        api_prefix() + operations::exchange_authorization_code::PATH
+    }
+
+    pub(crate) fn tokens_refresh_path() -> String {
+        api_prefix() + operations::refresh_access_token::PATH
+    }
+
+    pub(crate) fn me_path() -> String {
+        api_prefix() + "/me"
+    }
+}
+
+fn router(state: Arc<state::State>) -> axum::Router {
+    use axum::routing::{get, post};
+    let mut router = axum::Router::new()
+        .route(
+            &routes::authorize_path(),
+            get(authorize::authorize).post(authorize::consent),
+        )
+        .route(&routes::tokens_path(), post(tokens::tokens))
+        .route(&routes::me_path(), get(me::me));
+    if state.config.refresh_endpoints.serves_spec() {
+        router = router.route(&routes::tokens_refresh_path(), post(tokens::tokens_refresh));
+    }
+    router
+        .fallback(|| async { errors::ApiError::not_found() })
+        .method_not_allowed_fallback(|| async {
+            errors::ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                codes::NOT_FOUND,
+                "Method not allowed.",
+            )
+        })
+        .with_state(state)
+}
+
+/// A running emulator. Dropping it stops the server; [`Emulator::shutdown`]
+/// stops it and waits until it has.
+pub struct Emulator {
+    addr: SocketAddr,
+    state: Arc<state::State>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emulator")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Emulator {
+    /// Binds `listen` (use port 0 for any free port) and serves `config`
+    /// until shut down.
+    pub async fn start(config: Config, listen: impl ToSocketAddrs) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(state::State::new(config));
+        let (stop, stopped) = oneshot::channel();
+        let app = router(state.clone());
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!("emulator server failed: {e}");
+            }
+        });
+        Ok(Self {
+            addr,
+            state,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://HOST:PORT`
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The authorization server's base URL, the emulator's counterpart of
+    /// `https://medium.com/m/oauth`.
+    pub fn authorization_server(&self) -> String {
+        self.base_url() + &routes::authorization_prefix()
+    }
+
+    /// The API server's base URL, the emulator's counterpart of
+    /// `https://api.medium.com/v1`.
+    pub fn api_server(&self) -> String {
+        self.base_url() + &routes::api_prefix()
+    }
+
+    /// The configuration it serves.
+    pub fn config(&self) -> &Config {
+        &self.state.config
+    }
+
+    /// Milliseconds since the Unix epoch on the emulator's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.state.clock.now_ms()
+    }
+
+    /// Moves the emulator's clock forward: codes and tokens expire by it.
+    pub fn advance_clock(&self, by: Duration) {
+        self.state.clock.advance(by);
+    }
+
+    /// Answers the next token requests with these faults, one each, in order.
+    pub fn inject_faults(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.state
+            .faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(faults);
+    }
+
+    /// Token requests received at `endpoint` with `grant`, faulted or not.
+    pub fn token_requests(&self, endpoint: Endpoint, grant: Grant) -> u64 {
+        let requests = self
+            .state
+            .counters
+            .requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        requests.get(&(endpoint, grant)).copied().unwrap_or(0)
+    }
+
+    /// Token requests received in all.
+    pub fn total_token_requests(&self) -> u64 {
+        let requests = self
+            .state
+            .counters
+            .requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        requests.values().sum()
+    }
+
+    /// Successful refreshes, on either endpoint.
+    pub fn refreshes(&self) -> u64 {
+        self.state.counters.refreshes.load(Ordering::Relaxed)
+    }
+
+    /// Successful code exchanges.
+    pub fn exchanges(&self) -> u64 {
+        self.state.counters.exchanges.load(Ordering::Relaxed)
+    }
+
+    /// Access tokens that are unexpired and unrevoked now.
+    pub fn live_access_tokens(&self) -> usize {
+        let now = self.now_ms();
+        self.state
+            .tables()
+            .access
+            .values()
+            .filter(|t| t.expires_at_ms > now)
+            .count()
+    }
+
+    /// Refresh tokens that can be used now.
+    pub fn live_refresh_tokens(&self) -> usize {
+        self.state.tables().refresh.len()
+    }
+
+    /// Authorization codes and consent pages held in memory.
+    pub fn pending_grants(&self) -> usize {
+        let tables = self.state.tables();
+        tables.consents.len() + tables.codes.len()
+    }
+
+    /// Revokes every issued token, as a user removing the app would.
+    pub fn revoke_all_tokens(&self) {
+        let mut tables = self.state.tables();
+        tables.access.clear();
+        tables.refresh.clear();
+    }
+
+    /// Stops accepting connections, lets requests in flight finish, and waits.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! What the emulator remembers: consents awaiting an answer, authorization
+//! codes, grants and their tokens, counters, the clock and queued faults.
+//!
+//! Everything sits behind one mutex held for microseconds per request; the
+//! emulator serves tests and development, where simple and obviously correct
+//! beats lock-free.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rand::RngCore;
+
+use crate::config::{ClientApp, Config};
+use crate::faults::Fault;
+use crate::scopes::Scopes;
+
+/// Authorization codes, and consent pages, expire after 10 minutes: the
+/// maximum RFC 6749 §4.1.2 recommends.
+pub const CODE_TTL: Duration = Duration::from_secs(10 * 60);
+
+/// Random bytes in codes and tokens: 128 bits, beyond guessing.
+const SECRET_BYTES: usize = 16;
+
+/// A random value as lowercase hex, the form Medium's tokens take.
+pub(crate) fn random_hex() -> String {
+    let mut bytes = [0u8; SECRET_BYTES];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The emulator's clock: the system clock plus an adjustable offset, so a test
+/// can expire codes and tokens without waiting.
+#[derive(Debug, Default)]
+pub struct Clock {
+    offset_ms: AtomicI64,
+}
+
+impl Clock {
+    /// Milliseconds since the Unix epoch, as the emulator sees it.
+    pub fn now_ms(&self) -> i64 {
+        let real = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        real + self.offset_ms.load(Ordering::Relaxed)
+    }
+
+    /// Moves the emulator's time forward.
+    pub fn advance(&self, by: Duration) {
+        self.offset_ms
+            .fetch_add(by.as_millis() as i64, Ordering::Relaxed);
+    }
+}
+
+/// The endpoint a token request arrived at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// `POST /v1/tokens`
+    Tokens,
+    /// `POST /v1/tokens/refresh`
+    TokensRefresh,
+}
+
+/// The `grant_type` a token request carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Grant {
+    /// `authorization_code`
+    AuthorizationCode,
+    /// `refresh_token`
+    RefreshToken,
+    /// Missing, unknown, or a body that could not be read.
+    Other,
+}
+
+/// Counters a test can read.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) requests: Mutex<HashMap<(Endpoint, Grant), u64>>,
+    pub(crate) refreshes: AtomicU64,
+    pub(crate) exchanges: AtomicU64,
+}
+
+pub(crate) struct PendingConsent {
+    pub(crate) client_id: String,
+    pub(crate) redirect_uri: String,
+    pub(crate) scopes: Scopes,
+    pub(crate) state: String,
+    pub(crate) expires_at_ms: i64,
+}
+
+pub(crate) struct CodeEntry {
+    pub(crate) client_id: String,
+    pub(crate) redirect_uri: String,
+    pub(crate) scopes: Scopes,
+    pub(crate) expires_at_ms: i64,
+    /// Set once exchanged: a second use revokes what the first one issued.
+    pub(crate) grant: Option<u64>,
+}
+
+pub(crate) struct AccessEntry {
+    pub(crate) grant: u64,
+    pub(crate) scopes: Scopes,
+    pub(crate) expires_at_ms: i64,
+}
+
+pub(crate) struct RefreshEntry {
+    pub(crate) grant: u64,
+    pub(crate) client_id: String,
+    pub(crate) scopes: Scopes,
+}
+
+#[derive(Default)]
+pub(crate) struct Tables {
+    pub(crate) consents: HashMap<String, PendingConsent>,
+    pub(crate) codes: HashMap<String, CodeEntry>,
+    pub(crate) access: HashMap<String, AccessEntry>,
+    pub(crate) refresh: HashMap<String, RefreshEntry>,
+    next_grant: u64,
+}
+
+/// Tokens issued by one exchange or refresh.
+pub(crate) struct Issued {
+    pub(crate) access_token: String,
+    pub(crate) refresh_token: Option<String>,
+    pub(crate) expires_at_ms: i64,
+    pub(crate) scopes: Scopes,
+}
+
+impl Tables {
+    /// Drops expired consents, codes and access tokens. Refresh tokens do not
+    /// expire on Medium, so they stay until revoked or rotated.
+    pub(crate) fn sweep(&mut self, now_ms: i64) {
+        self.consents.retain(|_, c| c.expires_at_ms > now_ms);
+        self.codes.retain(|_, c| c.expires_at_ms > now_ms);
+        self.access.retain(|_, t| t.expires_at_ms > now_ms);
+    }
+
+    /// Whether `extra` more pending grants fit under `limit`, sweeping
+    /// expired entries first when they would not.
+    pub(crate) fn room_for_pending(&mut self, limit: usize, now_ms: i64) -> bool {
+        let pending = |t: &Self| t.consents.len() + t.codes.len();
+        if pending(self) >= limit {
+            self.sweep(now_ms);
+        }
+        pending(self) < limit
+    }
+
+    /// Whether an exchange's two new tokens fit under `limit`, sweeping
+    /// expired access tokens first when they would not.
+    pub(crate) fn room_for_tokens(&mut self, limit: usize, now_ms: i64) -> bool {
+        const PER_ISSUE: usize = 2;
+        if self.tokens() + PER_ISSUE > limit {
+            self.sweep(now_ms);
+        }
+        self.tokens() + PER_ISSUE <= limit
+    }
+
+    pub(crate) fn tokens(&self) -> usize {
+        self.access.len() + self.refresh.len()
+    }
+
+    pub(crate) fn new_grant(&mut self) -> u64 {
+        self.next_grant += 1;
+        self.next_grant
+    }
+
+    /// Removes every token of a grant (RFC 6749 §4.1.2: a reused code should
+    /// revoke what it issued).
+    pub(crate) fn revoke_grant(&mut self, grant: u64) {
+        self.access.retain(|_, t| t.grant != grant);
+        self.refresh.retain(|_, t| t.grant != grant);
+    }
+
+    /// Issues an access token, and a refresh token when `refresh` is set.
+    pub(crate) fn issue(
+        &mut self,
+        grant: u64,
+        client_id: &str,
+        scopes: Scopes,
+        expires_at_ms: i64,
+        refresh: bool,
+    ) -> Issued {
+        let access_token = random_hex();
+        self.access.insert(
+            access_token.clone(),
+            AccessEntry {
+                grant,
+                scopes,
+                expires_at_ms,
+            },
+        );
+        let refresh_token = refresh.then(|| {
+            let token = random_hex();
+            self.refresh.insert(
+                token.clone(),
+                RefreshEntry {
+                    grant,
+                    client_id: client_id.to_owned(),
+                    scopes,
+                },
+            );
+            token
+        });
+        Issued {
+            access_token,
+            refresh_token,
+            expires_at_ms,
+            scopes,
+        }
+    }
+}
+
+/// Shared state of one running emulator.
+pub(crate) struct State {
+    pub(crate) config: Config,
+    pub(crate) clock: Clock,
+    pub(crate) tables: Mutex<Tables>,
+    pub(crate) faults: Mutex<VecDeque<Fault>>,
+    pub(crate) counters: Counters,
+}
+
+impl State {
+    pub(crate) fn new(config: Config) -> Self {
+        Self {
+            config,
+            clock: Clock::default(),
+            tables: Mutex::new(Tables::default()),
+            faults: Mutex::new(VecDeque::new()),
+            counters: Counters::default(),
+        }
+    }
+
+    pub(crate) fn client(&self, id: &str) -> Option<&ClientApp> {
+        self.config.clients.iter().find(|c| c.id == id)
+    }
+
+    /// Locks the tables. A panic while they were held cannot leave them
+    /// half-updated in a way that matters to an emulator, so poisoning is
+    /// ignored rather than failing every later request.
+    pub(crate) fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
+        self.tables.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn count_request(&self, endpoint: Endpoint, grant: Grant) {
+        let mut requests = self
+            .counters
+            .requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        *requests.entry((endpoint, grant)).or_default() += 1;
+    }
+
+    pub(crate) fn next_fault(&self) -> Option<Fault> {
+        self.faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop_front()
+    }
+}

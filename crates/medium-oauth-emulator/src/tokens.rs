@@ -1,0 +1,205 @@
+//! The token endpoints: `POST /v1/tokens` (code exchange, and the live
+//! service's refresh form) and `POST /v1/tokens/refresh` (the spec's refresh
+//! form). Any `Authorization` header is ignored, as on Medium: the official
+//! SDKs send a junk one.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State as Extract;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use medium_oauth2_api::operations::{exchange_authorization_code, refresh_access_token};
+use medium_oauth2_api::types;
+
+use crate::errors::{ApiError, codes};
+use crate::scopes::Scopes;
+use crate::state::{Endpoint, Grant, Issued, State};
+
+const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
+
+pub(crate) async fn tokens(state: Extract<Arc<State>>, headers: HeaderMap, body: Body) -> Response {
+    handle(state.0, Endpoint::Tokens, headers, body).await
+}
+
+pub(crate) async fn tokens_refresh(
+    state: Extract<Arc<State>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    handle(state.0, Endpoint::TokensRefresh, headers, body).await
+}
+
+async fn handle(state: Arc<State>, endpoint: Endpoint, headers: HeaderMap, body: Body) -> Response {
+    let body = axum::body::to_bytes(body, state.config.limits.request_body_bytes).await;
+    let form = body.as_ref().ok().and_then(|b| parse_form(&headers, b));
+    let grant = match form.as_ref().and_then(|f| field(f, "grant_type")) {
+        Some("authorization_code") => Grant::AuthorizationCode,
+        Some("refresh_token") => Grant::RefreshToken,
+        _ => Grant::Other,
+    };
+    state.count_request(endpoint, grant);
+    if let Some(fault) = state.next_fault()
+        && let Some(response) = fault.apply().await
+    {
+        return response;
+    }
+    let result = match (body, form) {
+        (Err(_), _) => Err(ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            codes::BODY_TOO_LARGE,
+            "Request body is too large.",
+        )),
+        // Query strings, JSON and multipart bodies are refused the way Medium
+        // refuses them: as if grant_type were missing.
+        (Ok(_), None) => Err(ApiError::grant_type_invalid()),
+        (Ok(bytes), Some(form)) => match (endpoint, grant) {
+            (Endpoint::Tokens, Grant::AuthorizationCode) => exchange(&state, &form, &bytes),
+            (Endpoint::Tokens, Grant::RefreshToken)
+                if state.config.refresh_endpoints.serves_live() =>
+            {
+                refresh(&state, &form, &bytes)
+            }
+            (Endpoint::TokensRefresh, Grant::RefreshToken) => refresh(&state, &form, &bytes),
+            _ => Err(ApiError::grant_type_invalid()),
+        },
+    };
+    match result {
+        Ok(issued) => success(&state, issued),
+        Err(e) => e.into_response(),
+    }
+}
+
+type Form = Vec<(String, String)>;
+
+fn parse_form(headers: &HeaderMap, body: &Bytes) -> Option<Form> {
+    let content_type = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let essence = content_type.split(';').next()?.trim();
+    if !essence.eq_ignore_ascii_case(FORM_CONTENT_TYPE) {
+        return None;
+    }
+    serde_urlencoded::from_bytes(body).ok()
+}
+
+fn field<'a>(form: &'a Form, name: &str) -> Option<&'a str> {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Refuses fields the spec does not list, and missing or repeated ones.
+fn check_fields(form: &Form, allowed: &[&str]) -> Result<(), ApiError> {
+    for (i, (name, _)) in form.iter().enumerate() {
+        if !allowed.contains(&name.as_str()) || form[..i].iter().any(|(k, _)| k == name) {
+            return Err(ApiError::bad_request(
+                codes::UNEXPECTED_FIELD,
+                format!("Unexpected field ({name}) specified"),
+            ));
+        }
+    }
+    for name in allowed {
+        if field(form, name).is_none_or(str::is_empty) {
+            return Err(ApiError::bad_request(
+                codes::MISSING_FIELD,
+                format!("Missing field ({name})."),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn authenticate(state: &State, client_id: &str, secret: &str) -> Result<(), ApiError> {
+    let app = state.client(client_id).ok_or_else(|| {
+        ApiError::unauthorized(codes::APPLICATION_NOT_FOUND, "Application not found")
+    })?;
+    if app.secret != secret {
+        return Err(ApiError::unauthorized(
+            codes::CLIENT_SECRET_INVALID,
+            "Client secret was invalid.",
+        ));
+    }
+    Ok(())
+}
+
+fn room_for_tokens(state: &State, tables: &mut crate::state::Tables) -> Result<(), ApiError> {
+    if tables.room_for_tokens(state.config.limits.tokens, state.clock.now_ms()) {
+        Ok(())
+    } else {
+        Err(ApiError::overloaded())
+    }
+}
+
+fn exchange(state: &State, form: &Form, raw: &Bytes) -> Result<Issued, ApiError> {
+    check_fields(form, exchange_authorization_code::FORM_FIELDS)?;
+    let body: types::ExchangeAuthorizationCodeBody =
+        serde_urlencoded::from_bytes(raw).map_err(|_| ApiError::grant_type_invalid())?;
+    authenticate(state, &body.client_id, &body.client_secret)?;
+    let invalid_code =
+        || ApiError::unauthorized(codes::CODE_INVALID, "Authorization code was invalid.");
+    let now = state.clock.now_ms();
+    let mut tables = state.tables();
+    let entry = tables.codes.get(&body.code).ok_or_else(invalid_code)?;
+    if entry.expires_at_ms <= now || entry.client_id != body.client_id {
+        return Err(invalid_code());
+    }
+    if let Some(grant) = entry.grant {
+        tables.revoke_grant(grant);
+        return Err(invalid_code());
+    }
+    if entry.redirect_uri != body.redirect_uri {
+        return Err(ApiError::unauthorized(
+            codes::REDIRECT_URI_MISMATCH,
+            "redirect_uri did not match the authorization request.",
+        ));
+    }
+    let scopes = entry.scopes;
+    room_for_tokens(state, &mut tables)?;
+    let grant = tables.new_grant();
+    if let Some(entry) = tables.codes.get_mut(&body.code) {
+        entry.grant = Some(grant);
+    }
+    let expires = now + state.config.token_lifetime.as_millis() as i64;
+    let issued = tables.issue(grant, &body.client_id, scopes, expires, true);
+    state.counters.exchanges.fetch_add(1, Ordering::Relaxed);
+    Ok(issued)
+}
+
+fn refresh(state: &State, form: &Form, raw: &Bytes) -> Result<Issued, ApiError> {
+    check_fields(form, refresh_access_token::FORM_FIELDS)?;
+    let body: types::RefreshAccessTokenBody =
+        serde_urlencoded::from_bytes(raw).map_err(|_| ApiError::grant_type_invalid())?;
+    authenticate(state, &body.client_id, &body.client_secret)?;
+    let mut tables = state.tables();
+    let invalid =
+        || ApiError::unauthorized(codes::REFRESH_TOKEN_INVALID, "Refresh token was invalid.");
+    let entry = tables
+        .refresh
+        .get(&body.refresh_token)
+        .ok_or_else(invalid)?;
+    if entry.client_id != body.client_id {
+        return Err(invalid());
+    }
+    let (grant, scopes): (u64, Scopes) = (entry.grant, entry.scopes);
+    room_for_tokens(state, &mut tables)?;
+    let rotate = state.config.rotate_refresh_tokens;
+    if rotate {
+        tables.refresh.remove(&body.refresh_token);
+    }
+    let expires = state.clock.now_ms() + state.config.token_lifetime.as_millis() as i64;
+    let issued = tables.issue(grant, &body.client_id, scopes, expires, rotate);
+    state.counters.refreshes.fetch_add(1, Ordering::Relaxed);
+    Ok(issued)
+}
+
+fn success(state: &State, issued: Issued) -> Response {
+    let scopes = issued.scopes.iter().collect();
+    let body = types::TokenResponse {
+        token_type: Some(types::TokenResponseTokenType::Bearer),
+        access_token: Some(issued.access_token),
+        refresh_token: issued.refresh_token,
+        scope: scopes,
+        expires_at: Some(issued.expires_at_ms),
+    };
+    (state.config.success_status.code(), axum::Json(body)).into_response()
+}

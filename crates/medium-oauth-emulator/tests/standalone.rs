@@ -1,0 +1,49 @@
+//! The emulator's own binary: one `listening on` line, then it serves.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+#[tokio::test]
+async fn prints_one_line_when_ready_then_serves() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_medium-oauth-emulator"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--success-status",
+            "200",
+            "--auto-approve",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .strip_prefix("listening on ")
+        .expect("the ready line")
+        .trim_end()
+        .to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{line}");
+    let resp = reqwest::get(format!("{base}/v1/me")).await.unwrap();
+    assert_eq!(resp.status(), 401);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn bad_options_are_refused() {
+    for args in [
+        &["--success-status", "204"][..],
+        &["--client", "only-an-id"][..],
+        &["--refresh-endpoints", "sometimes"][..],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_medium-oauth-emulator"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}

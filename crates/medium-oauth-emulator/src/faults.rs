@@ -22,6 +22,12 @@ pub enum Fault {
     Delay(Duration),
     /// Drop the connection without a complete response.
     DropConnection,
+    /// `302 Found` to `location`: a client that follows it would send its
+    /// secrets there.
+    Redirect {
+        /// Value of `Location`.
+        location: String,
+    },
     /// Any response: status, content type and raw body (an HTML proxy page,
     /// malformed JSON, an empty or a huge body).
     Respond {
@@ -130,6 +136,9 @@ impl Fault {
                         .unwrap_or_default(),
                 )
             }
+            Fault::Redirect { location } => Some(
+                (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
+            ),
             Fault::Respond {
                 status,
                 content_type,

@@ -1,0 +1,505 @@
+//! The OAuth client: builds authorize URLs and talks to the token endpoint.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use medium_oauth2_api::{operations, servers, types};
+use secrecy::zeroize::Zeroize;
+use url::Url;
+
+use crate::authorize::{DEFAULT_PENDING_TTL, PendingAuthorization, VerifiedCallback};
+use crate::error::MediumError;
+use crate::token::{ScopeField, WireToken};
+use crate::{ClientId, ClientSecret, CsrfState, Error, RefreshToken, ScopeSet, Token};
+
+/// How long one token request may take, connect to last byte, unless
+/// configured otherwise. Generous for a form POST, short enough that a hung
+/// proxy surfaces as an error instead of a stuck login.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Bytes of a non-token response quoted in [`Error::UnexpectedResponse`]:
+/// enough to recognise a proxy page, little enough for one log line.
+const BODY_START_BYTES: usize = 200;
+
+/// Runs of this many token-like characters are redacted from quoted bodies:
+/// Medium's tokens are 33+ hex digits, and no English word is this long.
+const REDACT_RUN_CHARS: usize = 20;
+
+/// Which refresh form the server has been seen to serve.
+const REFRESH_FORM_UNKNOWN: u8 = 0;
+const REFRESH_FORM_SPEC: u8 = 1;
+const REFRESH_FORM_LIVE: u8 = 2;
+
+/// Builds an [`OAuthClient`].
+#[derive(Debug)]
+pub struct OAuthClientBuilder {
+    client_id: ClientId,
+    client_secret: ClientSecret,
+    redirect_uri: String,
+    authorization_server: String,
+    api_server: String,
+    timeout: Duration,
+    pending_ttl: Duration,
+}
+
+impl OAuthClientBuilder {
+    /// The authorization server's base URL (default: Medium's, from the spec).
+    /// Its `/authorize` page is where users are sent.
+    pub fn authorization_server(mut self, url: impl Into<String>) -> Self {
+        self.authorization_server = url.into();
+        self
+    }
+
+    /// The API server's base URL (default: Medium's, from the spec), e.g. an
+    /// emulator's or a proxy's.
+    pub fn api_server(mut self, url: impl Into<String>) -> Self {
+        self.api_server = url.into();
+        self
+    }
+
+    /// Timeout of each token request (default [`DEFAULT_REQUEST_TIMEOUT`]).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How long an authorization may wait for its callback (default
+    /// [`DEFAULT_PENDING_TTL`]).
+    pub fn pending_ttl(mut self, ttl: Duration) -> Self {
+        self.pending_ttl = ttl;
+        self
+    }
+
+    /// Checks the settings and builds the client. Plain `http://` is refused
+    /// except for loopback hosts, where nothing crosses a network.
+    pub fn build(self) -> Result<OAuthClient, Error> {
+        let redirect_uri = checked_url("redirect_uri", &self.redirect_uri)?;
+        let authorization_server = checked_url("authorization_server", &self.authorization_server)?;
+        let api_server = checked_url("api_server", &self.api_server)?;
+        let http = reqwest::Client::builder()
+            // Following a redirect from the token endpoint would send the
+            // client secret and code wherever the response points (SSRF).
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(self.timeout)
+            .build()
+            .map_err(|e| Error::InvalidConfig {
+                field: "http client",
+                reason: e.to_string(),
+            })?;
+        let raw = medium_oauth2_api::Client::new_with_client(
+            api_server.as_str().trim_end_matches('/'),
+            http.clone(),
+        );
+        Ok(OAuthClient {
+            inner: Arc::new(Inner {
+                client_id: self.client_id,
+                client_secret: self.client_secret,
+                redirect_uri,
+                authorization_server,
+                api_server,
+                http,
+                raw,
+                pending_ttl: self.pending_ttl,
+                refresh_form: AtomicU8::new(REFRESH_FORM_UNKNOWN),
+            }),
+        })
+    }
+}
+
+fn checked_url(field: &'static str, text: &str) -> Result<Url, Error> {
+    let url = Url::parse(text).map_err(|e| Error::InvalidConfig {
+        field,
+        reason: format!("{text:?} is not a URL: {e}"),
+    })?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if loopback => Ok(url),
+        "http" => Err(Error::InvalidConfig {
+            field,
+            reason: format!("{text:?} uses plain http; only loopback hosts may"),
+        }),
+        other => Err(Error::InvalidConfig {
+            field,
+            reason: format!("{text:?} has scheme {other:?}; expected https"),
+        }),
+    }
+}
+
+/// A Medium OAuth client. Cheap to clone: clones share one connection pool.
+///
+/// See the [crate documentation](crate) for the whole flow.
+#[derive(Clone)]
+pub struct OAuthClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client_id: ClientId,
+    client_secret: ClientSecret,
+    redirect_uri: Url,
+    authorization_server: Url,
+    api_server: Url,
+    http: reqwest::Client,
+    raw: medium_oauth2_api::Client,
+    pending_ttl: Duration,
+    refresh_form: AtomicU8,
+}
+
+impl std::fmt::Debug for OAuthClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inner = &self.inner;
+        f.debug_struct("OAuthClient")
+            .field("client_id", &inner.client_id)
+            .field("client_secret", &inner.client_secret)
+            .field("redirect_uri", &inner.redirect_uri.as_str())
+            .field("authorization_server", &inner.authorization_server.as_str())
+            .field("api_server", &inner.api_server.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl OAuthClient {
+    /// Starts building a client for an app. Servers default to Medium's.
+    pub fn builder(
+        client_id: ClientId,
+        client_secret: ClientSecret,
+        redirect_uri: impl Into<String>,
+    ) -> OAuthClientBuilder {
+        OAuthClientBuilder {
+            client_id,
+            client_secret,
+            redirect_uri: redirect_uri.into(),
+            authorization_server: servers::AUTHORIZATION_SERVER.to_owned(),
+            api_server: servers::API_SERVER.to_owned(),
+            timeout: DEFAULT_REQUEST_TIMEOUT,
+            pending_ttl: DEFAULT_PENDING_TTL,
+        }
+    }
+
+    /// The app's client id.
+    pub fn client_id(&self) -> &ClientId {
+        &self.inner.client_id
+    }
+
+    /// Where Medium sends the user back to.
+    pub fn redirect_uri(&self) -> &Url {
+        &self.inner.redirect_uri
+    }
+
+    /// The API server's base URL.
+    pub fn api_server(&self) -> &Url {
+        &self.inner.api_server
+    }
+
+    /// The URL to send the user to, and the pending authorization that will
+    /// check the callback. Each call draws a fresh `state` from the OS CSPRNG;
+    /// there is no other way to build an authorize URL.
+    pub fn authorize_url(&self, scopes: ScopeSet) -> Result<(Url, PendingAuthorization), Error> {
+        let state = CsrfState::random().map_err(|e| Error::Randomness(e.to_string()))?;
+        let base = self.inner.authorization_server.as_str().trim_end_matches('/');
+        let mut url = Url::parse(&format!("{base}{}", operations::authorize_user::PATH))
+            .map_err(|e| Error::InvalidConfig {
+                field: "authorization_server",
+                reason: e.to_string(),
+            })?;
+        let scope = scopes.to_string();
+        let query = operations::authorize_user::Query {
+            client_id: self.inner.client_id.as_str(),
+            scope: &scope,
+            state: state.expose_secret(),
+            redirect_uri: self.inner.redirect_uri.as_str(),
+        };
+        url.query_pairs_mut().extend_pairs(query.pairs());
+        let pending = PendingAuthorization {
+            state,
+            requested: scopes,
+            created: Instant::now(),
+            ttl: self.inner.pending_ttl,
+            completed: AtomicBool::new(false),
+        };
+        Ok((url, pending))
+    }
+
+    /// Verifies the callback against `pending` and exchanges its code.
+    pub async fn complete(
+        &self,
+        pending: &PendingAuthorization,
+        callback: &str,
+    ) -> Result<Token, Error> {
+        let verified = pending.verify(callback)?;
+        self.exchange_code(verified).await
+    }
+
+    /// Exchanges a verified callback's code for a token.
+    pub async fn exchange_code(&self, verified: VerifiedCallback) -> Result<Token, Error> {
+        let inner = &self.inner;
+        let mut body = types::ExchangeAuthorizationCodeBody {
+            client_id: inner.client_id.as_str().to_owned(),
+            client_secret: inner.client_secret.expose_secret().to_owned(),
+            code: verified.code.expose_secret().to_owned(),
+            grant_type: types::ExchangeAuthorizationCodeBodyGrantType::AuthorizationCode,
+            redirect_uri: inner.redirect_uri.as_str().to_owned(),
+        };
+        let result = inner.raw.exchange_authorization_code(&body).await;
+        let secrets = [body.client_secret.as_str(), body.code.as_str()];
+        let token = token_result(result, &secrets).await;
+        body.client_secret.zeroize();
+        body.code.zeroize();
+        token
+    }
+
+    /// Obtains a new access token. Tries the spec's `POST /tokens/refresh`
+    /// first; if the server answers 404 or 405 it uses the live service's
+    /// `POST /tokens` with `grant_type=refresh_token`, and remembers which
+    /// form works for this client's lifetime. When the response carries no
+    /// refresh token, the token keeps `refresh_token`.
+    pub async fn refresh(&self, refresh_token: &RefreshToken) -> Result<Token, Error> {
+        let inner = &self.inner;
+        let mut body = types::RefreshAccessTokenBody {
+            client_id: inner.client_id.as_str().to_owned(),
+            client_secret: inner.client_secret.expose_secret().to_owned(),
+            grant_type: types::RefreshAccessTokenBodyGrantType::RefreshToken,
+            refresh_token: refresh_token.expose_secret().to_owned(),
+        };
+        let result = self.refresh_with(&body).await;
+        body.client_secret.zeroize();
+        body.refresh_token.zeroize();
+        result.map(|token| token.keep_refresh_token(refresh_token))
+    }
+
+    async fn refresh_with(&self, body: &types::RefreshAccessTokenBody) -> Result<Token, Error> {
+        let inner = &self.inner;
+        let secrets = [body.client_secret.as_str(), body.refresh_token.as_str()];
+        if inner.refresh_form.load(Ordering::Relaxed) != REFRESH_FORM_LIVE {
+            match inner.raw.refresh_access_token(body).await {
+                Err(medium_oauth2_api::Error::UnexpectedResponse(response))
+                    if matches!(response.status().as_u16(), 404 | 405) =>
+                {
+                    tracing::debug!(
+                        status = response.status().as_u16(),
+                        "{} is not served; using the live refresh form from now on",
+                        operations::refresh_access_token::PATH
+                    );
+                    inner.refresh_form.store(REFRESH_FORM_LIVE, Ordering::Relaxed);
+                }
+                result => {
+                    let token = token_result(result, &secrets).await;
+                    if token.is_ok() {
+                        inner.refresh_form.store(REFRESH_FORM_SPEC, Ordering::Relaxed);
+                    }
+                    return token;
+                }
+            }
+        }
+        // The live form is not in the spec, so there is no generated
+        // operation for it: the spec's body, posted to the exchange path.
+        let base = inner.api_server.as_str().trim_end_matches('/');
+        let url = format!("{base}{}", operations::exchange_authorization_code::PATH);
+        let request = inner
+            .http
+            .post(url)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .form(body)
+            .build()
+            .map_err(|e| Error::transport(&e))?;
+        let response = medium_oauth2_api::execute_capped(&inner.http, request)
+            .await
+            .map_err(|e| Error::transport(&e))?;
+        classify_response(response, &secrets).await
+    }
+}
+
+type RawResult = Result<
+    medium_oauth2_api::ResponseValue<types::TokenResponse>,
+    medium_oauth2_api::Error<types::Error>,
+>;
+
+/// Turns the generated operation's result into a token or a typed error.
+async fn token_result(result: RawResult, secrets: &[&str]) -> Result<Token, Error> {
+    use medium_oauth2_api::Error as Raw;
+    match result {
+        Ok(value) => {
+            let body = value.into_inner();
+            WireToken {
+                token_type: body.token_type.map(|t| t.to_string()),
+                access_token: body.access_token,
+                refresh_token: body.refresh_token,
+                scope: ScopeField::List(body.scope.iter().map(ToString::to_string).collect()),
+                expires_at: body.expires_at,
+            }
+            .into_token()
+        }
+        Err(Raw::ErrorResponse(value)) => {
+            let status = value.status().as_u16();
+            let retry_after = retry_after(value.headers());
+            let errors = value
+                .into_inner()
+                .errors
+                .into_iter()
+                .map(|e| MediumError {
+                    message: e.message.unwrap_or_default(),
+                    code: e.code.unwrap_or_default(),
+                })
+                .collect();
+            Err(api_error(status, errors, retry_after))
+        }
+        Err(Raw::UnexpectedResponse(response)) => classify_response(response, secrets).await,
+        // A documented status whose body the strict generated type refused:
+        // a token with a scope this version does not know parses here.
+        Err(Raw::InvalidResponsePayload(bytes, _)) => Token::from_response_body(&bytes),
+        Err(Raw::CommunicationError(e) | Raw::ResponseBodyError(e) | Raw::InvalidUpgrade(e)) => {
+            Err(Error::transport(&e))
+        }
+        // The only custom error is the body cap of the raw client's hooks.
+        Err(Raw::Custom(_)) => Err(Error::ResponseTooLarge {
+            limit: medium_oauth2_api::MAX_RESPONSE_BYTES,
+        }),
+        Err(Raw::InvalidRequest(reason)) => Err(Error::InvalidConfig {
+            field: "request",
+            reason,
+        }),
+    }
+}
+
+fn api_error(status: u16, errors: Vec<MediumError>, retry_after: Option<Duration>) -> Error {
+    if status == 401 {
+        Error::InvalidGrant { status, errors }
+    } else {
+        Error::Api {
+            status,
+            errors,
+            retry_after,
+        }
+    }
+}
+
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// Reads a response outside the documented cases: a 2xx the spec does not
+/// list (Medium's 201), an error status, or anything a proxy sends.
+async fn classify_response(response: reqwest::Response, secrets: &[&str]) -> Result<Token, Error> {
+    if response
+        .extensions()
+        .get::<medium_oauth2_api::BodyTooLarge>()
+        .is_some()
+    {
+        return Err(Error::ResponseTooLarge {
+            limit: medium_oauth2_api::MAX_RESPONSE_BYTES,
+        });
+    }
+    let status = response.status();
+    let retry_after = retry_after(response.headers());
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let is_json = content_type
+        .as_deref()
+        .is_some_and(|c| c.split(';').next().is_some_and(|m| m.trim().ends_with("json")));
+    let body = response.bytes().await.map_err(|e| Error::transport(&e))?;
+    let unexpected = || Error::UnexpectedResponse {
+        status: status.as_u16(),
+        content_type: content_type.clone(),
+        body_start: redacted_start(&body, secrets),
+        retry_after,
+    };
+    if status.is_success() {
+        return if content_type.is_none() || is_json {
+            Token::from_response_body(&body)
+        } else {
+            Err(unexpected())
+        };
+    }
+    match serde_json::from_slice::<types::Error>(&body) {
+        Ok(parsed) if is_json && !parsed.errors.is_empty() => {
+            let errors = parsed
+                .errors
+                .into_iter()
+                .map(|e| MediumError {
+                    message: e.message.unwrap_or_default(),
+                    code: e.code.unwrap_or_default(),
+                })
+                .collect();
+            Err(api_error(status.as_u16(), errors, retry_after))
+        }
+        _ => Err(unexpected()),
+    }
+}
+
+/// The start of a body, safe to show: the request's secrets and any long
+/// token-like run are replaced before it is cut, so no part of one survives.
+fn redacted_start(body: &[u8], secrets: &[&str]) -> String {
+    let mut text = String::from_utf8_lossy(body).into_owned();
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        text = text.replace(secret, "[redacted]");
+    }
+    let mut out = String::with_capacity(text.len().min(BODY_START_BYTES * 2));
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.chars().count() >= REDACT_RUN_CHARS {
+            out.push_str("[redacted]");
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || "-_.~+/=".contains(c) {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    let mut end = BODY_START_BYTES.min(out.len());
+    while !out.is_char_boundary(end) {
+        end -= 1;
+    }
+    out.truncate(end);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_for_loopback() {
+        for ok in [
+            "https://api.medium.com/v1",
+            "http://127.0.0.1:8080/v1",
+            "http://localhost/cb",
+            "http://[::1]:1/",
+        ] {
+            assert!(checked_url("x", ok).is_ok(), "{ok}");
+        }
+        for bad in ["http://example.com/v1", "ftp://x/", "not a url", "http://10.0.0.1/"] {
+            assert!(matches!(checked_url("x", bad), Err(Error::InvalidConfig { .. })), "{bad}");
+        }
+    }
+
+    #[test]
+    fn quoted_bodies_are_redacted_before_cutting() {
+        let secret = "s3cr3t";
+        let token = "0123456789abcdef0123456789abcdef";
+        let body = format!("<html>echo {secret} and {token} here</html>");
+        let out = redacted_start(body.as_bytes(), &[secret]);
+        assert_eq!(out, "<html>echo [redacted] and [redacted] here</html>");
+        let long = "x".repeat(BODY_START_BYTES - 5) + " " + token;
+        let out = redacted_start(long.as_bytes(), &[]);
+        assert!(!out.contains("0123"), "{out}");
+        assert!(out.len() <= BODY_START_BYTES);
+    }
+}

@@ -1,0 +1,80 @@
+//! Authorize users with Medium's OAuth2 API and act on their behalf.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # // Medium has no sandbox: the example runs against the local emulator.
+//! # let emulator = medium_oauth_emulator::Emulator::start(
+//! #     medium_oauth_emulator::Config { auto_approve: true, ..Default::default() },
+//! #     "127.0.0.1:0",
+//! # ).await?;
+//! use medium_oauth::{ClientId, ClientSecret, OAuthClient, Scope, scopes};
+//!
+//! let client = OAuthClient::builder(
+//!     ClientId::new("demo-client"),
+//!     ClientSecret::new("demo-secret"),
+//!     "http://127.0.0.1:8080/callback",
+//! )
+//! # .authorization_server(emulator.authorization_server())
+//! # .api_server(emulator.api_server())
+//! .build()?;
+//!
+//! // 1. Send the user to Medium. The pending authorization holds a fresh
+//! //    random `state`; keep it until the callback arrives.
+//! let (url, pending) = client.authorize_url(scopes![basicProfile, publishPost])?;
+//! println!("open {url}");
+//!
+//! // 2. Medium sends the browser back to the redirect URI with
+//! //    `?code=…&state=…`. Hand that URL (or its query) over: the state is
+//! //    checked before the code is exchanged.
+//! # let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+//! # let answer = browser.get(url).send().await?;
+//! # let callback = answer.headers()["location"].to_str()?.to_owned();
+//! let token = client.complete(&pending, &callback).await?;
+//!
+//! // 3. The user may grant less than was asked: check before relying on it.
+//! token.scopes().require(Scope::PublishPost)?;
+//! println!("token expires at {:?}", token.expires_at());
+//!
+//! // 4. Later, a new access token from the refresh token.
+//! let refreshed = client.refresh(token.refresh_token().unwrap()).await?;
+//! assert_ne!(refreshed.access_token(), token.access_token());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What the crate guarantees
+//!
+//! - **No way to skip the CSRF check.** An authorize URL comes only with a
+//!   [`PendingAuthorization`] holding a 256-bit random `state`; a code can be
+//!   exchanged only as a [`VerifiedCallback`], which only
+//!   [`PendingAuthorization::verify`] makes, after comparing the state in
+//!   constant time.
+//! - **Secrets never leak.** [`ClientSecret`], [`AuthorizationCode`],
+//!   [`CsrfState`], [`AccessToken`] and [`RefreshToken`] print as
+//!   `[redacted]`, have no `Display`, are zeroized on drop, and give their
+//!   value only through `expose_secret`. Errors quote response bodies only
+//!   after redacting them.
+//! - **Works with the spec and the live service.** Any 2xx with a token body
+//!   is success (Medium answers 201, the spec says 200); `expires_at` is read
+//!   as milliseconds; refresh tries the spec's `/tokens/refresh` and falls
+//!   back to the live `grant_type=refresh_token` on `/tokens`.
+//! - **Safe HTTP.** The token endpoint's redirects are never followed,
+//!   requests time out ([`DEFAULT_REQUEST_TIMEOUT`]), response bodies are
+//!   capped at 1 MiB.
+
+#![deny(missing_docs)]
+
+mod authorize;
+mod client;
+mod error;
+mod scope;
+mod secret;
+mod token;
+
+pub use authorize::{DEFAULT_PENDING_TTL, PendingAuthorization, VerifiedCallback};
+pub use client::{DEFAULT_REQUEST_TIMEOUT, OAuthClient, OAuthClientBuilder};
+pub use error::{Error, MediumError, TransportKind};
+pub use scope::{Scope, ScopeSet, UnknownScope};
+pub use secret::{AccessToken, AuthorizationCode, ClientId, ClientSecret, CsrfState, RefreshToken};
+pub use token::{GrantedScopes, Token, TokenRecord};

@@ -136,9 +136,9 @@ impl Fault {
                         .unwrap_or_default(),
                 )
             }
-            Fault::Redirect { location } => Some(
-                (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
-            ),
+            Fault::Redirect { location } => {
+                Some((StatusCode::FOUND, [(header::LOCATION, location)]).into_response())
+            }
             Fault::Respond {
                 status,
                 content_type,

@@ -105,8 +105,12 @@ fn router(state: Arc<state::State>) -> axum::Router {
     if state.config.refresh_endpoints.serves_spec() {
         router = router.route(&routes::tokens_refresh_path(), post(tokens::tokens_refresh));
     }
+    let counted = state.clone();
     router
-        .fallback(|| async { errors::ApiError::not_found() })
+        .fallback(move || async move {
+            counted.counters.not_found.fetch_add(1, Ordering::Relaxed);
+            errors::ApiError::not_found()
+        })
         .method_not_allowed_fallback(|| async {
             errors::ApiError::new(
                 axum::http::StatusCode::METHOD_NOT_ALLOWED,
@@ -230,6 +234,12 @@ impl Emulator {
     /// Successful refreshes, on either endpoint.
     pub fn refreshes(&self) -> u64 {
         self.state.counters.refreshes.load(Ordering::Relaxed)
+    }
+
+    /// Requests to paths the emulator does not serve (404), e.g. a client
+    /// probing `/v1/tokens/refresh` when only the live form is served.
+    pub fn not_found_requests(&self) -> u64 {
+        self.state.counters.not_found.load(Ordering::Relaxed)
     }
 
     /// Successful code exchanges.

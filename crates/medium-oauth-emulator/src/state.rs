@@ -79,6 +79,7 @@ pub(crate) struct Counters {
     pub(crate) requests: Mutex<HashMap<(Endpoint, Grant), u64>>,
     pub(crate) refreshes: AtomicU64,
     pub(crate) exchanges: AtomicU64,
+    pub(crate) not_found: AtomicU64,
 }
 
 pub(crate) struct PendingConsent {

@@ -98,8 +98,7 @@ impl PendingAuthorization {
                 description: get("error_description").map(str::to_owned),
             });
         }
-        let state_matches = get("state")
-            .is_some_and(|s| CsrfState::new(s) == self.state);
+        let state_matches = get("state").is_some_and(|s| CsrfState::new(s) == self.state);
         if !state_matches {
             return Err(Error::CsrfMismatch);
         }
@@ -174,13 +173,22 @@ mod tests {
             p.verify("?error=access_denied&state=wrong"),
             Err(Error::Denied { ref error, .. }) if error == "access_denied"
         ));
-        assert!(matches!(p.verify("?code=c&state=wrong"), Err(Error::CsrfMismatch)));
+        assert!(matches!(
+            p.verify("?code=c&state=wrong"),
+            Err(Error::CsrfMismatch)
+        ));
         assert!(matches!(p.verify("?code=c"), Err(Error::CsrfMismatch)));
         assert!(matches!(p.verify("?state=s"), Err(Error::MissingCode)));
-        assert!(matches!(p.verify("?state=s&code="), Err(Error::MissingCode)));
+        assert!(matches!(
+            p.verify("?state=s&code="),
+            Err(Error::MissingCode)
+        ));
         // None of the failures used the authorization up.
         assert!(p.verify("?state=s&code=c").is_ok());
-        assert!(matches!(p.verify("?state=s&code=c"), Err(Error::AlreadyCompleted)));
+        assert!(matches!(
+            p.verify("?state=s&code=c"),
+            Err(Error::AlreadyCompleted)
+        ));
     }
 
     #[test]
@@ -188,6 +196,9 @@ mod tests {
         let mut p = pending("s");
         p.ttl = Duration::ZERO;
         std::thread::sleep(Duration::from_millis(2));
-        assert!(matches!(p.verify("?state=s&code=c"), Err(Error::AuthorizationExpired)));
+        assert!(matches!(
+            p.verify("?state=s&code=c"),
+            Err(Error::AuthorizationExpired)
+        ));
     }
 }

@@ -203,11 +203,17 @@ impl OAuthClient {
     /// there is no other way to build an authorize URL.
     pub fn authorize_url(&self, scopes: ScopeSet) -> Result<(Url, PendingAuthorization), Error> {
         let state = CsrfState::random().map_err(|e| Error::Randomness(e.to_string()))?;
-        let base = self.inner.authorization_server.as_str().trim_end_matches('/');
-        let mut url = Url::parse(&format!("{base}{}", operations::authorize_user::PATH))
-            .map_err(|e| Error::InvalidConfig {
-                field: "authorization_server",
-                reason: e.to_string(),
+        let base = self
+            .inner
+            .authorization_server
+            .as_str()
+            .trim_end_matches('/');
+        let mut url =
+            Url::parse(&format!("{base}{}", operations::authorize_user::PATH)).map_err(|e| {
+                Error::InvalidConfig {
+                    field: "authorization_server",
+                    reason: e.to_string(),
+                }
             })?;
         let scope = scopes.to_string();
         let query = operations::authorize_user::Query {
@@ -287,12 +293,16 @@ impl OAuthClient {
                         "{} is not served; using the live refresh form from now on",
                         operations::refresh_access_token::PATH
                     );
-                    inner.refresh_form.store(REFRESH_FORM_LIVE, Ordering::Relaxed);
+                    inner
+                        .refresh_form
+                        .store(REFRESH_FORM_LIVE, Ordering::Relaxed);
                 }
                 result => {
                     let token = token_result(result, &secrets).await;
                     if token.is_ok() {
-                        inner.refresh_form.store(REFRESH_FORM_SPEC, Ordering::Relaxed);
+                        inner
+                            .refresh_form
+                            .store(REFRESH_FORM_SPEC, Ordering::Relaxed);
                     }
                     return token;
                 }
@@ -404,9 +414,11 @@ async fn classify_response(response: reqwest::Response, secrets: &[&str]) -> Res
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let is_json = content_type
-        .as_deref()
-        .is_some_and(|c| c.split(';').next().is_some_and(|m| m.trim().ends_with("json")));
+    let is_json = content_type.as_deref().is_some_and(|c| {
+        c.split(';')
+            .next()
+            .is_some_and(|m| m.trim().ends_with("json"))
+    });
     let body = response.bytes().await.map_err(|e| Error::transport(&e))?;
     let unexpected = || Error::UnexpectedResponse {
         status: status.as_u16(),
@@ -485,8 +497,16 @@ mod tests {
         ] {
             assert!(checked_url("x", ok).is_ok(), "{ok}");
         }
-        for bad in ["http://example.com/v1", "ftp://x/", "not a url", "http://10.0.0.1/"] {
-            assert!(matches!(checked_url("x", bad), Err(Error::InvalidConfig { .. })), "{bad}");
+        for bad in [
+            "http://example.com/v1",
+            "ftp://x/",
+            "not a url",
+            "http://10.0.0.1/",
+        ] {
+            assert!(
+                matches!(checked_url("x", bad), Err(Error::InvalidConfig { .. })),
+                "{bad}"
+            );
         }
     }
 

@@ -118,7 +118,10 @@ mod tests {
     fn debug_is_redacted() {
         let token = AccessToken::new("abc123secret");
         assert_eq!(format!("{token:?}"), "AccessToken([redacted])");
-        assert_eq!(format!("{:#?}", RefreshToken::new("x")), "RefreshToken([redacted])");
+        assert_eq!(
+            format!("{:#?}", RefreshToken::new("x")),
+            "RefreshToken([redacted])"
+        );
         assert_eq!(token.expose_secret(), "abc123secret");
         assert_eq!(format!("{:?}", ClientId::new("demo")), "ClientId(\"demo\")");
     }

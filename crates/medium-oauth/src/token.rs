@@ -259,9 +259,10 @@ impl WireToken {
             .ok_or_else(|| Error::MalformedBody("no access_token".into()))?;
         let expires_at = match self.expires_at {
             None => None,
-            Some(ms) => Some(ms_to_system_time(ms).ok_or_else(|| {
-                Error::MalformedBody("expires_at is out of range".into())
-            })?),
+            Some(ms) => Some(
+                ms_to_system_time(ms)
+                    .ok_or_else(|| Error::MalformedBody("expires_at is out of range".into()))?,
+            ),
         };
         let scopes = match self.scope {
             ScopeField::None => GrantedScopes::default(),
@@ -270,7 +271,10 @@ impl WireToken {
         };
         Ok(Token {
             access_token: AccessToken::new(access_token),
-            refresh_token: self.refresh_token.filter(|t| !t.is_empty()).map(RefreshToken::new),
+            refresh_token: self
+                .refresh_token
+                .filter(|t| !t.is_empty())
+                .map(RefreshToken::new),
             expires_at,
             scopes,
         })
@@ -322,7 +326,10 @@ mod tests {
             b"[1,2]",
         ] {
             assert!(
-                matches!(Token::from_response_body(body), Err(Error::MalformedBody(_))),
+                matches!(
+                    Token::from_response_body(body),
+                    Err(Error::MalformedBody(_))
+                ),
                 "{}",
                 String::from_utf8_lossy(body)
             );

@@ -132,6 +132,12 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The store holds no token: the user must log in first.
+    #[error("no token is stored; authorize first")]
+    NoToken,
+    /// The token has no refresh token, so it cannot be renewed.
+    #[error("the token has no refresh token; authorize again")]
+    NoRefreshToken,
     /// The operating system's random number generator failed.
     #[error("no randomness available for the CSRF state: {0}")]
     Randomness(String),
@@ -148,7 +154,10 @@ pub enum Error {
 impl Error {
     /// Whether the user must authorize again: retrying cannot help.
     pub fn requires_reauthorization(&self) -> bool {
-        matches!(self, Error::InvalidGrant { .. })
+        matches!(
+            self,
+            Error::InvalidGrant { .. } | Error::NoToken | Error::NoRefreshToken
+        )
     }
 
     /// Whether a later retry may succeed: transport failures, 5xx and 429.

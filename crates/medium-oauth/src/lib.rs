@@ -68,13 +68,23 @@
 mod authorize;
 mod client;
 mod error;
+mod middleware;
 mod scope;
 mod secret;
+mod source;
+mod store;
 mod token;
 
 pub use authorize::{DEFAULT_PENDING_TTL, PendingAuthorization, VerifiedCallback};
 pub use client::{DEFAULT_REQUEST_TIMEOUT, OAuthClient, OAuthClientBuilder};
 pub use error::{Error, MediumError, TransportKind};
+pub use middleware::BearerAuth;
 pub use scope::{Scope, ScopeSet, UnknownScope};
 pub use secret::{AccessToken, AuthorizationCode, ClientId, ClientSecret, CsrfState, RefreshToken};
+pub use source::{
+    DEFAULT_MAX_ATTEMPTS, DEFAULT_REFRESH_JITTER, DEFAULT_REFRESH_MARGIN, DEFAULT_RETRY_BASE,
+    DEFAULT_RETRY_CAP, RefreshingTokenSource, RefreshingTokenSourceBuilder, StaticTokenSource,
+    TokenFuture, TokenSource,
+};
+pub use store::{BoxFuture, FileTokenStore, MemoryTokenStore, StoreLock, TokenStore};
 pub use token::{GrantedScopes, Token, TokenRecord};

@@ -1,0 +1,88 @@
+//! HTTP middleware that authorizes requests from any [`TokenSource`], like
+//! golang.org/x/oauth2's `Transport`.
+
+use http::Extensions;
+use reqwest::header::{AUTHORIZATION, HeaderValue};
+use reqwest_middleware::{Middleware, Next};
+
+use crate::{AccessToken, TokenSource};
+
+/// Sets `Authorization: Bearer …` on every request. On a 401 it invalidates
+/// that token and, when the request body can be cloned, retries once with a
+/// fresh one (a streamed body cannot be sent twice; the next request gets the
+/// fresh token).
+///
+/// ```no_run
+/// # async fn demo(source: medium_oauth::RefreshingTokenSource) -> Result<(), Box<dyn std::error::Error>> {
+/// let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+///     .with(medium_oauth::BearerAuth::new(source))
+///     .build();
+/// let me = http.get("https://api.medium.com/v1/me").send().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct BearerAuth<S> {
+    source: S,
+}
+
+impl<S: TokenSource> BearerAuth<S> {
+    /// Middleware drawing tokens from `source`.
+    pub fn new(source: S) -> Self {
+        Self { source }
+    }
+}
+
+fn bearer(token: &AccessToken) -> reqwest_middleware::Result<HeaderValue> {
+    let mut value =
+        HeaderValue::from_str(&format!("Bearer {}", token.expose_secret())).map_err(|_| {
+            reqwest_middleware::Error::middleware(crate::Error::MalformedBody(
+                "the access token is not a valid header value".into(),
+            ))
+        })?;
+    // Keeps the value out of HTTP/2 header compression tables and Debug.
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+#[async_trait::async_trait]
+impl<S: TokenSource + 'static> Middleware for BearerAuth<S> {
+    async fn handle(
+        &self,
+        mut request: reqwest::Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        let token = self
+            .source
+            .token()
+            .await
+            .map_err(reqwest_middleware::Error::middleware)?;
+        request
+            .headers_mut()
+            .insert(AUTHORIZATION, bearer(token.access_token())?);
+        let retry = request.try_clone();
+        let response = next.clone().run(request, extensions).await?;
+        if response.status() != reqwest::StatusCode::UNAUTHORIZED {
+            return Ok(response);
+        }
+        // Invalidate even when this request cannot be retried, so the next
+        // one does not repeat the refused token.
+        self.source.invalidate(token.access_token());
+        let Some(mut retry) = retry else {
+            return Ok(response);
+        };
+        tracing::debug!("the API refused the access token; refreshing and retrying once");
+        let fresh = self
+            .source
+            .token()
+            .await
+            .map_err(reqwest_middleware::Error::middleware)?;
+        if fresh.access_token() == token.access_token() {
+            return Ok(response);
+        }
+        retry
+            .headers_mut()
+            .insert(AUTHORIZATION, bearer(fresh.access_token())?);
+        next.run(retry, extensions).await
+    }
+}

@@ -1,0 +1,232 @@
+//! The cost of "give me a token", beside its baselines in the same run.
+//!
+//! - `cached/*`: `token()` on a valid cached token, against a bare `ArcSwap`
+//!   load, a tokio `Mutex<Arc<_>>`, and yup-oauth2 12's cached path; on one
+//!   thread and on two threads at once. Goal: median ≤ 20 ns.
+//! - `refresh/*`: 1,000 waiters receiving one refreshed token from the
+//!   emulator, against a single refresh round trip.
+//!
+//! Run with `cargo bench -p medium-oauth-bench`.
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant, SystemTime};
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use medium_oauth::{
+    AccessToken, ClientId, ClientSecret, GrantedScopes, MemoryTokenStore, OAuthClient,
+    RefreshToken, RefreshingTokenSource, StaticTokenSource, Token, TokenSource, scopes,
+};
+use medium_oauth_emulator::{Config, Emulator};
+
+/// Polls a future to completion on the calling thread, spinning if it is
+/// pending: the same minimal executor for every contender, so only their own
+/// work is measured.
+fn run<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::hint::spin_loop();
+    }
+}
+
+fn far_future_token() -> Token {
+    Token::new(
+        AccessToken::new("0123456789abcdef0123456789abcdef"),
+        Some(RefreshToken::new("fedcba9876543210fedcba9876543210")),
+        Some(SystemTime::now() + Duration::from_secs(60 * 24 * 3600)),
+        GrantedScopes::default(),
+    )
+}
+
+/// Runs `call` `iters` times on each of `threads` threads at once; the time
+/// per call on one thread.
+fn contended(threads: usize, iters: u64, call: impl Fn() + Sync) -> Duration {
+    let start = std::sync::Barrier::new(threads);
+    let elapsed: Vec<Duration> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    start.wait();
+                    let t = Instant::now();
+                    for _ in 0..iters {
+                        call();
+                    }
+                    t.elapsed()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    elapsed.into_iter().max().unwrap_or_default()
+}
+
+fn cached(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = OAuthClient::builder(
+        ClientId::new("bench"),
+        ClientSecret::new("bench"),
+        "http://127.0.0.1:9/cb",
+    )
+    .build()
+    .unwrap();
+    let source = rt
+        .block_on(
+            RefreshingTokenSource::builder(
+                client,
+                Arc::new(MemoryTokenStore::with_token(far_future_token())),
+            )
+            .build(),
+        )
+        .unwrap();
+    let fixed = StaticTokenSource::new(far_future_token());
+    let swap = arc_swap::ArcSwap::from_pointee(far_future_token());
+    let mutex = tokio::sync::Mutex::new(Arc::new(far_future_token()));
+    let yup = rt
+        .block_on(
+            yup_oauth2::AccessTokenAuthenticator::builder(
+                "0123456789abcdef0123456789abcdef".to_owned(),
+            )
+            .build(),
+        )
+        .unwrap();
+    let yup_scopes = ["basicProfile"];
+
+    let mut group = c.benchmark_group("cached");
+    for threads in [1usize, 2] {
+        group.bench_function(BenchmarkId::new("medium-oauth token()", threads), |b| {
+            b.iter_custom(|iters| {
+                contended(threads, iters, || {
+                    black_box(run(source.token()).unwrap());
+                })
+            })
+        });
+        group.bench_function(
+            BenchmarkId::new("StaticTokenSource token()", threads),
+            |b| {
+                b.iter_custom(|iters| {
+                    contended(threads, iters, || {
+                        black_box(run(fixed.token()).unwrap());
+                    })
+                })
+            },
+        );
+        group.bench_function(BenchmarkId::new("ArcSwap load_full", threads), |b| {
+            b.iter_custom(|iters| {
+                contended(threads, iters, || {
+                    black_box(swap.load_full());
+                })
+            })
+        });
+        group.bench_function(BenchmarkId::new("tokio Mutex<Arc<_>>", threads), |b| {
+            b.iter_custom(|iters| {
+                contended(threads, iters, || {
+                    black_box(run(async { mutex.lock().await.clone() }));
+                })
+            })
+        });
+        group.bench_function(BenchmarkId::new("yup-oauth2 12 token()", threads), |b| {
+            let _guard = rt.enter();
+            b.iter_custom(|iters| {
+                contended(threads, iters, || {
+                    black_box(run(yup.token(&yup_scopes)).unwrap());
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+/// A thousand tasks ask at expiry; how long until all have the new token,
+/// beside one refresh's round trip to the same emulator.
+fn refresh(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let emu = rt
+        .block_on(Emulator::start(
+            Config {
+                auto_approve: true,
+                ..Config::default()
+            },
+            "127.0.0.1:0",
+        ))
+        .unwrap();
+    let client = OAuthClient::builder(
+        ClientId::new("demo-client"),
+        ClientSecret::new("demo-secret"),
+        "http://127.0.0.1:9/callback",
+    )
+    .authorization_server(emu.authorization_server())
+    .api_server(emu.api_server())
+    .build()
+    .unwrap();
+    let token = rt.block_on(async {
+        let (url, pending) = client.authorize_url(scopes![basicProfile]).unwrap();
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let answer = browser.get(url.as_str()).send().await.unwrap();
+        let callback = answer.headers()["location"].to_str().unwrap().to_owned();
+        client.complete(&pending, &callback).await.unwrap()
+    });
+    let refresh_token = token.refresh_token().unwrap().clone();
+
+    let mut group = c.benchmark_group("refresh");
+    group.sample_size(20);
+    group.bench_function("one refresh round trip", |b| {
+        b.to_async(&rt)
+            .iter(|| async { black_box(client.refresh(&refresh_token).await.unwrap()) })
+    });
+    group.bench_function("1000 waiters get the refreshed token", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let client = client.clone();
+            let token = token.clone();
+            async move {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let expired = Token::new(
+                        token.access_token().clone(),
+                        token.refresh_token().cloned(),
+                        Some(SystemTime::now() - Duration::from_secs(1)),
+                        GrantedScopes::default(),
+                    );
+                    let source: Arc<dyn TokenSource> = Arc::new(
+                        RefreshingTokenSource::builder(
+                            client.clone(),
+                            Arc::new(MemoryTokenStore::with_token(expired)),
+                        )
+                        .build()
+                        .await
+                        .unwrap(),
+                    );
+                    let start = Instant::now();
+                    let waiters: Vec<_> = (0..1000)
+                        .map(|_| {
+                            let source = source.clone();
+                            tokio::spawn(async move { source.token().await.unwrap() })
+                        })
+                        .collect();
+                    for waiter in waiters {
+                        black_box(waiter.await.unwrap());
+                    }
+                    total += start.elapsed();
+                }
+                total
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, cached, refresh);
+criterion_main!(benches);

@@ -35,12 +35,14 @@ impl Driver {
             .unwrap_or_else(|e| {
                 panic!("cannot start {CHROMEDRIVER} ({e}); install chromium and chromium-driver, as .ci/run does")
             });
+        // Owned before the wait, so a panic below still kills and reaps it.
+        let driver = Self { child, port };
         for _ in 0..100 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
                 .is_ok()
             {
-                return Self { child, port };
+                return driver;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -66,19 +66,25 @@ fn not_logged_in(store: &FileTokenStore) -> Failure {
     )
 }
 
-/// A stored string field of the credentials file, e.g. `client.api_url`.
-fn stored(doc: &serde_json::Value, section: &str, field: &str) -> Option<String> {
-    doc.get(section)?.get(field)?.as_str().map(str::to_owned)
-}
-
-pub async fn token(args: TokenArgs) -> Result<(), Failure> {
-    let store = FileTokenStore::new(args.common.credentials_path()?);
+/// The credentials file, its whole document, and its token.
+fn load(common: &Common) -> Result<(FileTokenStore, serde_json::Value, Token), Failure> {
+    let store = FileTokenStore::new(common.credentials_path()?);
     let doc = store
         .read_document()?
         .ok_or_else(|| not_logged_in(&store))?;
     let token = store
         .load_blocking()?
         .ok_or_else(|| not_logged_in(&store))?;
+    Ok((store, doc, token))
+}
+
+/// A stored string field of the credentials file, e.g. `client.api_url`.
+fn stored(doc: &serde_json::Value, section: &str, field: &str) -> Option<String> {
+    doc.get(section)?.get(field)?.as_str().map(str::to_owned)
+}
+
+pub async fn token(args: TokenArgs) -> Result<(), Failure> {
+    let (store, doc, token) = load(&args.common)?;
     let due = token.expires_within(DEFAULT_REFRESH_MARGIN, SystemTime::now());
     let token: Arc<Token> = if args.force_refresh || due {
         let client = refreshing_client(&args.common, &doc)?;
@@ -134,13 +140,7 @@ fn refreshing_client(common: &Common, doc: &serde_json::Value) -> Result<OAuthCl
 }
 
 pub fn status(common: &Common) -> Result<(), Failure> {
-    let store = FileTokenStore::new(common.credentials_path()?);
-    let doc = store
-        .read_document()?
-        .ok_or_else(|| not_logged_in(&store))?;
-    let token = store
-        .load_blocking()?
-        .ok_or_else(|| not_logged_in(&store))?;
+    let (store, doc, token) = load(common)?;
     let who = match (
         stored(&doc, "user", "name"),
         stored(&doc, "user", "username"),

@@ -211,24 +211,13 @@ impl Emulator {
 
     /// Token requests received at `endpoint` with `grant`, faulted or not.
     pub fn token_requests(&self, endpoint: Endpoint, grant: Grant) -> u64 {
-        let requests = self
-            .state
-            .counters
-            .requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let requests = self.state.requests();
         requests.get(&(endpoint, grant)).copied().unwrap_or(0)
     }
 
     /// Token requests received in all.
     pub fn total_token_requests(&self) -> u64 {
-        let requests = self
-            .state
-            .counters
-            .requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        requests.values().sum()
+        self.state.requests().values().sum()
     }
 
     /// Successful refreshes, on either endpoint.

@@ -243,13 +243,15 @@ impl State {
         self.tables.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn count_request(&self, endpoint: Endpoint, grant: Grant) {
-        let mut requests = self
-            .counters
+    pub(crate) fn requests(&self) -> std::sync::MutexGuard<'_, HashMap<(Endpoint, Grant), u64>> {
+        self.counters
             .requests
             .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        *requests.entry((endpoint, grant)).or_default() += 1;
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn count_request(&self, endpoint: Endpoint, grant: Grant) {
+        *self.requests().entry((endpoint, grant)).or_default() += 1;
     }
 
     pub(crate) fn next_fault(&self) -> Option<Fault> {

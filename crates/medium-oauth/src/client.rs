@@ -349,16 +349,11 @@ async fn token_result(result: RawResult, secrets: &[&str]) -> Result<Token, Erro
         Err(Raw::ErrorResponse(value)) => {
             let status = value.status().as_u16();
             let retry_after = retry_after(value.headers());
-            let errors = value
-                .into_inner()
-                .errors
-                .into_iter()
-                .map(|e| MediumError {
-                    message: e.message.unwrap_or_default(),
-                    code: e.code.unwrap_or_default(),
-                })
-                .collect();
-            Err(api_error(status, errors, retry_after))
+            Err(api_error(
+                status,
+                medium_errors(value.into_inner()),
+                retry_after,
+            ))
         }
         Err(Raw::UnexpectedResponse(response)) => classify_response(response, secrets).await,
         // A documented status whose body the strict generated type refused:
@@ -376,6 +371,17 @@ async fn token_result(result: RawResult, secrets: &[&str]) -> Result<Token, Erro
             reason,
         }),
     }
+}
+
+/// Medium's error items, from the generated error body.
+fn medium_errors(body: types::Error) -> Vec<MediumError> {
+    body.errors
+        .into_iter()
+        .map(|e| MediumError {
+            message: e.message.unwrap_or_default(),
+            code: e.code.unwrap_or_default(),
+        })
+        .collect()
 }
 
 fn api_error(status: u16, errors: Vec<MediumError>, retry_after: Option<Duration>) -> Error {
@@ -434,17 +440,11 @@ async fn classify_response(response: reqwest::Response, secrets: &[&str]) -> Res
         };
     }
     match serde_json::from_slice::<types::Error>(&body) {
-        Ok(parsed) if is_json && !parsed.errors.is_empty() => {
-            let errors = parsed
-                .errors
-                .into_iter()
-                .map(|e| MediumError {
-                    message: e.message.unwrap_or_default(),
-                    code: e.code.unwrap_or_default(),
-                })
-                .collect();
-            Err(api_error(status.as_u16(), errors, retry_after))
-        }
+        Ok(parsed) if is_json && !parsed.errors.is_empty() => Err(api_error(
+            status.as_u16(),
+            medium_errors(parsed),
+            retry_after,
+        )),
         _ => Err(unexpected()),
     }
 }

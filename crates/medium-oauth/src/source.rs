@@ -139,8 +139,8 @@ const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
 
 type Hook = Arc<dyn Fn(&Token) + Send + Sync>;
 
-/// Builds a [`RefreshingTokenSource`].
-pub struct RefreshingTokenSourceBuilder {
+/// A source's configuration, as the builder collects it.
+struct Settings {
     client: OAuthClient,
     store: Arc<dyn TokenStore>,
     margin: Duration,
@@ -151,13 +151,18 @@ pub struct RefreshingTokenSourceBuilder {
     on_change: Option<Hook>,
 }
 
+/// Builds a [`RefreshingTokenSource`].
+pub struct RefreshingTokenSourceBuilder {
+    settings: Settings,
+}
+
 impl fmt::Debug for RefreshingTokenSourceBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RefreshingTokenSourceBuilder")
-            .field("client", &self.client)
-            .field("margin", &self.margin)
-            .field("jitter", &self.jitter)
-            .field("max_attempts", &self.max_attempts)
+            .field("client", &self.settings.client)
+            .field("margin", &self.settings.margin)
+            .field("jitter", &self.settings.jitter)
+            .field("max_attempts", &self.settings.max_attempts)
             .finish_non_exhaustive()
     }
 }
@@ -168,57 +173,50 @@ impl RefreshingTokenSourceBuilder {
     /// remaining life is used instead, so short-lived tokens are not
     /// refreshed on every call.
     pub fn margin(mut self, margin: Duration) -> Self {
-        self.margin = margin;
+        self.settings.margin = margin;
         self
     }
 
     /// Refresh up to this much earlier still, at random (default
     /// [`DEFAULT_REFRESH_JITTER`]; zero for none).
     pub fn jitter(mut self, jitter: Duration) -> Self {
-        self.jitter = jitter;
+        self.settings.jitter = jitter;
         self
     }
 
     /// Attempts of a refresh a caller waits for (default
     /// [`DEFAULT_MAX_ATTEMPTS`]).
     pub fn max_attempts(mut self, attempts: u32) -> Self {
-        self.max_attempts = attempts.max(1);
+        self.settings.max_attempts = attempts.max(1);
         self
     }
 
     /// Delays between attempts: `base`, doubling, at most `cap` (defaults
     /// [`DEFAULT_RETRY_BASE`], [`DEFAULT_RETRY_CAP`]).
     pub fn backoff(mut self, base: Duration, cap: Duration) -> Self {
-        self.retry_base = base;
-        self.retry_cap = cap;
+        self.settings.retry_base = base;
+        self.settings.retry_cap = cap;
         self
     }
 
     /// Calls `hook` with every new token (refreshed, or adopted from the
     /// store after another process refreshed), after it has been saved.
     pub fn on_change(mut self, hook: impl Fn(&Token) + Send + Sync + 'static) -> Self {
-        self.on_change = Some(Arc::new(hook));
+        self.settings.on_change = Some(Arc::new(hook));
         self
     }
 
     /// Loads the token from the store and starts the source. Must be called
     /// within a tokio runtime (a background task watches the expiry).
     pub async fn build(self) -> Result<RefreshingTokenSource, Error> {
-        let token = self.store.load().await?.ok_or(Error::NoToken)?;
+        let token = self.settings.store.load().await?.ok_or(Error::NoToken)?;
         let shared = Arc::new(Shared {
             current: ArcSwapOption::empty(),
             due: AtomicBool::new(false),
             changed: Arc::new(Notify::new()),
             epoch: AtomicU64::new(0),
             refresh: Mutex::new(RefreshState::default()),
-            client: self.client,
-            store: self.store,
-            margin: self.margin,
-            jitter: self.jitter,
-            max_attempts: self.max_attempts,
-            retry_base: self.retry_base,
-            retry_cap: self.retry_cap,
-            on_change: self.on_change,
+            settings: self.settings,
         });
         shared.install(token, SystemTime::now());
         tokio::spawn(watch_expiry(
@@ -261,14 +259,7 @@ struct Shared {
     epoch: AtomicU64,
     /// Held by the one task that refreshes.
     refresh: Mutex<RefreshState>,
-    client: OAuthClient,
-    store: Arc<dyn TokenStore>,
-    margin: Duration,
-    jitter: Duration,
-    max_attempts: u32,
-    retry_base: Duration,
-    retry_cap: Duration,
-    on_change: Option<Hook>,
+    settings: Settings,
 }
 
 /// Keeps one token fresh: refreshes ahead of expiry, once however many tasks
@@ -315,7 +306,7 @@ impl Shared {
     fn refresh_at(&self, token: &Token, now: SystemTime) -> Option<SystemTime> {
         let expires = token.expires_at()?;
         let life = expires.duration_since(now).unwrap_or(Duration::ZERO);
-        let early = (self.margin + random_up_to(self.jitter)).min(life / 2);
+        let early = (self.settings.margin + random_up_to(self.settings.jitter)).min(life / 2);
         Some(expires - early)
     }
 
@@ -344,11 +335,11 @@ impl Shared {
     /// One refresh: under the store's lock, reload; adopt a token another
     /// process refreshed, or send one refresh request and save the result.
     async fn refresh_once(&self, forced: Option<&AccessToken>) -> Result<Arc<Token>, Error> {
-        let _lock = self.store.lock().await?;
+        let _lock = self.settings.store.lock().await?;
         let now = SystemTime::now();
         let current = self.current.load_full();
         let mut base = current.as_ref().map(|c| c.token.clone());
-        if let Some(stored) = self.store.load().await? {
+        if let Some(stored) = self.settings.store.load().await? {
             let newer = base
                 .as_ref()
                 .is_none_or(|b| b.access_token() != stored.access_token());
@@ -368,11 +359,11 @@ impl Shared {
         }
         let base = base.ok_or(Error::NoToken)?;
         let refresh_token = base.refresh_token().ok_or(Error::NoRefreshToken)?;
-        let token = self.client.refresh(refresh_token).await?;
+        let token = self.settings.client.refresh(refresh_token).await?;
         // Persist first: a rotated refresh token that is handed out but not
         // saved is lost if the process dies now.
         let now = SystemTime::now();
-        if let Err(e) = self.store.save(&token).await {
+        if let Err(e) = self.settings.store.save(&token).await {
             // Keep it in memory so this process does not lose a rotated
             // refresh token, and report the failure.
             tracing::error!("the refreshed token could not be saved: {e}");
@@ -385,7 +376,7 @@ impl Shared {
     }
 
     fn notify(&self, token: &Token) {
-        if let Some(hook) = &self.on_change {
+        if let Some(hook) = &self.settings.on_change {
             hook(token);
         }
     }
@@ -457,8 +448,8 @@ impl Shared {
         loop {
             attempt += 1;
             let result = self.refresh_once(forced.as_ref()).await;
-            let retry =
-                matches!(&result, Err(e) if e.is_transient()) && attempt < self.max_attempts;
+            let retry = matches!(&result, Err(e) if e.is_transient())
+                && attempt < self.settings.max_attempts;
             if !retry {
                 self.finish(&mut state, &result, false);
                 return result;
@@ -467,7 +458,13 @@ impl Shared {
             let delay = e
                 .retry_after()
                 .map(|d| d.min(RETRY_AFTER_CAP))
-                .unwrap_or_else(|| backoff(self.retry_base, self.retry_cap, attempt - 1));
+                .unwrap_or_else(|| {
+                    backoff(
+                        self.settings.retry_base,
+                        self.settings.retry_cap,
+                        attempt - 1,
+                    )
+                });
             tracing::debug!("refresh attempt {attempt} failed, retrying in {delay:?}: {e}");
             tokio::time::sleep(delay).await;
         }
@@ -489,11 +486,11 @@ impl Shared {
                 let cap = if proactive {
                     PROACTIVE_RETRY_CAP
                 } else {
-                    self.retry_cap
+                    self.settings.retry_cap
                 };
                 let delay = e
                     .retry_after()
-                    .unwrap_or_else(|| backoff(self.retry_base, cap, state.failures));
+                    .unwrap_or_else(|| backoff(self.settings.retry_base, cap, state.failures));
                 state.failures = state.failures.saturating_add(1);
                 state.next_attempt = Some(Instant::now() + delay);
                 state.last_error = Some(e.clone());
@@ -543,14 +540,16 @@ impl RefreshingTokenSource {
         store: Arc<dyn TokenStore>,
     ) -> RefreshingTokenSourceBuilder {
         RefreshingTokenSourceBuilder {
-            client,
-            store,
-            margin: DEFAULT_REFRESH_MARGIN,
-            jitter: DEFAULT_REFRESH_JITTER,
-            max_attempts: DEFAULT_MAX_ATTEMPTS,
-            retry_base: DEFAULT_RETRY_BASE,
-            retry_cap: DEFAULT_RETRY_CAP,
-            on_change: None,
+            settings: Settings {
+                client,
+                store,
+                margin: DEFAULT_REFRESH_MARGIN,
+                jitter: DEFAULT_REFRESH_JITTER,
+                max_attempts: DEFAULT_MAX_ATTEMPTS,
+                retry_base: DEFAULT_RETRY_BASE,
+                retry_cap: DEFAULT_RETRY_CAP,
+                on_change: None,
+            },
         }
     }
 

@@ -32,6 +32,13 @@ pub struct Args {
     /// Approve an app registered with --client for the extended uploadImage scope.
     #[arg(long = "approve-extended-scope", value_name = "ID")]
     pub extended_scope: Vec<String>,
+    /// Most codes and consent pages held at once (used codes count until they
+    /// expire, so reuse can still be detected) [default: 10000].
+    #[arg(long, value_name = "N")]
+    pub max_pending_grants: Option<usize>,
+    /// Most live access and refresh tokens held at once [default: 1000000].
+    #[arg(long, value_name = "N")]
+    pub max_tokens: Option<usize>,
 }
 
 fn parse_success_status(text: &str) -> Result<u16, String> {
@@ -69,6 +76,12 @@ impl Args {
         };
         if let Some(secs) = self.token_lifetime {
             config.token_lifetime = Duration::from_secs(secs);
+        }
+        if let Some(n) = self.max_pending_grants {
+            config.limits.pending_grants = n;
+        }
+        if let Some(n) = self.max_tokens {
+            config.limits.tokens = n;
         }
         for (id, secret, uri) in &self.clients {
             match config.clients.iter_mut().find(|c| &c.id == id) {

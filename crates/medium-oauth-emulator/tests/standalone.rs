@@ -32,12 +32,48 @@ async fn prints_one_line_when_ready_then_serves() {
     child.wait().unwrap();
 }
 
+#[tokio::test]
+async fn memory_caps_are_flags() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_medium-oauth-emulator"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--auto-approve",
+            "--max-pending-grants",
+            "1",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim_start_matches("listening on ")
+        .trim_end()
+        .to_owned();
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let authorize = format!(
+        "{base}/m/oauth/authorize?client_id=demo-client&scope=basicProfile&state=s\
+         &response_type=code&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb"
+    );
+    assert_eq!(browser.get(&authorize).send().await.unwrap().status(), 302);
+    assert_eq!(browser.get(&authorize).send().await.unwrap().status(), 503);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 #[test]
 fn bad_options_are_refused() {
     for args in [
         &["--success-status", "204"][..],
         &["--client", "only-an-id"][..],
         &["--refresh-endpoints", "sometimes"][..],
+        &["--max-pending-grants", "many"][..],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_medium-oauth-emulator"))
             .args(args)

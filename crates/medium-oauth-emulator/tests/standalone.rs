@@ -1,18 +1,13 @@
 //! The emulator's own binary: one `listening on` line, then it serves.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
-#[tokio::test]
-async fn prints_one_line_when_ready_then_serves() {
+/// Starts the binary and returns it with the base URL from its ready line.
+fn spawn_ready(args: &[&str]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_medium-oauth-emulator"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--success-status",
-            "200",
-            "--auto-approve",
-        ])
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -26,6 +21,12 @@ async fn prints_one_line_when_ready_then_serves() {
         .trim_end()
         .to_owned();
     assert!(base.starts_with("http://127.0.0.1:"), "{line}");
+    (child, base)
+}
+
+#[tokio::test]
+async fn prints_one_line_when_ready_then_serves() {
+    let (mut child, base) = spawn_ready(&["--success-status", "200", "--auto-approve"]);
     let resp = reqwest::get(format!("{base}/v1/me")).await.unwrap();
     assert_eq!(resp.status(), 401);
     child.kill().unwrap();
@@ -34,25 +35,7 @@ async fn prints_one_line_when_ready_then_serves() {
 
 #[tokio::test]
 async fn memory_caps_are_flags() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_medium-oauth-emulator"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--auto-approve",
-            "--max-pending-grants",
-            "1",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim_start_matches("listening on ")
-        .trim_end()
-        .to_owned();
+    let (mut child, base) = spawn_ready(&["--auto-approve", "--max-pending-grants", "1"]);
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

@@ -208,6 +208,9 @@ pub async fn run(args: LoginArgs) -> Result<(), Failure> {
         .pending_ttl(Duration::from_secs(args.timeout))
         .build()?;
     let (url, pending) = client.authorize_url(scopes)?;
+    // Listen before the URL is shown: a Ctrl-C right after it must cancel
+    // cleanly, not kill the process.
+    let cancelled = interrupted()?;
 
     let (done_tx, done_rx) = oneshot::channel();
     let state = Arc::new(Callback {
@@ -276,7 +279,7 @@ pub async fn run(args: LoginArgs) -> Result<(), Failure> {
                 ))
             })
         }
-        _ = tokio::signal::ctrl_c() => Err(Failure::new(Failure::CANCELLED, "cancelled")),
+        () = cancelled => Err(Failure::new(Failure::CANCELLED, "cancelled")),
     };
     spinner.finish_and_clear();
     let _ = stop_tx.send(());
@@ -316,6 +319,24 @@ pub async fn run(args: LoginArgs) -> Result<(), Failure> {
         emulator.shutdown().await;
     }
     Ok(())
+}
+
+/// Completes on Ctrl-C. The handler is installed now, not on first poll.
+#[cfg(unix)]
+fn interrupted() -> Result<impl std::future::Future<Output = ()>, Failure> {
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| Failure::other(format!("cannot listen for Ctrl-C: {e}")))?;
+    Ok(async move {
+        interrupt.recv().await;
+    })
+}
+
+/// Completes on Ctrl-C.
+#[cfg(not(unix))]
+fn interrupted() -> Result<impl std::future::Future<Output = ()>, Failure> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 /// `GET /v1/me`: who logged in. Best effort: the login succeeded either way.

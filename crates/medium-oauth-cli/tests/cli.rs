@@ -343,3 +343,21 @@ fn help_documents_the_exit_codes() {
         assert!(help.contains(line), "{help}");
     }
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_while_waiting_exits_cleanly() {
+    let emu = emulator(auto(RefreshEndpoints::Both)).await;
+    let cli = Cli::new(&emu);
+    let (child, stdout, _) = cli.start_login(&[]);
+    // SIGINT is what Ctrl-C sends.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let (code, _, err) = finish(child, stdout);
+    assert_eq!(code, 130, "{err}");
+    assert_eq!(
+        err.trim_end().lines().last(),
+        Some("error: cancelled"),
+        "{err}"
+    );
+    assert!(!cli.credentials.exists());
+}

@@ -447,14 +447,13 @@ impl Shared {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result = self.refresh_once(forced.as_ref()).await;
-            let retry = matches!(&result, Err(e) if e.is_transient())
-                && attempt < self.settings.max_attempts;
-            if !retry {
-                self.finish(&mut state, &result, false);
-                return result;
-            }
-            let e = result.err().unwrap_or(Error::NoToken);
+            let e = match self.refresh_once(forced.as_ref()).await {
+                Err(e) if e.is_transient() && attempt < self.settings.max_attempts => e,
+                result => {
+                    self.finish(&mut state, &result, false);
+                    return result;
+                }
+            };
             let delay = e
                 .retry_after()
                 .map(|d| d.min(RETRY_AFTER_CAP))
@@ -488,8 +487,11 @@ impl Shared {
                 } else {
                     self.settings.retry_cap
                 };
+                // A server's Retry-After wins, within the longer of the two
+                // caps, so it cannot park the source for hours.
                 let delay = e
                     .retry_after()
+                    .map(|d| d.min(RETRY_AFTER_CAP.max(cap)))
                     .unwrap_or_else(|| backoff(self.settings.retry_base, cap, state.failures));
                 state.failures = state.failures.saturating_add(1);
                 state.next_attempt = Some(Instant::now() + delay);

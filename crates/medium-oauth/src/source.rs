@@ -312,8 +312,14 @@ impl Shared {
 
     /// Makes `token` current and wakes the timer.
     fn install(&self, token: Token, now: SystemTime) -> Arc<Token> {
-        let token = Arc::new(token);
         let refresh_at = self.refresh_at(&token, now);
+        self.install_with(token, refresh_at)
+    }
+
+    /// Makes `token` current with a refresh time already drawn (its jitter is
+    /// random, so drawing it twice would check one time and arm another).
+    fn install_with(&self, token: Token, refresh_at: Option<SystemTime>) -> Arc<Token> {
+        let token = Arc::new(token);
         self.current.store(Some(Arc::new(Cached {
             token: token.clone(),
             refresh_at,
@@ -348,7 +354,7 @@ impl Shared {
                 && forced.is_none_or(|f| f != stored.access_token());
             if newer && fresh {
                 tracing::debug!("adopting the token another process refreshed");
-                let token = self.install(stored, now);
+                let token = self.install_with(stored, refresh_at);
                 self.notify(&token);
                 return Ok(token);
             }

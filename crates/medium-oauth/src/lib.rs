@@ -69,6 +69,7 @@ mod authorize;
 mod client;
 mod error;
 mod middleware;
+mod replicas;
 mod scope;
 mod secret;
 mod source;

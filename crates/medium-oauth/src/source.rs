@@ -12,22 +12,31 @@ use std::time::{Duration, Instant, SystemTime};
 use arc_swap::ArcSwapOption;
 use tokio::sync::{Mutex, Notify};
 
+use crate::replicas::Replicas;
 use crate::store::TokenStore;
 use crate::{AccessToken, Error, OAuthClient, Token};
 
 /// What [`TokenSource::token`] returns: ready at once on the hot path (no
-/// allocation), boxed only when the source has to wait or refresh.
+/// allocation), boxed only when the source has to wait, refresh or fail.
 pub struct TokenFuture<'a>(FutureState<'a>);
 
+/// Two words at most: the ready state is built and polled in the caller's
+/// registers. A ready error would make every `TokenFuture` as large as
+/// [`Error`], and moving that through memory cost more than the rest of the
+/// hot path together, so errors take the boxed state.
 enum FutureState<'a> {
-    Ready(Option<Result<Arc<Token>, Error>>),
+    Ready(Option<Arc<Token>>),
     Boxed(Pin<Box<dyn Future<Output = Result<Arc<Token>, Error>> + Send + 'a>>),
 }
 
 impl<'a> TokenFuture<'a> {
-    /// A future already resolved to `result`.
+    /// A future already resolved to `result`. Allocates only for an error.
+    #[inline]
     pub fn ready(result: Result<Arc<Token>, Error>) -> Self {
-        Self(FutureState::Ready(Some(result)))
+        match result {
+            Ok(token) => Self(FutureState::Ready(Some(token))),
+            Err(e) => Self::boxed(std::future::ready(Err(e))),
+        }
     }
 
     /// A future that runs `future`.
@@ -39,16 +48,20 @@ impl<'a> TokenFuture<'a> {
 impl Future for TokenFuture<'_> {
     type Output = Result<Arc<Token>, Error>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.get_mut().0 {
-            FutureState::Ready(result) => Poll::Ready(result.take().unwrap_or_else(|| {
-                Err(Error::InvalidConfig {
-                    field: "TokenFuture",
-                    reason: "polled after completion".into(),
-                })
-            })),
+            FutureState::Ready(token) => Poll::Ready(token.take().ok_or_else(polled_again)),
             FutureState::Boxed(future) => future.as_mut().poll(cx),
         }
+    }
+}
+
+#[cold]
+fn polled_again() -> Error {
+    Error::InvalidConfig {
+        field: "TokenFuture",
+        reason: "polled after completion".into(),
     }
 }
 
@@ -77,12 +90,19 @@ impl<S: TokenSource + ?Sized> TokenSource for Arc<S> {
 
 /// A token that never changes, such as a self-issued integration token from
 /// Medium's settings page (they do not expire).
-pub struct StaticTokenSource(Arc<Token>);
+pub struct StaticTokenSource {
+    token: Arc<Token>,
+    /// Per-core copies, so threads calling at once do not share one count.
+    replicas: Replicas,
+}
 
 impl StaticTokenSource {
     /// A source that always returns `token`.
     pub fn new(token: Token) -> Self {
-        Self(Arc::new(token))
+        let token = Arc::new(token);
+        let replicas = Replicas::new();
+        replicas.store(&token);
+        Self { token, replicas }
     }
 
     /// A source for a bare integration token, with no expiry.
@@ -93,13 +113,17 @@ impl StaticTokenSource {
 
 impl fmt::Debug for StaticTokenSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("StaticTokenSource").field(&self.0).finish()
+        f.debug_tuple("StaticTokenSource")
+            .field(&self.token)
+            .finish()
     }
 }
 
 impl TokenSource for StaticTokenSource {
+    #[inline]
     fn token(&self) -> TokenFuture<'_> {
-        TokenFuture::ready(Ok(self.0.clone()))
+        let token = self.replicas.load();
+        TokenFuture::ready(Ok(token.unwrap_or_else(|| self.token.clone())))
     }
 }
 
@@ -212,6 +236,7 @@ impl RefreshingTokenSourceBuilder {
         let token = self.settings.store.load().await?.ok_or(Error::NoToken)?;
         let shared = Arc::new(Shared {
             current: ArcSwapOption::empty(),
+            replicas: Replicas::new(),
             due: AtomicBool::new(false),
             changed: Arc::new(Notify::new()),
             epoch: AtomicU64::new(0),
@@ -248,8 +273,10 @@ struct RefreshState {
 }
 
 struct Shared {
-    /// The current token. Read lock-free on every call.
+    /// The current token, with when to refresh it.
     current: ArcSwapOption<Cached>,
+    /// Copies of the current token: what the hot path reads, lock-free.
+    replicas: Replicas,
     /// Set by the timer when the refresh time has come, or by `invalidate`.
     due: AtomicBool,
     /// Wakes the timer when the token changes, or the source is dropped.
@@ -320,6 +347,9 @@ impl Shared {
     /// random, so drawing it twice would check one time and arm another).
     fn install_with(&self, token: Token, refresh_at: Option<SystemTime>) -> Arc<Token> {
         let token = Arc::new(token);
+        // Replicas first: once `due` is cleared below, the hot path must
+        // find the new token on every thread.
+        self.replicas.store(&token);
         self.current.store(Some(Arc::new(Cached {
             token: token.clone(),
             refresh_at,
@@ -396,6 +426,7 @@ impl Shared {
                 if Self::is_due(cached, now) {
                     Ok(self.proactive(cached).await)
                 } else {
+                    self.clear_stale_due();
                     Ok(cached.token.clone())
                 }
             }
@@ -403,6 +434,25 @@ impl Shared {
                 self.blocking_refresh(current.map(|c| c.token.clone()))
                     .await
             }
+        }
+    }
+
+    /// Clears a `due` flag set for a token since replaced (the timer or an
+    /// `invalidate` racing a refresh), so calls take the hot path again.
+    fn clear_stale_due(&self) {
+        // A swap reads the flag, so it synchronizes with whoever set it: the
+        // reload below then sees the token they judged.
+        if !self.due.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let now = SystemTime::now();
+        let still_due = self
+            .current
+            .load()
+            .as_ref()
+            .is_none_or(|c| c.refused || Self::is_due(c, now) || Self::is_expired(c, now));
+        if still_due {
+            self.due.store(true, Ordering::Release);
         }
     }
 
@@ -569,30 +619,104 @@ impl RefreshingTokenSource {
         }
         self.shared.blocking_refresh(current).await
     }
+
+    /// Out of line: the slow path's future is a few kilobytes, and building
+    /// it inside `token` would give the hot path that stack frame too.
+    #[inline(never)]
+    fn slow_token(&self) -> TokenFuture<'_> {
+        TokenFuture::boxed(self.shared.slow_token())
+    }
 }
 
 impl TokenSource for RefreshingTokenSource {
+    #[inline]
     fn token(&self) -> TokenFuture<'_> {
         if !self.shared.due.load(Ordering::Acquire)
-            && let Some(cached) = &*self.shared.current.load()
+            && let Some(token) = self.shared.replicas.load()
         {
-            return TokenFuture::ready(Ok(cached.token.clone()));
+            return TokenFuture::ready(Ok(token));
         }
-        TokenFuture::boxed(self.shared.slow_token())
+        self.slow_token()
     }
 
     fn invalidate(&self, token: &AccessToken) {
-        if let Some(cached) = &*self.shared.current.load()
+        let seen = self.shared.current.load();
+        if let Some(cached) = &*seen
             && cached.token.access_token() == token
         {
-            // Mark the exact token refused: the next call refreshes.
-            let refused = Cached {
+            // Mark the exact token refused: the next call refreshes. Only if
+            // it is still current: a refresh that replaced it meanwhile must
+            // not be undone.
+            let refused = Arc::new(Cached {
                 token: cached.token.clone(),
                 refresh_at: cached.refresh_at,
                 refused: true,
-            };
-            self.shared.current.store(Some(Arc::new(refused)));
-            self.shared.due.store(true, Ordering::Release);
+            });
+            let before = self.shared.current.compare_and_swap(&seen, Some(refused));
+            if before.as_ref().is_some_and(|b| Arc::ptr_eq(b, cached)) {
+                self.shared.due.store(true, Ordering::Release);
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ClientId, ClientSecret, GrantedScopes, MemoryTokenStore, RefreshToken};
+
+    #[test]
+    fn a_token_future_is_two_words() {
+        // The hot path returns it by value; larger, it went through memory
+        // and cost more than the rest of the call (see `FutureState`).
+        assert!(size_of::<TokenFuture<'_>>() <= 2 * size_of::<usize>());
+    }
+
+    async fn source() -> RefreshingTokenSource {
+        let client = OAuthClient::builder(
+            ClientId::new("unit"),
+            ClientSecret::new("unit"),
+            "http://127.0.0.1:9/cb",
+        )
+        .build()
+        .unwrap();
+        let token = Token::new(
+            AccessToken::new("a-valid-token"),
+            Some(RefreshToken::new("a-refresh-token")),
+            Some(SystemTime::now() + Duration::from_secs(60 * 24 * 3600)),
+            GrantedScopes::default(),
+        );
+        RefreshingTokenSource::builder(client, Arc::new(MemoryTokenStore::with_token(token)))
+            .build()
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_due_flag_left_from_a_replaced_token_is_cleared_by_the_next_call() {
+        let source = source().await;
+        // As when the timer or an invalidate races a refresh: the flag is
+        // set, but the current token is neither due nor refused.
+        source.shared.due.store(true, Ordering::Release);
+        let token = source.token().await.unwrap();
+        assert_eq!(token.access_token().expose_secret(), "a-valid-token");
+        assert!(!source.shared.due.load(Ordering::Acquire));
+    }
+
+    #[tokio::test]
+    async fn a_refused_token_keeps_the_due_flag() {
+        let source = source().await;
+        source.invalidate(&AccessToken::new("a-valid-token"));
+        assert!(source.shared.due.load(Ordering::Acquire));
+        source.shared.clear_stale_due();
+        assert!(source.shared.due.load(Ordering::Acquire));
+    }
+
+    #[tokio::test]
+    async fn invalidating_another_token_changes_nothing() {
+        let source = source().await;
+        source.invalidate(&AccessToken::new("some-older-token"));
+        assert!(!source.shared.due.load(Ordering::Acquire));
+        assert!(!source.shared.current.load().as_ref().unwrap().refused);
     }
 }

@@ -16,7 +16,7 @@
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
-use std::sync::Arc;
+use std::sync::{Arc, Barrier};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -53,26 +53,29 @@ fn far_future_token() -> Token {
     )
 }
 
-/// Runs `call` `iters` times on each of `threads` threads at once; the time
-/// per call on one thread.
-fn contended(threads: usize, iters: u64, call: impl Fn() + Sync) -> Duration {
-    let start = std::sync::Barrier::new(threads);
+/// Runs `body` on `threads` threads at once, each handed a barrier to wait
+/// on once its set-up is done and before it starts its clock; the slowest
+/// thread's time.
+fn on_threads(threads: usize, body: impl Fn(&Barrier) -> Duration + Sync) -> Duration {
+    let start = Barrier::new(threads);
     let elapsed: Vec<Duration> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    start.wait();
-                    let t = Instant::now();
-                    for _ in 0..iters {
-                        call();
-                    }
-                    t.elapsed()
-                })
-            })
-            .collect();
+        let handles: Vec<_> = (0..threads).map(|_| s.spawn(|| body(&start))).collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     elapsed.into_iter().max().unwrap_or_default()
+}
+
+/// Runs `call` `iters` times on each of `threads` threads at once; the time
+/// per call on one thread.
+fn contended(threads: usize, iters: u64, call: impl Fn() + Sync) -> Duration {
+    on_threads(threads, |start| {
+        start.wait();
+        let t = Instant::now();
+        for _ in 0..iters {
+            call();
+        }
+        t.elapsed()
+    })
 }
 
 /// Awaits `call()` `iters` times in a loop inside one async block, on a
@@ -83,28 +86,19 @@ fn awaited<T, E: std::fmt::Debug, F: Future<Output = Result<T, E>>>(
     iters: u64,
     call: impl Fn() -> F + Sync,
 ) -> Duration {
-    let start = std::sync::Barrier::new(threads);
-    let elapsed: Vec<Duration> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let local = tokio::runtime::Builder::new_current_thread()
-                        .build()
-                        .unwrap();
-                    start.wait();
-                    local.block_on(async {
-                        let t = Instant::now();
-                        for _ in 0..iters {
-                            black_box(call().await.unwrap());
-                        }
-                        t.elapsed()
-                    })
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    elapsed.into_iter().max().unwrap_or_default()
+    on_threads(threads, |start| {
+        let local = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        start.wait();
+        local.block_on(async {
+            let t = Instant::now();
+            for _ in 0..iters {
+                black_box(call().await.unwrap());
+            }
+            t.elapsed()
+        })
+    })
 }
 
 fn cached(c: &mut Criterion) {

@@ -26,8 +26,8 @@ use arc_swap::ArcSwapOption;
 
 use crate::Token;
 
-/// Most copies of one token. Threads share a copy only when more than this
-/// many ask, and then only in groups this many apart.
+/// Most copies of one token: past this many cores, threads share copies
+/// (thread `n` and thread `n + 64` take the same one).
 const MAX_COPIES: usize = 64;
 
 /// The current token, copied once per core (a power of two, at most

@@ -206,6 +206,81 @@ async fn invalidate_forces_one_refresh_and_ignores_replaced_tokens() {
     assert_eq!(refresh_requests(&emu), 2);
 }
 
+#[test]
+fn threads_on_the_hot_path_see_refreshes_in_order_and_the_newest_at_once() {
+    const READERS: usize = 4;
+    const REFRESHES: usize = 5;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let emu = rt.block_on(emulator(short_lived(3600)));
+    let (source, _, token) = rt.block_on(source_for(&emu, Duration::from_secs(60)));
+    let source = Arc::new(source);
+    let mut issued = vec![token.access_token().expose_secret().to_owned()];
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Readers on the runtime's worker threads record each change they see.
+    let readers: Vec<_> = (0..READERS)
+        .map(|_| {
+            let (source, done) = (source.clone(), done.clone());
+            rt.spawn(async move {
+                let mut changes: Vec<String> = Vec::new();
+                while !done.load(Ordering::Acquire) {
+                    let token = source.token().await.unwrap();
+                    let value = token.access_token().expose_secret();
+                    if changes.last().is_none_or(|last| last != value) {
+                        changes.push(value.to_owned());
+                    }
+                    tokio::task::yield_now().await;
+                }
+                changes
+            })
+        })
+        .collect();
+    for _ in 0..REFRESHES {
+        std::thread::sleep(Duration::from_millis(20));
+        let fresh = rt.block_on(source.force_refresh()).unwrap();
+        let newest = fresh.access_token().expose_secret().to_owned();
+        // Once force_refresh returns, every thread gets the new token: no
+        // thread's memo may still serve its copy of the old one.
+        let checks: Vec<_> = (0..2 * READERS)
+            .map(|_| {
+                let source = source.clone();
+                rt.spawn(async move { source.token().await.unwrap() })
+            })
+            .collect();
+        for check in checks {
+            let token = rt.block_on(check).unwrap();
+            assert_eq!(token.access_token().expose_secret(), newest);
+        }
+        issued.push(newest);
+    }
+    done.store(true, Ordering::Release);
+    let seen: Vec<Vec<String>> = readers
+        .into_iter()
+        .map(|r| rt.block_on(r).unwrap())
+        .collect();
+    assert_eq!(refresh_requests(&emu), REFRESHES as u64);
+    for changes in seen {
+        // What a reader saw is a subsequence of what was issued, in order:
+        // never an older token after a newer one, never one not issued.
+        let mut next = 0;
+        for value in &changes {
+            let at = issued[next..]
+                .iter()
+                .position(|i| i == value)
+                .expect("a token out of order, or never issued");
+            next += at + 1;
+        }
+        assert_eq!(
+            changes.last(),
+            issued.last(),
+            "a reader ended on an old token"
+        );
+    }
+}
+
 #[tokio::test]
 async fn rotation_survives_a_restart_of_the_source() {
     let emu = emulator(short_lived(3600)).await;

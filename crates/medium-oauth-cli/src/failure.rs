@@ -48,14 +48,133 @@ impl From<Error> for Failure {
             | Error::MalformedBody(_)
             | Error::ResponseTooLarge { .. }
             | Error::MissingCode
-            | Error::InvalidCallback(_) => Failure::MEDIUM,
+            | Error::InvalidCallback(_)
+            | Error::ExpiredOnArrival { .. }
+            | Error::ImplausibleExpiry { .. } => Failure::MEDIUM,
             Error::InvalidConfig { .. } => Failure::USAGE,
             _ => Failure::OTHER,
         };
-        let mut message = e.to_string();
+        let mut message = chain(&e);
         if code == Failure::REAUTHORIZE {
             message.push_str("; run `medium-oauth login`");
         }
         Failure::new(code, message)
+    }
+}
+
+/// `e`, then each of its sources, joined with ": ": the library's `Display`
+/// leaves the cause to `source()`, and a user needs what the OS or the HTTP
+/// stack said. A source whose text its predecessor already ends with (an
+/// error that prints its cause itself) is not repeated.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = e.to_string();
+    let mut previous = message.clone();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !text.is_empty() && !previous.ends_with(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        previous = text;
+        next = cause.source();
+    }
+    message
+}
+
+/// `text` with every control character (newlines, escapes) turned into a
+/// space: a message is one line, and text from the network must not move the
+/// terminal's cursor or forge another line.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// An error with an optional cause, to build chains from.
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|l| l as _)
+        }
+    }
+
+    #[test]
+    fn the_chain_lists_every_cause_in_order() {
+        let e = Layer(
+            "could not reach 127.0.0.1: no connection could be made",
+            Some(Box::new(Layer(
+                "error sending request",
+                Some(Box::new(Layer("Connection refused (os error 111)", None))),
+            ))),
+        );
+        assert_eq!(
+            chain(&e),
+            "could not reach 127.0.0.1: no connection could be made: \
+             error sending request: Connection refused (os error 111)"
+        );
+    }
+
+    #[test]
+    fn a_cause_already_printed_by_its_parent_is_not_repeated() {
+        let e = Layer(
+            "tcp connect error: Connection refused",
+            Some(Box::new(Layer("Connection refused", None))),
+        );
+        assert_eq!(chain(&e), "tcp connect error: Connection refused");
+    }
+
+    #[test]
+    fn a_store_error_names_the_os_error() {
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "Permission denied");
+        let e = Error::Store {
+            path: "/x/credentials.json".into(),
+            reason: "cannot read".into(),
+            source: Some(Arc::new(io)),
+        };
+        let failure = Failure::from(e);
+        assert_eq!(failure.code, Failure::OTHER);
+        assert_eq!(
+            failure.message,
+            "token store /x/credentials.json: cannot read: Permission denied"
+        );
+    }
+
+    #[test]
+    fn tokens_the_server_should_not_have_issued_are_its_fault() {
+        let at = std::time::SystemTime::UNIX_EPOCH;
+        for e in [
+            Error::ExpiredOnArrival { expires_at: at },
+            Error::ImplausibleExpiry { expires_at: at },
+        ] {
+            assert_eq!(Failure::from(e).code, Failure::MEDIUM);
+        }
+        assert_eq!(
+            Failure::from(Error::PolledAfterCompletion).code,
+            Failure::OTHER
+        );
+    }
+
+    #[test]
+    fn control_characters_become_spaces() {
+        assert_eq!(
+            printable("bad\x1b[2J\r\nerror: forged\u{9b}31m\tend"),
+            "bad [2J  error: forged 31m end"
+        );
+        assert_eq!(printable("plain: text (ü)"), "plain: text (ü)");
     }
 }

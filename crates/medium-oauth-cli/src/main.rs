@@ -94,7 +94,7 @@ async fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("error: {}", failure.message);
+            eprintln!("error: {}", failure::printable(&failure.message));
             std::process::ExitCode::from(failure.code)
         }
     }

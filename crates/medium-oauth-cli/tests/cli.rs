@@ -4,6 +4,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::*;
 use medium_oauth_emulator::{Config, Endpoint, Grant, RefreshEndpoints};
@@ -120,6 +121,105 @@ async fn against_a_live_refresh_form_only_emulator() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn against_a_spec_refresh_form_only_emulator() {
     login_then_manage(RefreshEndpoints::Spec).await;
+}
+
+/// Logs `cli` in against `emu` (auto-approving) and returns the stored
+/// document.
+async fn log_in(cli: &Cli) -> serde_json::Value {
+    let (child, stdout, url) = cli.start_login(&[]);
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    let (code, out, err) = finish(child, stdout);
+    assert_eq!(code, 0, "{out}\n{err}");
+    stored(&cli.credentials)
+}
+
+/// Rewrites the stored token's expiry to `ago` before now by the wall clock
+/// (the one the CLI judges by), keeping every other field and the store's
+/// pretty-printed JSON. Returns the stored access token.
+fn expire_stored_token(cli: &Cli, ago: Duration) -> String {
+    let mut doc = stored(&cli.credentials);
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert!(doc["token"]["expires_at_ms"].is_i64(), "{doc}");
+    doc["token"]["expires_at_ms"] = (now_ms - ago.as_millis() as i64).into();
+    // Written in place, so the file keeps its 0600 mode.
+    std::fs::write(&cli.credentials, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    doc["token"]["access_token"].as_str().unwrap().to_owned()
+}
+
+/// Regression: `token` over a file whose token had expired a minute ago
+/// printed the expired token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_refreshes_a_credentials_file_whose_token_expired_a_minute_ago() {
+    let emu = emulator(auto(RefreshEndpoints::Both)).await;
+    let cli = Cli::new(&emu);
+    log_in(&cli).await;
+    let expired = expire_stored_token(&cli, Duration::from_secs(60));
+    assert_eq!(emu.refreshes(), 0);
+
+    // `Cli::command` passes the client id and secret a refresh needs.
+    let out = cli.run(&["token"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let printed = text(&out.stdout).trim_end().to_owned();
+    assert!(!printed.is_empty());
+    assert_ne!(printed, expired, "printed the expired token");
+    assert_eq!(emu.refreshes(), 1);
+
+    let saved = stored(&cli.credentials);
+    assert_eq!(saved["token"]["access_token"], printed.as_str());
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert!(saved["token"]["expires_at_ms"].as_i64().unwrap() > now_ms);
+    assert_eq!(saved["user"]["username"], "demo", "other fields kept");
+
+    // The new token is used as is: no second refresh.
+    let again = cli.run(&["token"]);
+    assert_eq!(text(&again.stdout).trim_end(), printed);
+    assert_eq!(emu.refreshes(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_failure_names_its_cause() {
+    let emu = emulator(auto(RefreshEndpoints::Both)).await;
+    let cli = Cli::new(&emu);
+    log_in(&cli).await;
+    expire_stored_token(&cli, Duration::from_secs(60));
+    let before = std::fs::read(&cli.credentials).unwrap();
+    // A loopback port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let api = format!("http://127.0.0.1:{closed}");
+
+    let out = cli.run(&["token", "--api-url", &api]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty(), "no expired token printed");
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    let ours = "error: could not reach 127.0.0.1: no connection could be made";
+    let cause = err
+        .trim_end()
+        .strip_prefix(ours)
+        .unwrap_or_else(|| panic!("{err}"));
+    // What the HTTP stack and the OS said follows.
+    assert!(
+        cause.starts_with(": ") && cause.len() > 2,
+        "no cause: {err}"
+    );
+    #[cfg(target_os = "linux")]
+    assert!(cause.contains("Connection refused"), "{err}");
+    assert_eq!(emu.refreshes(), 0);
+    assert_eq!(
+        std::fs::read(&cli.credentials).unwrap(),
+        before,
+        "file kept"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

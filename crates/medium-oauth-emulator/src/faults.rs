@@ -20,6 +20,9 @@ pub enum Fault {
     },
     /// Wait, then handle the request normally.
     Delay(Duration),
+    /// Handle the request normally, but issue a token that expired a second
+    /// ago, as a server with a bad clock would.
+    ExpiredToken,
     /// Drop the connection without a complete response.
     DropConnection,
     /// `302 Found` to `location`: a client that follows it would send its
@@ -122,6 +125,7 @@ impl Fault {
                 tokio::time::sleep(delay).await;
                 None
             }
+            Fault::ExpiredToken => None,
             Fault::DropConnection => {
                 // A body stream that fails makes hyper abort the connection;
                 // the client sees a transport error, never a response.

@@ -53,7 +53,7 @@ pub use config::{
 pub use errors::codes;
 pub use faults::Fault;
 pub use me::{Envelope, User};
-pub use state::{CODE_TTL, Endpoint, Grant};
+pub use state::{CODE_TTL, Endpoint, Grant, Outcome, TokenRequest};
 
 /// Paths derived from the spec's servers, so the emulator serves exactly the
 /// paths the real hosts do.
@@ -209,6 +209,23 @@ impl Emulator {
             .extend(faults);
     }
 
+    /// Takes back the faults not used yet, e.g. to let a request of the
+    /// test's own through before injecting them again.
+    pub fn take_faults(&self) -> Vec<Fault> {
+        self.state
+            .faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+            .collect()
+    }
+
+    /// The token requests received, oldest first, with when they arrived
+    /// and how they were answered (the newest 10,000).
+    pub fn token_request_log(&self) -> Vec<TokenRequest> {
+        self.state.request_log().iter().copied().collect()
+    }
+
     /// Token requests received at `endpoint` with `grant`, faulted or not.
     pub fn token_requests(&self, endpoint: Endpoint, grant: Grant) -> u64 {
         let requests = self.state.requests();
@@ -256,6 +273,15 @@ impl Emulator {
     pub fn pending_grants(&self) -> usize {
         let tables = self.state.tables();
         tables.consents.len() + tables.codes.len()
+    }
+
+    /// While `refuse` is set, the API (`GET /v1/me`) answers 401 to every
+    /// access token, fresh ones included, as Medium would for an app it has
+    /// suspended; the token endpoints work as before.
+    pub fn refuse_api_tokens(&self, refuse: bool) {
+        self.state
+            .refuse_api_tokens
+            .store(refuse, Ordering::Relaxed);
     }
 
     /// Revokes every issued token, as a user removing the app would.

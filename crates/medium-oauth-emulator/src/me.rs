@@ -3,6 +3,7 @@
 //! Medium's published API documentation.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::extract::State as Extract;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -65,11 +66,12 @@ pub(crate) async fn me(Extract(state): Extract<Arc<State>>, headers: HeaderMap) 
             .into_response();
     };
     let now = state.clock.now_ms();
+    let refuse_all = state.refuse_api_tokens.load(Ordering::Relaxed);
     let scopes = state
         .tables()
         .access
         .get(token)
-        .filter(|t| t.expires_at_ms > now)
+        .filter(|t| t.expires_at_ms > now && !refuse_all)
         .map(|t| t.scopes);
     match scopes {
         None => ApiError::unauthorized(codes::TOKEN_INVALID, "Token was invalid.").into_response(),

@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand::RngCore;
@@ -30,26 +30,47 @@ pub(crate) fn random_hex() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The emulator's clock: the system clock plus an adjustable offset, so a test
-/// can expire codes and tokens without waiting.
-#[derive(Debug, Default)]
+/// The emulator's clock: the wall-clock time at start, moved on by tokio's
+/// clock, plus an adjustable offset. A test can expire codes and tokens
+/// without waiting, and a test on paused tokio time moves the emulator's
+/// time with its own.
+#[derive(Debug)]
 pub struct Clock {
+    started_ms: i64,
+    started: tokio::time::Instant,
     offset_ms: AtomicI64,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        let started_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        Self {
+            started_ms,
+            started: tokio::time::Instant::now(),
+            offset_ms: AtomicI64::new(0),
+        }
+    }
 }
 
 impl Clock {
     /// Milliseconds since the Unix epoch, as the emulator sees it.
     pub fn now_ms(&self) -> i64 {
-        let real = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        real + self.offset_ms.load(Ordering::Relaxed)
+        let elapsed = i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        self.started_ms
+            .saturating_add(elapsed)
+            .saturating_add(self.offset_ms.load(Ordering::Relaxed))
     }
 
     /// Moves the emulator's time forward.
     pub fn advance(&self, by: Duration) {
-        self.offset_ms
-            .fetch_add(by.as_millis() as i64, Ordering::Relaxed);
+        let by = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        let _ = self
+            .offset_ms
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |o| {
+                Some(o.saturating_add(by))
+            });
     }
 }
 
@@ -73,10 +94,39 @@ pub enum Grant {
     Other,
 }
 
+/// How the emulator answered a token request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// An injected fault answered it with this status (a dropped
+    /// connection's is 200, but the client sees no response).
+    Faulted(u16),
+    /// Handled normally, with this status.
+    Status(u16),
+}
+
+/// One token request, as a test reads it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenRequest {
+    /// When it arrived, on tokio's clock.
+    pub at: tokio::time::Instant,
+    /// Where it arrived.
+    pub endpoint: Endpoint,
+    /// Its `grant_type`.
+    pub grant: Grant,
+    /// How it was answered.
+    pub outcome: Outcome,
+}
+
+/// Requests remembered for [`crate::Emulator::token_request_log`]: the
+/// newest, up to this many, so a long-running emulator's memory stays
+/// bounded.
+pub(crate) const REQUEST_LOG_ENTRIES: usize = 10_000;
+
 /// Counters a test can read.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub(crate) requests: Mutex<HashMap<(Endpoint, Grant), u64>>,
+    pub(crate) log: Mutex<VecDeque<TokenRequest>>,
     pub(crate) refreshes: AtomicU64,
     pub(crate) exchanges: AtomicU64,
     pub(crate) not_found: AtomicU64,
@@ -219,6 +269,8 @@ pub(crate) struct State {
     pub(crate) tables: Mutex<Tables>,
     pub(crate) faults: Mutex<VecDeque<Fault>>,
     pub(crate) counters: Counters,
+    /// Set by a test: the API answers 401 to every token.
+    pub(crate) refuse_api_tokens: AtomicBool,
 }
 
 impl State {
@@ -229,6 +281,7 @@ impl State {
             tables: Mutex::new(Tables::default()),
             faults: Mutex::new(VecDeque::new()),
             counters: Counters::default(),
+            refuse_api_tokens: AtomicBool::new(false),
         }
     }
 
@@ -250,8 +303,23 @@ impl State {
             .unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn count_request(&self, endpoint: Endpoint, grant: Grant) {
+    /// Counts a token request and remembers how it was answered.
+    pub(crate) fn record_request(&self, endpoint: Endpoint, grant: Grant, outcome: Outcome) {
         *self.requests().entry((endpoint, grant)).or_default() += 1;
+        let mut log = self.request_log();
+        if log.len() == REQUEST_LOG_ENTRIES {
+            log.pop_front();
+        }
+        log.push_back(TokenRequest {
+            at: tokio::time::Instant::now(),
+            endpoint,
+            grant,
+            outcome,
+        });
+    }
+
+    pub(crate) fn request_log(&self) -> std::sync::MutexGuard<'_, VecDeque<TokenRequest>> {
+        self.counters.log.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn next_fault(&self) -> Option<Fault> {

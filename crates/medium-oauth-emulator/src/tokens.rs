@@ -14,8 +14,9 @@ use medium_oauth2_api::operations::{exchange_authorization_code, refresh_access_
 use medium_oauth2_api::types;
 
 use crate::errors::{ApiError, codes};
+use crate::faults::Fault;
 use crate::scopes::Scopes;
-use crate::state::{Endpoint, Grant, Issued, State};
+use crate::state::{Endpoint, Grant, Issued, Outcome, State};
 
 const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
 
@@ -39,10 +40,16 @@ async fn handle(state: Arc<State>, endpoint: Endpoint, headers: HeaderMap, body:
         Some("refresh_token") => Grant::RefreshToken,
         _ => Grant::Other,
     };
-    state.count_request(endpoint, grant);
-    if let Some(fault) = state.next_fault()
+    let fault = state.next_fault();
+    let expired = fault == Some(Fault::ExpiredToken);
+    if let Some(fault) = fault
         && let Some(response) = fault.apply().await
     {
+        state.record_request(
+            endpoint,
+            grant,
+            Outcome::Faulted(response.status().as_u16()),
+        );
         return response;
     }
     let result = match (body, form) {
@@ -65,10 +72,29 @@ async fn handle(state: Arc<State>, endpoint: Endpoint, headers: HeaderMap, body:
             _ => Err(ApiError::grant_type_invalid()),
         },
     };
-    match result {
+    let result = result.map(|issued| {
+        if expired {
+            expire(&state, issued)
+        } else {
+            issued
+        }
+    });
+    let response = match result {
         Ok(issued) => success(&state, issued),
         Err(e) => e.into_response(),
+    };
+    state.record_request(endpoint, grant, Outcome::Status(response.status().as_u16()));
+    response
+}
+
+/// The [`Fault::ExpiredToken`] answer: what was issued, expired a second ago.
+fn expire(state: &State, mut issued: Issued) -> Issued {
+    const AGO_MS: i64 = 1000;
+    issued.expires_at_ms = state.clock.now_ms() - AGO_MS;
+    if let Some(entry) = state.tables().access.get_mut(&issued.access_token) {
+        entry.expires_at_ms = issued.expires_at_ms;
     }
+    issued
 }
 
 type Form = Vec<(String, String)>;

@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::redact::quote;
 use crate::{AuthorizationCode, CsrfState, Error, ScopeSet};
 
 /// How long a pending authorization may wait for its callback unless the
@@ -93,9 +94,16 @@ impl PendingAuthorization {
                 .map(|(_, v)| v.as_str())
         };
         if let Some(error) = get("error") {
+            // The callback's text is the server's (or a forger's): quoted
+            // safely, with the flow's own secrets redacted.
+            let secrets = [
+                self.state.expose_secret(),
+                get("state").unwrap_or_default(),
+                get("code").unwrap_or_default(),
+            ];
             return Err(Error::Denied {
-                error: error.to_owned(),
-                description: get("error_description").map(str::to_owned),
+                error: quote(error, &secrets),
+                description: get("error_description").map(|d| quote(d, &secrets)),
             });
         }
         let state_matches = get("state").is_some_and(|s| CsrfState::new(s) == self.state);
@@ -168,7 +176,8 @@ mod tests {
 
     #[test]
     fn checks_in_order_error_state_code() {
-        let p = pending("s");
+        const STATE: &str = "a-state-as-long-as-a-real-one";
+        let p = pending(STATE);
         assert!(matches!(
             p.verify("?error=access_denied&state=wrong"),
             Err(Error::Denied { ref error, .. }) if error == "access_denied"
@@ -178,15 +187,18 @@ mod tests {
             Err(Error::CsrfMismatch)
         ));
         assert!(matches!(p.verify("?code=c"), Err(Error::CsrfMismatch)));
-        assert!(matches!(p.verify("?state=s"), Err(Error::MissingCode)));
         assert!(matches!(
-            p.verify("?state=s&code="),
+            p.verify(&format!("?state={STATE}")),
+            Err(Error::MissingCode)
+        ));
+        assert!(matches!(
+            p.verify(&format!("?state={STATE}&code=")),
             Err(Error::MissingCode)
         ));
         // None of the failures used the authorization up.
-        assert!(p.verify("?state=s&code=c").is_ok());
+        assert!(p.verify(&format!("?state={STATE}&code=c")).is_ok());
         assert!(matches!(
-            p.verify("?state=s&code=c"),
+            p.verify(&format!("?state={STATE}&code=c")),
             Err(Error::AlreadyCompleted)
         ));
     }

@@ -10,21 +10,15 @@ use url::Url;
 
 use crate::authorize::{DEFAULT_PENDING_TTL, PendingAuthorization, VerifiedCallback};
 use crate::error::MediumError;
-use crate::token::{ScopeField, WireToken};
-use crate::{ClientId, ClientSecret, CsrfState, Error, RefreshToken, ScopeSet, Token};
+use crate::redact::{quote, quote_bytes};
+use crate::{
+    ClientId, ClientSecret, CsrfState, Error, RefreshToken, RefreshingTokenSource, ScopeSet, Token,
+};
 
 /// How long one token request may take, connect to last byte, unless
 /// configured otherwise. Generous for a form POST, short enough that a hung
 /// proxy surfaces as an error instead of a stuck login.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Bytes of a non-token response quoted in [`Error::UnexpectedResponse`]:
-/// enough to recognise a proxy page, little enough for one log line.
-const BODY_START_BYTES: usize = 200;
-
-/// Runs of this many token-like characters are redacted from quoted bodies:
-/// Medium's tokens are 33+ hex digits, and no English word is this long.
-const REDACT_RUN_CHARS: usize = 20;
 
 /// Which refresh form the server has been seen to serve.
 const REFRESH_FORM_UNKNOWN: u8 = 0;
@@ -87,10 +81,6 @@ impl OAuthClientBuilder {
                 field: "http client",
                 reason: e.to_string(),
             })?;
-        let raw = medium_oauth2_api::Client::new_with_client(
-            api_server.as_str().trim_end_matches('/'),
-            http.clone(),
-        );
         Ok(OAuthClient {
             inner: Arc::new(Inner {
                 client_id: self.client_id,
@@ -99,7 +89,6 @@ impl OAuthClientBuilder {
                 authorization_server,
                 api_server,
                 http,
-                raw,
                 pending_ttl: self.pending_ttl,
                 refresh_form: AtomicU8::new(REFRESH_FORM_UNKNOWN),
             }),
@@ -147,7 +136,6 @@ struct Inner {
     authorization_server: Url,
     api_server: Url,
     http: reqwest::Client,
-    raw: medium_oauth2_api::Client,
     pending_ttl: Duration,
     refresh_form: AtomicU8,
 }
@@ -233,6 +221,14 @@ impl OAuthClient {
         Ok((url, pending))
     }
 
+    /// A source that keeps `token` fresh, in memory, with default settings:
+    /// the one line from a login to a [`TokenSource`](crate::TokenSource)
+    /// (as golang.org/x/oauth2's `conf.TokenSource(ctx, tok)`). Use
+    /// [`RefreshingTokenSource::builder`] to choose a store or settings.
+    pub fn token_source(&self, token: Token) -> RefreshingTokenSource {
+        RefreshingTokenSource::new(self.clone(), token)
+    }
+
     /// Verifies the callback against `pending` and exchanges its code.
     pub async fn complete(
         &self,
@@ -253,12 +249,17 @@ impl OAuthClient {
             grant_type: types::ExchangeAuthorizationCodeBodyGrantType::AuthorizationCode,
             redirect_uri: inner.redirect_uri.as_str().to_owned(),
         };
-        let result = inner.raw.exchange_authorization_code(&body).await;
         let secrets = [body.client_secret.as_str(), body.code.as_str()];
-        let token = token_result(result, &secrets).await;
+        let result = match self
+            .post_form(operations::exchange_authorization_code::PATH, &body)
+            .await
+        {
+            Ok(response) => classify_response(response, self.host(), &secrets).await,
+            Err(e) => Err(e),
+        };
         body.client_secret.zeroize();
         body.code.zeroize();
-        token
+        result
     }
 
     /// Obtains a new access token. Tries the spec's `POST /tokens/refresh`
@@ -284,116 +285,77 @@ impl OAuthClient {
         let inner = &self.inner;
         let secrets = [body.client_secret.as_str(), body.refresh_token.as_str()];
         if inner.refresh_form.load(Ordering::Relaxed) != REFRESH_FORM_LIVE {
-            match inner.raw.refresh_access_token(body).await {
-                Err(medium_oauth2_api::Error::UnexpectedResponse(response))
-                    if matches!(response.status().as_u16(), 404 | 405) =>
-                {
-                    tracing::debug!(
-                        status = response.status().as_u16(),
-                        "{} is not served; using the live refresh form from now on",
-                        operations::refresh_access_token::PATH
-                    );
+            let response = self
+                .post_form(operations::refresh_access_token::PATH, body)
+                .await?;
+            let status = response.status().as_u16();
+            if !matches!(status, 404 | 405) {
+                let token = classify_response(response, self.host(), &secrets).await;
+                if token.is_ok() {
                     inner
                         .refresh_form
-                        .store(REFRESH_FORM_LIVE, Ordering::Relaxed);
+                        .store(REFRESH_FORM_SPEC, Ordering::Relaxed);
                 }
-                result => {
-                    let token = token_result(result, &secrets).await;
-                    if token.is_ok() {
-                        inner
-                            .refresh_form
-                            .store(REFRESH_FORM_SPEC, Ordering::Relaxed);
-                    }
-                    return token;
-                }
+                return token;
             }
+            tracing::debug!(
+                status,
+                "{} is not served; using the live refresh form from now on",
+                operations::refresh_access_token::PATH
+            );
+            inner
+                .refresh_form
+                .store(REFRESH_FORM_LIVE, Ordering::Relaxed);
         }
-        // The live form is not in the spec, so there is no generated
-        // operation for it: the spec's body, posted to the exchange path.
+        // The live form is not in the spec: the spec's refresh body, posted
+        // to the exchange path.
+        let response = self
+            .post_form(operations::exchange_authorization_code::PATH, body)
+            .await?;
+        classify_response(response, self.host(), &secrets).await
+    }
+
+    /// The API server's host, for errors.
+    fn host(&self) -> &str {
+        self.inner.api_server.host_str().unwrap_or_default()
+    }
+
+    /// POSTs `body` as a form to the API server's `path`, reading at most
+    /// [`medium_oauth2_api::MAX_RESPONSE_BYTES`] of the answer. The request
+    /// types and paths are the generated ones; the response is classified
+    /// here, by status first, because the generated operations drop the
+    /// status of a documented response whose body does not parse (and so
+    /// cannot tell a 401 from a 200).
+    async fn post_form(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<reqwest::Response, Error> {
+        let inner = &self.inner;
+        let host = self.host();
         let base = inner.api_server.as_str().trim_end_matches('/');
-        let url = format!("{base}{}", operations::exchange_authorization_code::PATH);
         let request = inner
             .http
-            .post(url)
+            .post(format!("{base}{path}"))
             .header(reqwest::header::ACCEPT, "application/json")
             .form(body)
             .build()
-            .map_err(|e| Error::transport(&e))?;
-        let response = medium_oauth2_api::execute_capped(&inner.http, request)
+            .map_err(|e| Error::transport(host, e))?;
+        medium_oauth2_api::execute_capped(&inner.http, request)
             .await
-            .map_err(|e| Error::transport(&e))?;
-        classify_response(response, &secrets).await
+            .map_err(|e| Error::transport(host, e))
     }
 }
 
-type RawResult = Result<
-    medium_oauth2_api::ResponseValue<types::TokenResponse>,
-    medium_oauth2_api::Error<types::Error>,
->;
-
-/// Turns the generated operation's result into a token or a typed error.
-async fn token_result(result: RawResult, secrets: &[&str]) -> Result<Token, Error> {
-    use medium_oauth2_api::Error as Raw;
-    match result {
-        Ok(value) => {
-            let body = value.into_inner();
-            WireToken {
-                token_type: body.token_type.map(|t| t.to_string()),
-                access_token: body.access_token,
-                refresh_token: body.refresh_token,
-                scope: ScopeField::List(body.scope.iter().map(ToString::to_string).collect()),
-                expires_at: body.expires_at,
-            }
-            .into_token()
-        }
-        Err(Raw::ErrorResponse(value)) => {
-            let status = value.status().as_u16();
-            let retry_after = retry_after(value.headers());
-            Err(api_error(
-                status,
-                medium_errors(value.into_inner()),
-                retry_after,
-            ))
-        }
-        Err(Raw::UnexpectedResponse(response)) => classify_response(response, secrets).await,
-        // A documented status whose body the strict generated type refused:
-        // a token with a scope this version does not know parses here.
-        Err(Raw::InvalidResponsePayload(bytes, _)) => Token::from_response_body(&bytes),
-        Err(Raw::CommunicationError(e) | Raw::ResponseBodyError(e) | Raw::InvalidUpgrade(e)) => {
-            Err(Error::transport(&e))
-        }
-        // The only custom error is the body cap of the raw client's hooks.
-        Err(Raw::Custom(_)) => Err(Error::ResponseTooLarge {
-            limit: medium_oauth2_api::MAX_RESPONSE_BYTES,
-        }),
-        Err(Raw::InvalidRequest(reason)) => Err(Error::InvalidConfig {
-            field: "request",
-            reason,
-        }),
-    }
-}
-
-/// Medium's error items, from the generated error body.
-fn medium_errors(body: types::Error) -> Vec<MediumError> {
+/// Medium's error items from an error body, their messages quoted safely.
+fn medium_errors(body: types::Error, secrets: &[&str]) -> Vec<MediumError> {
     body.errors
         .into_iter()
         .map(|e| MediumError {
-            message: e.message.unwrap_or_default(),
+            message: quote(&e.message.unwrap_or_default(), secrets),
             code: e.code.unwrap_or_default(),
         })
         .collect()
-}
-
-fn api_error(status: u16, errors: Vec<MediumError>, retry_after: Option<Duration>) -> Error {
-    if status == 401 {
-        Error::InvalidGrant { status, errors }
-    } else {
-        Error::Api {
-            status,
-            errors,
-            retry_after,
-        }
-    }
 }
 
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
@@ -401,19 +363,24 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
-/// Reads a response outside the documented cases: a 2xx the spec does not
-/// list (Medium's 201), an error status, or anything a proxy sends.
-async fn classify_response(response: reqwest::Response, secrets: &[&str]) -> Result<Token, Error> {
-    if response
+/// A token endpoint's response as a token or a typed error. The status
+/// decides first: only a 2xx body can become a token, and a 401 is
+/// [`Error::InvalidGrant`] whatever its body says.
+async fn classify_response(
+    response: reqwest::Response,
+    host: &str,
+    secrets: &[&str],
+) -> Result<Token, Error> {
+    let status = response.status();
+    let too_large = response
         .extensions()
         .get::<medium_oauth2_api::BodyTooLarge>()
-        .is_some()
-    {
+        .is_some();
+    if too_large && status != reqwest::StatusCode::UNAUTHORIZED {
         return Err(Error::ResponseTooLarge {
             limit: medium_oauth2_api::MAX_RESPONSE_BYTES,
         });
     }
-    let status = response.status();
     let retry_after = retry_after(response.headers());
     let content_type = response
         .headers()
@@ -425,62 +392,62 @@ async fn classify_response(response: reqwest::Response, secrets: &[&str]) -> Res
             .next()
             .is_some_and(|m| m.trim().ends_with("json"))
     });
-    let body = response.bytes().await.map_err(|e| Error::transport(&e))?;
-    let unexpected = || Error::UnexpectedResponse {
-        status: status.as_u16(),
-        content_type: content_type.clone(),
-        body_start: redacted_start(&body, secrets),
-        retry_after,
-    };
+    // Already in memory (see `post_form`): this cannot wait on the network.
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| Error::transport(host, e))?;
     if status.is_success() {
         return if content_type.is_none() || is_json {
             Token::from_response_body(&body)
         } else {
-            Err(unexpected())
+            Err(unexpected(
+                status.as_u16(),
+                content_type,
+                &body,
+                secrets,
+                retry_after,
+            ))
         };
     }
-    match serde_json::from_slice::<types::Error>(&body) {
-        Ok(parsed) if is_json && !parsed.errors.is_empty() => Err(api_error(
-            status.as_u16(),
-            medium_errors(parsed),
+    let errors = serde_json::from_slice::<types::Error>(&body)
+        .ok()
+        .filter(|_| is_json)
+        .map(|parsed| medium_errors(parsed, secrets))
+        .filter(|errors| !errors.is_empty());
+    match (status.as_u16(), errors) {
+        (401, errors) => Err(Error::InvalidGrant {
+            status: 401,
+            errors: errors.unwrap_or_default(),
+        }),
+        (status, Some(errors)) => Err(Error::Api {
+            status,
+            errors,
+            retry_after,
+        }),
+        (status, None) => Err(unexpected(
+            status,
+            content_type,
+            &body,
+            secrets,
             retry_after,
         )),
-        _ => Err(unexpected()),
     }
 }
 
-/// The start of a body, safe to show: the request's secrets and any long
-/// token-like run are replaced before it is cut, so no part of one survives.
-fn redacted_start(body: &[u8], secrets: &[&str]) -> String {
-    let mut text = String::from_utf8_lossy(body).into_owned();
-    for secret in secrets.iter().filter(|s| !s.is_empty()) {
-        text = text.replace(secret, "[redacted]");
+fn unexpected(
+    status: u16,
+    content_type: Option<String>,
+    body: &[u8],
+    secrets: &[&str],
+    retry_after: Option<Duration>,
+) -> Error {
+    Error::UnexpectedResponse {
+        status,
+        content_type: content_type.map(|c| quote(&c, secrets)),
+        body_start: quote_bytes(body, secrets),
+        retry_after,
     }
-    let mut out = String::with_capacity(text.len().min(BODY_START_BYTES * 2));
-    let mut run = String::new();
-    let flush = |run: &mut String, out: &mut String| {
-        if run.chars().count() >= REDACT_RUN_CHARS {
-            out.push_str("[redacted]");
-        } else {
-            out.push_str(run);
-        }
-        run.clear();
-    };
-    for c in text.chars() {
-        if c.is_ascii_alphanumeric() || "-_.~+/=".contains(c) {
-            run.push(c);
-        } else {
-            flush(&mut run, &mut out);
-            out.push(c);
-        }
-    }
-    flush(&mut run, &mut out);
-    let mut end = BODY_START_BYTES.min(out.len());
-    while !out.is_char_boundary(end) {
-        end -= 1;
-    }
-    out.truncate(end);
-    out
 }
 
 #[cfg(test)]
@@ -508,18 +475,5 @@ mod tests {
                 "{bad}"
             );
         }
-    }
-
-    #[test]
-    fn quoted_bodies_are_redacted_before_cutting() {
-        let secret = "s3cr3t";
-        let token = "0123456789abcdef0123456789abcdef";
-        let body = format!("<html>echo {secret} and {token} here</html>");
-        let out = redacted_start(body.as_bytes(), &[secret]);
-        assert_eq!(out, "<html>echo [redacted] and [redacted] here</html>");
-        let long = "x".repeat(BODY_START_BYTES - 5) + " " + token;
-        let out = redacted_start(long.as_bytes(), &[]);
-        assert!(!out.contains("0123"), "{out}");
-        assert!(out.len() <= BODY_START_BYTES);
     }
 }

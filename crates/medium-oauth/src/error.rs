@@ -1,10 +1,13 @@
 //! The one error type of the crate.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use crate::Scope;
 
-/// One `{message, code}` item of a Medium error body.
+/// One `{message, code}` item of a Medium error body. The message is the
+/// server's text, redacted and cut as quoted bodies are (see
+/// [`Error::UnexpectedResponse`]) before it is stored here.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MediumError {
     /// Human-readable text, e.g. `Token was invalid.`
@@ -31,6 +34,7 @@ fn list(errors: &[MediumError]) -> String {
 
 /// How a request failed to get any answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TransportKind {
     /// No connection could be made.
     Connect,
@@ -91,13 +95,17 @@ pub enum Error {
         /// `Retry-After`, when the server sent one.
         retry_after: Option<Duration>,
     },
-    /// The request got no answer.
-    #[error("could not reach Medium ({kind:?}): {message}")]
+    /// The request got no answer. The HTTP stack's error, with its URL
+    /// removed, is the [`source`](std::error::Error::source).
+    #[error("could not reach {host}: {}", .kind.describe())]
     Transport {
         /// What kind of failure.
         kind: TransportKind,
+        /// The host the request was for.
+        host: String,
         /// What the HTTP stack said.
-        message: String,
+        #[source]
+        source: Arc<reqwest::Error>,
     },
     /// An answer that is not Medium's: wrong status or content type, e.g. a
     /// proxy's HTML page.
@@ -115,6 +123,32 @@ pub enum Error {
     /// A success status whose body is not a usable token.
     #[error("malformed token response: {0}")]
     MalformedBody(String),
+    /// The token endpoint issued a token that had already expired by this
+    /// machine's clock: the clock is ahead, or the server misbehaves. The
+    /// token was kept (its refresh token may be the only valid one) but is
+    /// not handed out.
+    #[error("the server issued a token that had already expired ({}); check this machine's clock", describe_expiry(*.expires_at))]
+    ExpiredOnArrival {
+        /// The token's `expires_at`.
+        expires_at: SystemTime,
+    },
+    /// The token endpoint issued a token whose expiry is implausibly far
+    /// away (more than [`MAX_PLAUSIBLE_LIFETIME`](crate::MAX_PLAUSIBLE_LIFETIME)),
+    /// as when a server sends microseconds where Medium sends milliseconds.
+    /// Trusting it would mean never refreshing, so it is not handed out.
+    #[error("the server issued a token with an implausible expiry ({}); refusing to trust it", describe_expiry(*.expires_at))]
+    ImplausibleExpiry {
+        /// The token's `expires_at`.
+        expires_at: SystemTime,
+    },
+    /// The access token cannot be sent in an `Authorization` header (it has
+    /// characters a header may not carry).
+    #[error("the access token is not a valid HTTP header value")]
+    InvalidHeaderValue,
+    /// A [`TokenFuture`](crate::TokenFuture) was polled again after it had
+    /// returned its token.
+    #[error("a TokenFuture was polled after it completed")]
+    PolledAfterCompletion,
     /// The response body is larger than the client reads.
     #[error("response body exceeds {limit} bytes")]
     ResponseTooLarge {
@@ -148,7 +182,25 @@ pub enum Error {
         path: String,
         /// What went wrong.
         reason: String,
+        /// The operating system's error, when there was one.
+        #[source]
+        source: Option<Arc<std::io::Error>>,
     },
+}
+
+impl TransportKind {
+    fn describe(self) -> &'static str {
+        match self {
+            TransportKind::Connect => "no connection could be made",
+            TransportKind::Timeout => "timed out",
+            TransportKind::Other => "the connection failed",
+        }
+    }
+}
+
+/// `expires_at` as milliseconds since the Unix epoch, Medium's unit.
+fn describe_expiry(at: SystemTime) -> String {
+    format!("expires_at {} ms", crate::token::system_time_to_ms(at))
 }
 
 impl Error {
@@ -181,7 +233,9 @@ impl Error {
         }
     }
 
-    pub(crate) fn transport(e: &reqwest::Error) -> Self {
+    /// A transport failure of a request to `host`. The URL is dropped from
+    /// the error: ours carry no secrets, but a proxy's might.
+    pub(crate) fn transport(host: &str, e: reqwest::Error) -> Self {
         let kind = if e.is_timeout() {
             TransportKind::Timeout
         } else if e.is_connect() {
@@ -191,23 +245,30 @@ impl Error {
         };
         Error::Transport {
             kind,
-            message: describe(e),
+            host: host.to_owned(),
+            source: Arc::new(e.without_url()),
         }
     }
-}
 
-/// The error and its causes, with the URL left out: ours carry no secrets,
-/// but a proxy's might.
-fn describe(e: &reqwest::Error) -> String {
-    let mut message = e.to_string();
-    if let Some(url) = e.url() {
-        message = message.replace(url.as_str(), "<url>");
+    /// A store failure with no operating-system error behind it.
+    pub(crate) fn store(path: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Store {
+            path: path.into(),
+            reason: reason.into(),
+            source: None,
+        }
     }
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
+
+    /// A store failure caused by the operating system's `source`.
+    pub(crate) fn store_io(
+        path: impl Into<String>,
+        reason: impl Into<String>,
+        source: std::io::Error,
+    ) -> Self {
+        Error::Store {
+            path: path.into(),
+            reason: reason.into(),
+            source: Some(Arc::new(source)),
+        }
     }
-    message
 }

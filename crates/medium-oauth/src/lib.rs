@@ -1,14 +1,17 @@
 //! Authorize users with Medium's OAuth2 API and act on their behalf.
 //!
+//! The whole path: log in, keep the token fresh, and let every request carry
+//! it. (Medium has no sandbox, so this example runs against the local
+//! emulator; drop the hidden lines and the two server settings for Medium.)
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! # // Medium has no sandbox: the example runs against the local emulator.
 //! # let emulator = medium_oauth_emulator::Emulator::start(
 //! #     medium_oauth_emulator::Config { auto_approve: true, ..Default::default() },
 //! #     "127.0.0.1:0",
 //! # ).await?;
-//! use medium_oauth::{ClientId, ClientSecret, OAuthClient, Scope, scopes};
+//! use medium_oauth::{BearerAuth, ClientId, ClientSecret, OAuthClient, Scope, TokenSource, scopes};
 //!
 //! let client = OAuthClient::builder(
 //!     ClientId::new("demo-client"),
@@ -34,14 +37,26 @@
 //!
 //! // 3. The user may grant less than was asked: check before relying on it.
 //! token.scopes().require(Scope::PublishPost)?;
-//! println!("token expires at {:?}", token.expires_at());
 //!
-//! // 4. Later, a new access token from the refresh token.
-//! let refreshed = client.refresh(token.refresh_token().unwrap()).await?;
-//! assert_ne!(refreshed.access_token(), token.access_token());
+//! // 4. A source keeps the token fresh: refreshed ahead of expiry, once
+//! //    however many tasks ask. (To keep it across runs, build one over a
+//! //    `FileTokenStore` with `RefreshingTokenSource::builder`.)
+//! let source = client.token_source(token);
+//! assert!(source.token().await?.scopes().contains(Scope::BasicProfile));
+//!
+//! // 5. Every request through this client carries a fresh bearer token; a
+//! //    401 invalidates it and the request is retried once.
+//! let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+//!     .with(BearerAuth::new(source))
+//!     .build();
+//! let me = http.get(format!("{}/me", client.api_server())).send().await?;
+//! assert_eq!(me.status(), 200);
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! `examples/login_and_call.rs` runs the same path as a program:
+//! `cargo run -p medium-oauth --example login_and_call`.
 //!
 //! # What the crate guarantees
 //!
@@ -61,7 +76,14 @@
 //!   back to the live `grant_type=refresh_token` on `/tokens`.
 //! - **Safe HTTP.** The token endpoint's redirects are never followed,
 //!   requests time out ([`DEFAULT_REQUEST_TIMEOUT`]), response bodies are
-//!   capped at 1 MiB.
+//!   capped at 1 MiB. Only a 2xx body can become a token; a 401 is
+//!   [`Error::InvalidGrant`] whatever its body.
+//! - **Tokens that stay valid.** A [`RefreshingTokenSource`] never hands out
+//!   an expired token while a refresh could be attempted; it judges the
+//!   token on every call against a [`Clock`], not by a timer. Failed
+//!   refreshes follow one schedule shared by every caller, a token the API
+//!   refuses causes at most one refresh per [`REFUSAL_COOLDOWN`], and a
+//!   source whose grant is dead picks up a new login saved to its store.
 
 #![deny(missing_docs)]
 
@@ -69,7 +91,7 @@ mod authorize;
 mod client;
 mod error;
 mod middleware;
-mod replicas;
+mod redact;
 mod scope;
 mod secret;
 mod source;
@@ -83,9 +105,10 @@ pub use middleware::BearerAuth;
 pub use scope::{Scope, ScopeSet, UnknownScope};
 pub use secret::{AccessToken, AuthorizationCode, ClientId, ClientSecret, CsrfState, RefreshToken};
 pub use source::{
-    DEFAULT_MAX_ATTEMPTS, DEFAULT_REFRESH_JITTER, DEFAULT_REFRESH_MARGIN, DEFAULT_RETRY_BASE,
-    DEFAULT_RETRY_CAP, RefreshingTokenSource, RefreshingTokenSourceBuilder, StaticTokenSource,
-    TokenFuture, TokenSource,
+    Clock, DEFAULT_MAX_ATTEMPTS, DEFAULT_REFRESH_JITTER, DEFAULT_REFRESH_MARGIN,
+    DEFAULT_RETRY_BASE, DEFAULT_RETRY_CAP, MAX_PLAUSIBLE_LIFETIME, REAUTHORIZATION_RECHECK,
+    REFUSAL_COOLDOWN, RETRY_AFTER_CAP, RefreshingTokenSource, RefreshingTokenSourceBuilder,
+    StaticTokenSource, SystemClock, TokenFuture, TokenSource,
 };
 pub use store::{BoxFuture, FileTokenStore, MemoryTokenStore, StoreLock, TokenStore};
 pub use token::{GrantedScopes, Token, TokenRecord};

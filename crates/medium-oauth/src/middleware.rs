@@ -33,12 +33,8 @@ impl<S: TokenSource> BearerAuth<S> {
 }
 
 fn bearer(token: &AccessToken) -> reqwest_middleware::Result<HeaderValue> {
-    let mut value =
-        HeaderValue::from_str(&format!("Bearer {}", token.expose_secret())).map_err(|_| {
-            reqwest_middleware::Error::middleware(crate::Error::MalformedBody(
-                "the access token is not a valid header value".into(),
-            ))
-        })?;
+    let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
+        .map_err(|_| reqwest_middleware::Error::middleware(crate::Error::InvalidHeaderValue))?;
     // Keeps the value out of HTTP/2 header compression tables and Debug.
     value.set_sensitive(true);
     Ok(value)

@@ -131,10 +131,11 @@ impl FileTokenStore {
     }
 
     fn error(&self, reason: impl fmt::Display) -> Error {
-        Error::Store {
-            path: self.path.display().to_string(),
-            reason: reason.to_string(),
-        }
+        Error::store(self.path.display().to_string(), reason.to_string())
+    }
+
+    fn io_error(&self, what: impl fmt::Display, e: std::io::Error) -> Error {
+        Error::store_io(self.path.display().to_string(), what.to_string(), e)
     }
 
     /// The whole file as JSON, or `None` if it does not exist.
@@ -142,7 +143,7 @@ impl FileTokenStore {
         let text = match std::fs::read(&self.path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(self.error(format!("cannot read: {e}"))),
+            Err(e) => return Err(self.io_error("cannot read", e)),
         };
         let doc: serde_json::Value = serde_json::from_slice(&text).map_err(|e| {
             self.error(format!(
@@ -207,7 +208,7 @@ impl FileTokenStore {
         match std::fs::remove_file(&self.path) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(self.error(format!("cannot remove: {e}"))),
+            Err(e) => Err(self.io_error("cannot remove", e)),
         }
     }
 
@@ -233,7 +234,7 @@ impl FileTokenStore {
             std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
             builder
                 .create(&dir)
-                .map_err(|e| self.error(format!("cannot create {}: {e}", dir.display())))?;
+                .map_err(|e| self.io_error(format_args!("cannot create {}", dir.display()), e))?;
         }
         Ok(dir)
     }
@@ -246,16 +247,16 @@ impl FileTokenStore {
         let mut tmp = tempfile::Builder::new()
             .prefix(".credentials-")
             .tempfile_in(&dir)
-            .map_err(|e| self.error(format!("cannot create a temporary file: {e}")))?;
+            .map_err(|e| self.io_error("cannot create a temporary file", e))?;
         tmp.write_all(&bytes)
             .and_then(|()| tmp.as_file().sync_all())
-            .map_err(|e| self.error(format!("cannot write: {e}")))?;
+            .map_err(|e| self.io_error("cannot write", e))?;
         tmp.persist(&self.path)
-            .map_err(|e| self.error(format!("cannot replace: {}", e.error)))?;
+            .map_err(|e| self.io_error("cannot replace", e.error))?;
         #[cfg(unix)]
         std::fs::File::open(&dir)
             .and_then(|d| d.sync_all())
-            .map_err(|e| self.error(format!("cannot sync {}: {e}", dir.display())))?;
+            .map_err(|e| self.io_error(format_args!("cannot sync {}", dir.display()), e))?;
         Ok(())
     }
 
@@ -267,9 +268,8 @@ impl FileTokenStore {
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let file = options
             .open(self.lock_path())
-            .map_err(|e| self.error(format!("cannot open the lock file: {e}")))?;
-        file.lock()
-            .map_err(|e| self.error(format!("cannot lock: {e}")))?;
+            .map_err(|e| self.io_error("cannot open the lock file", e))?;
+        file.lock().map_err(|e| self.io_error("cannot lock", e))?;
         Ok(file)
     }
 }
@@ -278,10 +278,10 @@ async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, Error> + Send + 'static,
 ) -> Result<T, Error> {
     tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
-        Err(Error::Store {
-            path: String::new(),
-            reason: format!("the blocking file task failed: {e}"),
-        })
+        Err(Error::store(
+            String::new(),
+            format!("the blocking file task failed: {e}"),
+        ))
     })
 }
 

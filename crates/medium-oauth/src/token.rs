@@ -66,14 +66,7 @@ impl std::fmt::Display for GrantedScopes {
 }
 
 /// An access token with what came with it.
-// Aligned to a pair of cache lines (the unit x86 prefetches, and Apple
-// silicon's line), so the reference count of an `Arc<Token>` sits alone in
-// its lines: the copies a token source keeps for different threads (see
-// `replicas`) must not share one, or the threads stall on each other's
-// count updates. Measured: 2-thread `token()` 30–42 ns unaligned, 9 ns
-// aligned (`cargo bench -p medium-oauth-bench -- cached/`).
 #[derive(Clone)]
-#[repr(align(128))]
 pub struct Token {
     access_token: AccessToken,
     refresh_token: Option<RefreshToken>,

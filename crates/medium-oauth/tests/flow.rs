@@ -375,7 +375,7 @@ async fn each_injected_fault_gives_the_right_error() {
     emu.inject_faults([Fault::html_page(200)]);
     assert!(matches!(
         client.refresh(&refresh_token).await,
-        Err(Error::MalformedBody(_))
+        Err(Error::UnexpectedResponse { status: 200, .. })
     ));
 
     for fault in [
@@ -391,7 +391,14 @@ async fn each_injected_fault_gives_the_right_error() {
         assert!(matches!(err, Error::MalformedBody(_)), "{fault:?}: {err}");
     }
 
-    for status in [200, 201, 401] {
+    // A 401 is a refused grant whatever its body, even one too large to read.
+    emu.inject_faults([Fault::huge_body(401, 10 * 1024 * 1024)]);
+    let err = client.refresh(&refresh_token).await.unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidGrant { status: 401, .. }),
+        "{err}"
+    );
+    for status in [200, 201, 500] {
         emu.inject_faults([Fault::huge_body(status, 10 * 1024 * 1024)]);
         let err = client.refresh(&refresh_token).await.unwrap_err();
         assert!(
@@ -486,4 +493,61 @@ async fn insecure_servers_are_refused() {
         ),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn only_a_2xx_body_becomes_a_token() {
+    // Defect 5: a 401 whose body parsed as a token was taken as a login, so
+    // an attacker-chosen access token was saved.
+    let emu = emulator(auto()).await;
+    let client = client(&emu);
+    let token_body = br#"{"token_type":"Bearer","access_token":"attacker-chosen","refresh_token":"r","scope":["basicProfile"],"expires_at":99999999999999}"#;
+    for (status, content_type, body) in [
+        (401, "application/json", &token_body[..]),
+        (
+            401,
+            "text/html",
+            &b"<html><body>Unauthorized</body></html>"[..],
+        ),
+        (401, "", &b""[..]),
+    ] {
+        let fault = Fault::Respond {
+            status,
+            content_type: content_type.into(),
+            body: body.to_vec(),
+        };
+        let (url, pending) = client.authorize_url(scopes![basicProfile]).unwrap();
+        let callback = browse(&url).await;
+        emu.inject_faults([fault.clone()]);
+        let err = client.complete(&pending, &callback).await.unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidGrant { status: 401, .. }),
+            "{content_type}: {err}"
+        );
+        emu.inject_faults([fault]);
+        let err = client
+            .refresh(&medium_oauth::RefreshToken::new("r"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidGrant { status: 401, .. }),
+            "{content_type}: {err}"
+        );
+    }
+    // Any other non-2xx status with a token body is an error typed by it.
+    for status in [400, 403, 500] {
+        emu.inject_faults([Fault::Respond {
+            status,
+            content_type: "application/json".into(),
+            body: token_body.to_vec(),
+        }]);
+        let err = client
+            .refresh(&medium_oauth::RefreshToken::new("r"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::UnexpectedResponse { status: s, .. } if s == status),
+            "{status}: {err}"
+        );
+    }
 }

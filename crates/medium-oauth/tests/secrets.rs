@@ -213,3 +213,150 @@ async fn no_secret_in_debug_display_errors_or_logs() {
         }
     }
 }
+
+/// A Medium-shaped error body whose message echoes `echo`.
+fn echoing_error(status: u16, echo: &str) -> Fault {
+    let body = serde_json::json!({
+        "errors": [{ "message": format!("Bad request: {echo}"), "code": 6000 }]
+    });
+    Fault::Respond {
+        status,
+        content_type: "application/json".into(),
+        body: body.to_string().into_bytes(),
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn server_text_echoing_the_request_leaks_no_secret() {
+    // Defect 4: a token endpoint that echoed the request in its error
+    // message put the client secret, the code and the refresh token into
+    // Display (and so into the CLI's output and the login page).
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let emu = emulator(Config {
+        auto_approve: true,
+        clients: vec![ClientApp {
+            name: "Short".into(),
+            id: "short".into(),
+            // Shorter than the redaction of long runs: only the exact
+            // replacement of the request's own secrets can catch it.
+            secret: "sh0rt".into(),
+            redirect: RedirectRule::AnyLoopback,
+            extended_scope_approved: false,
+        }],
+        ..Config::default()
+    })
+    .await;
+    let client = OAuthClient::builder(ClientId::new("short"), ClientSecret::new("sh0rt"), REDIRECT)
+        .authorization_server(emu.authorization_server())
+        .api_server(emu.api_server())
+        .build()
+        .unwrap();
+    let mut errors = Vec::new();
+    let mut secrets = vec!["sh0rt".to_owned()];
+
+    for status in [400, 401, 500] {
+        let (url, pending) = client.authorize_url(scopes![basicProfile]).unwrap();
+        let callback = browse(&url).await;
+        let (code, state) = (param(&callback, "code"), param(&callback, "state"));
+        let echo = format!("client_secret=sh0rt&code={code}&state={state}");
+        emu.inject_faults([echoing_error(status, &echo)]);
+        errors.push(client.complete(&pending, &callback).await.unwrap_err());
+        secrets.extend([code, state]);
+    }
+    let (url, pending) = client.authorize_url(scopes![basicProfile]).unwrap();
+    let callback = browse(&url).await;
+    let (code, state) = (param(&callback, "code"), param(&callback, "state"));
+    // The authorization server never sees the client secret, so a denial
+    // can only echo the callback's own code and state.
+    let echo = format!("code={code}&state={state}");
+    secrets.extend([code, state.clone()]);
+    // A denial whose description echoes the callback.
+    errors.push(
+        pending
+            .verify(&format!(
+                "?error=access_denied&error_description={}&state={state}",
+                url::form_urlencoded::byte_serialize(echo.as_bytes()).collect::<String>()
+            ))
+            .unwrap_err(),
+    );
+    let token = client.complete(&pending, &callback).await.unwrap();
+    let refresh = token.refresh_token().unwrap().expose_secret().to_owned();
+    let _ = url;
+    let echo = format!("client_secret=sh0rt&refresh_token={refresh}");
+    for status in [400, 401, 503] {
+        emu.inject_faults([echoing_error(status, &echo)]);
+        errors.push(
+            client
+                .refresh(token.refresh_token().unwrap())
+                .await
+                .unwrap_err(),
+        );
+    }
+    emu.inject_faults([Fault::Respond {
+        status: 502,
+        content_type: "text/plain".into(),
+        body: format!("upstream said: {echo}").into_bytes(),
+    }]);
+    errors.push(
+        client
+            .refresh(token.refresh_token().unwrap())
+            .await
+            .unwrap_err(),
+    );
+
+    let mut shown = Vec::new();
+    for e in &errors {
+        tracing::warn!("failed: {e}");
+        shown.push(format!("{e} / {e:?}"));
+    }
+    shown.push(String::from_utf8(logs.0.lock().unwrap().clone()).unwrap());
+    // The server's words are kept, only the secrets are gone.
+    assert!(shown[0].contains("Bad request"), "{}", shown[0]);
+    assert!(shown[0].contains("[redacted]"), "{}", shown[0]);
+    assert!(
+        matches!(errors[1], Error::InvalidGrant { .. }),
+        "{}",
+        errors[1]
+    );
+    secrets.push(refresh);
+    for text in &shown {
+        for secret in &secrets {
+            assert!(
+                !text.contains(secret.as_str()),
+                "{secret:?} leaked into: {text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn debug_of_every_secret_type_names_the_type_and_says_redacted() {
+    use medium_oauth::{AccessToken, AuthorizationCode, CsrfState, RefreshToken};
+    assert_eq!(
+        format!("{:?}", ClientSecret::new("x1")),
+        "ClientSecret([redacted])"
+    );
+    assert_eq!(
+        format!("{:?}", AuthorizationCode::new("x2")),
+        "AuthorizationCode([redacted])"
+    );
+    assert_eq!(
+        format!("{:?}", CsrfState::new("x3")),
+        "CsrfState([redacted])"
+    );
+    assert_eq!(
+        format!("{:?}", AccessToken::new("x4")),
+        "AccessToken([redacted])"
+    );
+    assert_eq!(
+        format!("{:?}", RefreshToken::new("x5")),
+        "RefreshToken([redacted])"
+    );
+}

@@ -1,4 +1,5 @@
-//! TokenSource against the emulator, with short token lifetimes.
+//! RefreshingTokenSource against the emulator, on paused tokio time: the
+//! tests move the clocks (ours, the emulator's, tokio's) and never sleep.
 
 mod common;
 
@@ -8,12 +9,15 @@ use std::time::Duration;
 
 use common::*;
 use medium_oauth::{
-    BearerAuth, Error, FileTokenStore, MemoryTokenStore, RefreshingTokenSource, StaticTokenSource,
-    Token, TokenSource, TokenStore, scopes,
+    AccessToken, BearerAuth, DEFAULT_RETRY_BASE, DEFAULT_RETRY_CAP, Error, FileTokenStore,
+    MemoryTokenStore, REAUTHORIZATION_RECHECK, REFUSAL_COOLDOWN, RETRY_AFTER_CAP,
+    RefreshingTokenSource, StaticTokenSource, Token, TokenSource, TokenStore, scopes,
 };
 use medium_oauth_emulator::{Config, Emulator, Endpoint, Fault, Grant};
 
-fn short_lived(secs: u64) -> Config {
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn lifetime(secs: u64) -> Config {
     Config {
         token_lifetime: Duration::from_secs(secs),
         rotate_refresh_tokens: true,
@@ -26,34 +30,59 @@ fn refresh_requests(emu: &Emulator) -> u64 {
         + emu.token_requests(Endpoint::TokensRefresh, Grant::RefreshToken)
 }
 
-async fn source_for(
-    emu: &Emulator,
-    margin: Duration,
-) -> (RefreshingTokenSource, Arc<MemoryTokenStore>, Token) {
-    let client = client(emu);
+/// The most refresh requests the shared schedule allows in `window` while
+/// every attempt fails: the doublings from the base up to the cap, then one
+/// per cap, and the first attempt.
+fn schedule_bound(window: Duration) -> u64 {
+    let doublings = (DEFAULT_RETRY_CAP.as_secs_f64() / DEFAULT_RETRY_BASE.as_secs_f64())
+        .log2()
+        .ceil() as u64;
+    1 + doublings + (window.as_secs_f64() / DEFAULT_RETRY_CAP.as_secs_f64()).ceil() as u64
+}
+
+struct Setup {
+    emu: Emulator,
+    clock: TestClock,
+    store: Arc<MemoryTokenStore>,
+    source: RefreshingTokenSource,
+    token: Token,
+}
+
+async fn setup(config: Config, margin: Duration) -> Setup {
+    let emu = emulator(config).await;
+    let clock = TestClock::matching(&emu);
+    let client = client(&emu);
     let token = login(&client, scopes![basicProfile]).await;
     let store = Arc::new(MemoryTokenStore::with_token(token.clone()));
     let source = RefreshingTokenSource::builder(client, store.clone())
         .margin(margin)
         .jitter(Duration::ZERO)
-        .backoff(Duration::from_millis(20), Duration::from_millis(100))
+        .clock(clock.clone())
         .build()
         .await
         .unwrap();
-    (source, store, token)
+    Setup {
+        emu,
+        clock,
+        store,
+        source,
+        token,
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+fn same(a: &Token, b: &Token) -> bool {
+    a.access_token() == b.access_token()
+}
+
+#[tokio::test(start_paused = true)]
 async fn cached_until_due_then_refreshed_ahead_of_expiry_and_persisted() {
-    let emu = emulator(short_lived(4)).await;
-    let client = client(&emu);
-    let token = login(&client, scopes![basicProfile]).await;
-    let store = Arc::new(MemoryTokenStore::with_token(token.clone()));
+    let s = setup(lifetime(4 * 3600), HOUR).await;
     let changes = Arc::new(AtomicUsize::new(0));
     let counted = changes.clone();
-    let source = RefreshingTokenSource::builder(client, store.clone())
-        .margin(Duration::from_secs(2))
+    let source = RefreshingTokenSource::builder(client(&s.emu), s.store.clone())
+        .margin(HOUR)
         .jitter(Duration::ZERO)
+        .clock(s.clock.clone())
         .on_change(move |_| {
             counted.fetch_add(1, Ordering::SeqCst);
         })
@@ -66,29 +95,114 @@ async fn cached_until_due_then_refreshed_ahead_of_expiry_and_persisted() {
         let again = source.token().await.unwrap();
         assert!(
             Arc::ptr_eq(&first, &again),
-            "the hot path hands out the cached token"
+            "the cached token is handed out"
         );
     }
-    assert_eq!(refresh_requests(&emu), 0);
+    advance(3 * HOUR - Duration::from_secs(1)).await;
+    assert!(Arc::ptr_eq(&first, &source.token().await.unwrap()));
+    assert_eq!(refresh_requests(&s.emu), 0);
 
-    // Inside the margin, still valid: refreshed proactively.
-    tokio::time::sleep(Duration::from_millis(2300)).await;
+    // Inside the margin, still valid: refreshed ahead of expiry.
+    advance(Duration::from_secs(2)).await;
     let refreshed = source.token().await.unwrap();
-    assert_ne!(refreshed.access_token(), first.access_token());
-    assert_eq!(emu.refreshes(), 1);
+    assert!(!same(&refreshed, &first));
+    assert_eq!(s.emu.refreshes(), 1);
     assert_eq!(changes.load(Ordering::SeqCst), 1);
-    let stored = store.load().await.unwrap().unwrap();
-    assert_eq!(stored.access_token(), refreshed.access_token());
+    let stored = s.store.load().await.unwrap().unwrap();
+    assert!(same(&stored, &refreshed));
     assert_eq!(stored.refresh_token(), refreshed.refresh_token());
-    assert_ne!(stored.refresh_token(), token.refresh_token(), "rotation");
+    assert_ne!(stored.refresh_token(), s.token.refresh_token(), "rotation");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
+async fn a_source_over_an_expired_stored_token_refreshes_before_the_first_call_returns() {
+    // Defect 1: a source built over an expired token handed it out until a
+    // background timer noticed.
+    let s = setup(lifetime(3600), Duration::ZERO).await;
+    advance(HOUR + Duration::from_secs(60)).await;
+    let source = RefreshingTokenSource::builder(client(&s.emu), s.store.clone())
+        .clock(s.clock.clone())
+        .build()
+        .await
+        .unwrap();
+    let token = source.token().await.unwrap();
+    assert!(!same(&token, &s.token), "the expired token was handed out");
+    assert!(token.expires_at().unwrap() > std::time::SystemTime::now());
+    assert_eq!(refresh_requests(&s.emu), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_suspended_machine_refreshes_on_the_first_call_after_waking() {
+    let s = setup(lifetime(3600), Duration::from_secs(60)).await;
+    suspend(&s.emu, &s.clock, 2 * HOUR);
+    let token = s.source.token().await.unwrap();
+    assert!(!same(&token, &s.token));
+    assert_eq!(refresh_requests(&s.emu), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_clock_set_back_keeps_the_token_and_sends_nothing() {
+    let s = setup(lifetime(3600), Duration::from_secs(60)).await;
+    s.clock.jump_ms(-(10 * 3600 * 1000));
+    let token = s.source.token().await.unwrap();
+    assert!(same(&token, &s.token));
+    assert_eq!(refresh_requests(&s.emu), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_token_issued_already_expired_is_an_error_not_a_loop() {
+    // Defect 2: a server issuing expired tokens caused one refresh per call.
+    let s = setup(lifetime(0), Duration::ZERO).await;
+    let mut errors = Vec::new();
+    for _ in 0..160 {
+        errors.push(s.source.token().await.unwrap_err());
+        advance(Duration::from_millis(10)).await;
+    }
+    assert!(
+        matches!(errors[0], Error::ExpiredOnArrival { .. }),
+        "{}",
+        errors[0]
+    );
+    assert!(errors.iter().all(|e| !e.is_transient()));
+    // 1.6 s of calls: the schedule allows attempts at 0, 0.2, 0.6 and 1.4 s.
+    let sent = refresh_requests(&s.emu);
+    assert!((1..=4).contains(&sent), "{sent} refreshes in 1.6 s");
+    // The token it issued was kept: its refresh token is the newest.
+    let stored = s.store.load().await.unwrap().unwrap();
+    assert!(!same(&stored, &s.token));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_implausible_expiry_is_an_error_and_its_refresh_token_is_kept() {
+    let s = setup(lifetime(3600), Duration::ZERO).await;
+    advance(HOUR).await;
+    // Microseconds where Medium sends milliseconds: 50,000 years away.
+    let far = (s.emu.now_ms() + 3_600_000) * 1000;
+    s.emu.inject_faults([Fault::Respond {
+        status: 201,
+        content_type: "application/json".into(),
+        body: format!(
+            r#"{{"token_type":"Bearer","access_token":"aaaa","refresh_token":"kept-refresh","scope":["basicProfile"],"expires_at":{far}}}"#
+        )
+        .into_bytes(),
+    }]);
+    let err = s.source.token().await.unwrap_err();
+    assert!(matches!(err, Error::ImplausibleExpiry { .. }), "{err}");
+    let stored = s.store.load().await.unwrap().unwrap();
+    assert_eq!(
+        stored.refresh_token().unwrap().expose_secret(),
+        "kept-refresh"
+    );
+    // Never handed out, even though it looks valid for millennia.
+    let again = s.source.token().await.unwrap_err();
+    assert!(matches!(again, Error::ImplausibleExpiry { .. }), "{again}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_thousand_callers_at_expiry_cause_one_refresh() {
-    let emu = emulator(short_lived(2)).await;
-    let (source, _, token) = source_for(&emu, Duration::ZERO).await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    let source: Arc<dyn TokenSource> = Arc::new(source);
+    let s = setup(lifetime(3600), Duration::ZERO).await;
+    advance(HOUR + Duration::from_secs(1)).await;
+    let source: Arc<dyn TokenSource> = Arc::new(s.source);
     let tasks: Vec<_> = (0..1000)
         .map(|_| {
             let source = source.clone();
@@ -99,115 +213,292 @@ async fn a_thousand_callers_at_expiry_cause_one_refresh() {
     for task in tasks {
         tokens.push(task.await.unwrap().unwrap());
     }
-    assert!(
-        tokens
-            .iter()
-            .all(|t| t.access_token() == tokens[0].access_token())
-    );
-    assert_ne!(tokens[0].access_token(), token.access_token());
-    assert_eq!(refresh_requests(&emu), 1);
-    assert_eq!(emu.refreshes(), 1);
+    assert!(tokens.iter().all(|t| same(t, &tokens[0])));
+    assert!(!same(&tokens[0], &s.token));
+    assert_eq!(refresh_requests(&s.emu), 1);
 }
 
-#[tokio::test]
-async fn transient_failures_are_retried_with_backoff() {
-    let emu = emulator(short_lived(1)).await;
-    let (source, _, token) = source_for(&emu, Duration::ZERO).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    emu.inject_faults([
+#[tokio::test(start_paused = true)]
+async fn transient_failures_are_retried_within_one_call() {
+    let s = setup(lifetime(3600), Duration::ZERO).await;
+    advance(HOUR).await;
+    s.emu.inject_faults([
         Fault::Status(503),
         Fault::TooManyRequests {
             retry_after: Duration::from_secs(1),
         },
         Fault::DropConnection,
     ]);
-    let started = std::time::Instant::now();
-    let fresh = source.token().await.unwrap();
-    assert!(
-        started.elapsed() >= Duration::from_secs(1),
-        "Retry-After was honoured"
-    );
-    assert_ne!(fresh.access_token(), token.access_token());
-    assert_eq!(refresh_requests(&emu), 4);
-    assert_eq!(emu.refreshes(), 1);
+    let started = tokio::time::Instant::now();
+    let fresh = s.source.token().await.unwrap();
+    // 0.2 s, then the server's 1 s, then 0.8 s.
+    assert_eq!(started.elapsed(), Duration::from_millis(2000));
+    assert!(!same(&fresh, &s.token));
+    assert_eq!(refresh_requests(&s.emu), 4);
+    assert_eq!(s.emu.refreshes(), 1);
 }
 
-#[tokio::test]
-async fn giving_up_after_max_attempts_does_not_break_the_source() {
-    let emu = emulator(short_lived(1)).await;
-    let (source, _, _) = source_for(&emu, Duration::ZERO).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    emu.inject_faults(std::iter::repeat_n(Fault::Status(503), 4));
-    let err = source.token().await.unwrap_err();
+#[tokio::test(start_paused = true)]
+async fn after_giving_up_calls_fail_fast_until_the_schedule_allows_another_attempt() {
+    let s = setup(lifetime(3600), Duration::ZERO).await;
+    advance(HOUR).await;
+    s.emu
+        .inject_faults(std::iter::repeat_n(Fault::Status(503), 4));
+    let err = s.source.token().await.unwrap_err();
     assert!(err.is_transient(), "{err}");
-    assert_eq!(refresh_requests(&emu), 4);
-    // The next call tries again, and the service is back.
-    source.token().await.unwrap();
-    assert_eq!(emu.refreshes(), 1);
+    assert_eq!(refresh_requests(&s.emu), 4);
+    // The fourth failure set a 1.6 s wait: calls in it send nothing.
+    let started = tokio::time::Instant::now();
+    let err = s.source.token().await.unwrap_err();
+    assert!(matches!(err, Error::Api { status: 503, .. }), "{err}");
+    assert_eq!(started.elapsed(), Duration::ZERO, "failed at once");
+    assert_eq!(refresh_requests(&s.emu), 4);
+    advance(Duration::from_millis(1600)).await;
+    // The service is back: the source is not broken for good.
+    assert!(!same(&s.source.token().await.unwrap(), &s.token));
+    assert_eq!(refresh_requests(&s.emu), 5);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
+async fn a_failing_endpoint_sees_one_schedule_whatever_the_number_of_callers() {
+    // Defect 2: each blocking call made its own four attempts, from the base.
+    const CALLERS: usize = 8;
+    const WINDOW: Duration = Duration::from_secs(60);
+    let s = setup(lifetime(3600), Duration::ZERO).await;
+    advance(HOUR).await;
+    s.emu
+        .inject_faults(std::iter::repeat_n(Fault::Status(503), 10_000));
+    let source = Arc::new(s.source);
+    let end = tokio::time::Instant::now() + WINDOW;
+    let callers: Vec<_> = (0..CALLERS)
+        .map(|_| {
+            let source = source.clone();
+            tokio::spawn(async move {
+                let mut calls = 0;
+                while tokio::time::Instant::now() < end {
+                    assert!(source.token().await.unwrap_err().is_transient());
+                    calls += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                calls
+            })
+        })
+        .collect();
+    let mut calls = 0;
+    for caller in callers {
+        calls += caller.await.unwrap();
+    }
+    let sent = refresh_requests(&s.emu);
+    assert!(calls > 1000, "{calls} calls");
+    assert!(
+        (8..=schedule_bound(WINDOW)).contains(&sent),
+        "{sent} requests in {WINDOW:?}; the schedule allows {}",
+        schedule_bound(WINDOW)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_is_honoured_by_every_caller_within_its_cap() {
+    let s = setup(lifetime(3600), Duration::ZERO).await;
+    advance(HOUR).await;
+    s.emu.inject_faults([Fault::TooManyRequests {
+        retry_after: Duration::from_secs(3600),
+    }]);
+    let started = tokio::time::Instant::now();
+    let err = s.source.token().await.unwrap_err();
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(3600)));
+    assert_eq!(
+        started.elapsed(),
+        Duration::ZERO,
+        "no caller sits through a wait longer than the retry cap"
+    );
+    let other = Arc::new(s.source.clone());
+    for _ in 0..10 {
+        assert!(other.token().await.unwrap_err().is_transient());
+        advance(RETRY_AFTER_CAP / 11).await;
+    }
+    assert_eq!(refresh_requests(&s.emu), 1, "nobody sent within the wait");
+    advance(RETRY_AFTER_CAP).await;
+    assert!(!same(&other.token().await.unwrap(), &s.token));
+    assert_eq!(refresh_requests(&s.emu), 2);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_revoked_refresh_token_stops_after_one_request() {
-    let emu = emulator(short_lived(1)).await;
-    let (source, _, _) = source_for(&emu, Duration::ZERO).await;
-    emu.revoke_all_tokens();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let s = setup(lifetime(3600), Duration::ZERO).await;
+    s.emu.revoke_all_tokens();
+    advance(HOUR).await;
     for _ in 0..5 {
-        let err = source.token().await.unwrap_err();
+        let err = s.source.token().await.unwrap_err();
         assert!(err.requires_reauthorization(), "{err}");
         assert!(matches!(err, Error::InvalidGrant { status: 401, .. }));
+        advance(Duration::from_secs(10)).await;
     }
-    assert_eq!(refresh_requests(&emu), 1);
+    assert_eq!(refresh_requests(&s.emu), 1);
 }
 
-#[tokio::test]
-async fn a_failed_proactive_refresh_keeps_serving_the_valid_token() {
-    let emu = emulator(short_lived(6)).await;
-    let (source, _, token) = source_for(&emu, Duration::from_secs(3)).await;
-    tokio::time::sleep(Duration::from_millis(3200)).await;
-    emu.inject_faults([Fault::Status(503)]);
-    let served = source.token().await.unwrap();
-    assert_eq!(
-        served.access_token(),
-        token.access_token(),
-        "never a failure for a valid token"
+#[tokio::test(start_paused = true)]
+async fn a_new_login_saved_to_the_store_ends_reauthorization() {
+    // Defect 3: after InvalidGrant, a fresh login was never adopted.
+    let s = setup(lifetime(3600), Duration::ZERO).await;
+    s.emu.revoke_all_tokens();
+    advance(HOUR).await;
+    assert!(
+        s.source
+            .token()
+            .await
+            .unwrap_err()
+            .requires_reauthorization()
     );
-    assert_eq!(refresh_requests(&emu), 1);
-    // Within the backoff no request is sent; after it, the retry succeeds.
-    let served = source.token().await.unwrap();
-    assert_eq!(served.access_token(), token.access_token());
-    assert_eq!(refresh_requests(&emu), 1);
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let fresh = source.token().await.unwrap();
-    assert_ne!(fresh.access_token(), token.access_token());
-    assert_eq!(emu.refreshes(), 1);
+    let relogin = login(&client(&s.emu), scopes![basicProfile]).await;
+    s.store.save(&relogin).await.unwrap();
+    // The store is re-read at most once per REAUTHORIZATION_RECHECK.
+    assert!(
+        s.source
+            .token()
+            .await
+            .unwrap_err()
+            .requires_reauthorization()
+    );
+    advance(REAUTHORIZATION_RECHECK).await;
+    let adopted = s.source.token().await.unwrap();
+    assert!(same(&adopted, &relogin));
+    assert_eq!(refresh_requests(&s.emu), 1, "adopted, not refreshed");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
+async fn force_refresh_adopts_a_new_login_at_once() {
+    let s = setup(lifetime(3600), Duration::ZERO).await;
+    s.emu.revoke_all_tokens();
+    advance(HOUR).await;
+    assert!(
+        s.source
+            .force_refresh()
+            .await
+            .unwrap_err()
+            .requires_reauthorization()
+    );
+    assert!(
+        s.source
+            .force_refresh()
+            .await
+            .unwrap_err()
+            .requires_reauthorization()
+    );
+    assert_eq!(refresh_requests(&s.emu), 1);
+    let relogin = login(&client(&s.emu), scopes![basicProfile]).await;
+    s.store.save(&relogin).await.unwrap();
+    let adopted = s.source.force_refresh().await.unwrap();
+    assert!(same(&adopted, &relogin));
+    // The grant lives again: the next refresh is a normal one.
+    let fresh = s.source.force_refresh().await.unwrap();
+    assert!(!same(&fresh, &relogin));
+    assert_eq!(refresh_requests(&s.emu), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_refresh_ahead_of_expiry_keeps_serving_the_valid_token() {
+    let s = setup(lifetime(6 * 3600), 3 * HOUR).await;
+    advance(3 * HOUR + Duration::from_secs(1)).await;
+    s.emu.inject_faults([Fault::Status(503)]);
+    let served = s.source.token().await.unwrap();
+    assert!(same(&served, &s.token), "never a failure for a valid token");
+    assert_eq!(refresh_requests(&s.emu), 1);
+    // Within the schedule's wait no request is sent; after it, one is.
+    assert!(same(&s.source.token().await.unwrap(), &s.token));
+    assert_eq!(refresh_requests(&s.emu), 1);
+    advance(DEFAULT_RETRY_BASE).await;
+    let fresh = s.source.token().await.unwrap();
+    assert!(!same(&fresh, &s.token));
+    assert_eq!(s.emu.refreshes(), 1);
+}
+
+#[tokio::test(start_paused = true)]
 async fn invalidate_forces_one_refresh_and_ignores_replaced_tokens() {
-    let emu = emulator(short_lived(3600)).await;
-    let (source, _, token) = source_for(&emu, Duration::from_secs(60)).await;
-    source.invalidate(&medium_oauth::AccessToken::new("some other token"));
+    let s = setup(lifetime(3600), Duration::from_secs(60)).await;
+    s.source.invalidate(&AccessToken::new("some other token"));
+    assert!(same(&s.source.token().await.unwrap(), &s.token));
+    s.source.invalidate(s.token.access_token());
+    let fresh = s.source.token().await.unwrap();
+    assert!(!same(&fresh, &s.token));
+    s.source.invalidate(s.token.access_token());
+    assert!(same(&s.source.token().await.unwrap(), &fresh));
+    assert_eq!(refresh_requests(&s.emu), 1);
+    let forced = s.source.force_refresh().await.unwrap();
+    assert!(!same(&forced, &fresh));
+    assert_eq!(refresh_requests(&s.emu), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_api_refusing_every_token_causes_one_refresh_per_cooldown() {
+    // Defect 2: each 401 through BearerAuth caused a refresh.
+    let s = setup(lifetime(3600), Duration::from_secs(60)).await;
+    let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(BearerAuth::new(s.source.clone()))
+        .build();
+    let me = format!("{}/me", s.emu.api_server());
+    s.emu.refuse_api_tokens(true);
+    for _ in 0..30 {
+        assert_eq!(http.get(&me).send().await.unwrap().status(), 401);
+    }
+    assert_eq!(refresh_requests(&s.emu), 1);
+    advance(REFUSAL_COOLDOWN - Duration::from_secs(1)).await;
+    assert_eq!(http.get(&me).send().await.unwrap().status(), 401);
+    assert_eq!(refresh_requests(&s.emu), 1);
+    advance(Duration::from_secs(1)).await;
+    s.emu.refuse_api_tokens(false);
+    // Refused again (the token the API refused before) after the cool-down:
+    // one refresh, and the request succeeds.
+    let first = http.get(&me).send().await.unwrap().status();
+    assert_eq!(first, 200);
+    s.emu.refuse_api_tokens(true);
+    assert_eq!(http.get(&me).send().await.unwrap().status(), 401);
+    assert_eq!(refresh_requests(&s.emu), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn middleware_sets_the_bearer_and_retries_once_after_a_401() {
+    let s = setup(lifetime(3600), Duration::from_secs(60)).await;
+    let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(BearerAuth::new(s.source.clone()))
+        .build();
+    let me = format!("{}/me", s.emu.api_server());
+    assert_eq!(http.get(&me).send().await.unwrap().status(), 200);
+    assert_eq!(refresh_requests(&s.emu), 0);
+
+    // The server considers the token expired; the client's clock does not.
+    s.emu.advance_clock(Duration::from_secs(3601));
     assert_eq!(
-        source.token().await.unwrap().access_token(),
-        token.access_token()
+        http.get(&me).send().await.unwrap().status(),
+        200,
+        "refreshed and retried"
     );
-    source.invalidate(token.access_token());
-    let fresh = source.token().await.unwrap();
-    assert_ne!(fresh.access_token(), token.access_token());
-    source.invalidate(token.access_token());
+    assert_eq!(s.emu.refreshes(), 1);
+    assert_eq!(http.get(&me).send().await.unwrap().status(), 200);
+    assert_eq!(s.emu.refreshes(), 1);
+
+    // A request whose body cannot be cloned is not retried, but the next
+    // request gets a fresh token.
+    advance(REFUSAL_COOLDOWN).await;
+    s.emu.advance_clock(Duration::from_secs(3601));
+    let once = http
+        .get(&me)
+        .body(reqwest::Body::wrap_stream(once_stream()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(once.status(), 401);
+    assert_eq!(s.emu.refreshes(), 1);
+    assert_eq!(http.get(&me).send().await.unwrap().status(), 200);
     assert_eq!(
-        source.token().await.unwrap().access_token(),
-        fresh.access_token()
+        s.emu.refreshes(),
+        2,
+        "invalidated, so the next request refreshed"
     );
-    assert_eq!(refresh_requests(&emu), 1);
-    let forced = source.force_refresh().await.unwrap();
-    assert_ne!(forced.access_token(), fresh.access_token());
-    assert_eq!(refresh_requests(&emu), 2);
 }
 
 #[test]
-fn threads_on_the_hot_path_see_refreshes_in_order_and_the_newest_at_once() {
+fn threads_see_refreshes_in_order_and_the_newest_once_force_refresh_returns() {
     const READERS: usize = 4;
     const REFRESHES: usize = 5;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -215,35 +506,35 @@ fn threads_on_the_hot_path_see_refreshes_in_order_and_the_newest_at_once() {
         .enable_all()
         .build()
         .unwrap();
-    let emu = rt.block_on(emulator(short_lived(3600)));
-    let (source, _, token) = rt.block_on(source_for(&emu, Duration::from_secs(60)));
-    let source = Arc::new(source);
-    let mut issued = vec![token.access_token().expose_secret().to_owned()];
+    let s = rt.block_on(setup(lifetime(3600), Duration::from_secs(60)));
+    let source = Arc::new(s.source);
+    let mut issued = vec![s.token.access_token().expose_secret().to_owned()];
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    // Readers on the runtime's worker threads record each change they see.
     let readers: Vec<_> = (0..READERS)
         .map(|_| {
             let (source, done) = (source.clone(), done.clone());
             rt.spawn(async move {
                 let mut changes: Vec<String> = Vec::new();
-                while !done.load(Ordering::Acquire) {
+                loop {
+                    // Read once more after `done`, so the last read follows
+                    // the last refresh.
+                    let last = done.load(Ordering::Acquire);
                     let token = source.token().await.unwrap();
                     let value = token.access_token().expose_secret();
-                    if changes.last().is_none_or(|last| last != value) {
+                    if changes.last().is_none_or(|prev| prev != value) {
                         changes.push(value.to_owned());
+                    }
+                    if last {
+                        return changes;
                     }
                     tokio::task::yield_now().await;
                 }
-                changes
             })
         })
         .collect();
     for _ in 0..REFRESHES {
-        std::thread::sleep(Duration::from_millis(20));
         let fresh = rt.block_on(source.force_refresh()).unwrap();
         let newest = fresh.access_token().expose_secret().to_owned();
-        // Once force_refresh returns, every thread gets the new token: no
-        // thread's memo may still serve its copy of the old one.
         let checks: Vec<_> = (0..2 * READERS)
             .map(|_| {
                 let source = source.clone();
@@ -261,10 +552,9 @@ fn threads_on_the_hot_path_see_refreshes_in_order_and_the_newest_at_once() {
         .into_iter()
         .map(|r| rt.block_on(r).unwrap())
         .collect();
-    assert_eq!(refresh_requests(&emu), REFRESHES as u64);
+    assert_eq!(refresh_requests(&s.emu), REFRESHES as u64);
     for changes in seen {
-        // What a reader saw is a subsequence of what was issued, in order:
-        // never an older token after a newer one, never one not issued.
+        // An in-order subsequence of what was issued, ending on the newest.
         let mut next = 0;
         for value in &changes {
             let at = issued[next..]
@@ -283,37 +573,43 @@ fn threads_on_the_hot_path_see_refreshes_in_order_and_the_newest_at_once() {
 
 #[tokio::test]
 async fn rotation_survives_a_restart_of_the_source() {
-    let emu = emulator(short_lived(3600)).await;
+    let emu = emulator(lifetime(3600)).await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("medium/credentials.json");
     let client = client(&emu);
     let token = login(&client, scopes![basicProfile]).await;
-    let store = Arc::new(FileTokenStore::new(&path));
-    store.save(&token).await.unwrap();
 
-    let first = RefreshingTokenSource::builder(client.clone(), store.clone())
-        .build()
-        .await
-        .unwrap();
+    let first =
+        RefreshingTokenSource::builder(client.clone(), Arc::new(FileTokenStore::new(&path)))
+            .initial_token(token.clone())
+            .build()
+            .await
+            .unwrap();
     let rotated = first.force_refresh().await.unwrap();
     drop(first);
     assert_ne!(rotated.refresh_token(), token.refresh_token());
 
-    let reopened = Arc::new(FileTokenStore::new(&path));
-    let second = RefreshingTokenSource::builder(client, reopened)
+    let second = RefreshingTokenSource::builder(client, Arc::new(FileTokenStore::new(&path)))
         .build()
         .await
         .unwrap();
-    assert_eq!(
-        second.token().await.unwrap().access_token(),
-        rotated.access_token()
-    );
+    assert!(same(&second.token().await.unwrap(), &rotated));
     second.force_refresh().await.unwrap();
     assert_eq!(
         emu.refreshes(),
         2,
         "the persisted rotated refresh token worked"
     );
+}
+
+#[tokio::test]
+async fn a_source_starts_from_the_token_a_login_returned() {
+    let emu = emulator(lifetime(3600)).await;
+    let client = client(&emu);
+    let token = login(&client, scopes![basicProfile]).await;
+    let source = client.token_source(token.clone());
+    assert!(same(&source.token().await.unwrap(), &token));
+    assert!(!same(&source.force_refresh().await.unwrap(), &token));
 }
 
 #[tokio::test]
@@ -329,55 +625,17 @@ async fn an_empty_store_needs_a_login() {
 #[tokio::test]
 async fn static_source_serves_its_token() {
     let source: Arc<dyn TokenSource> = Arc::new(StaticTokenSource::integration_token(
-        medium_oauth::AccessToken::new("integration"),
+        AccessToken::new("integration"),
     ));
     let token = source.token().await.unwrap();
     assert_eq!(token.access_token().expose_secret(), "integration");
     assert_eq!(token.expires_at(), None);
-    assert!(!format!("{:?}", source.token().await.unwrap()).contains("integration"));
+    let shown = format!("{:?}", source.token().await.unwrap());
+    assert!(shown.contains("AccessToken([redacted])"), "{shown}");
+    assert!(!shown.contains("integration"), "{shown}");
 }
 
-#[tokio::test]
-async fn middleware_sets_the_bearer_and_retries_once_after_a_401() {
-    let emu = emulator(short_lived(3600)).await;
-    let (source, _, _) = source_for(&emu, Duration::from_secs(60)).await;
-    let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(BearerAuth::new(source.clone()))
-        .build();
-    let me = format!("{}/me", emu.api_server());
-    let ok = http.get(&me).send().await.unwrap();
-    assert_eq!(ok.status(), 200);
-    assert_eq!(refresh_requests(&emu), 0);
-
-    // The server now considers the token expired; the client does not know.
-    emu.advance_clock(Duration::from_secs(3601));
-    let retried = http.get(&me).send().await.unwrap();
-    assert_eq!(retried.status(), 200, "refreshed and retried");
-    assert_eq!(emu.refreshes(), 1);
-    let again = http.get(&me).send().await.unwrap();
-    assert_eq!(again.status(), 200);
-    assert_eq!(emu.refreshes(), 1);
-
-    // A request whose body cannot be cloned is not retried.
-    emu.advance_clock(Duration::from_secs(3601));
-    let stream = futures_stream();
-    let once = http
-        .get(&me)
-        .body(reqwest::Body::wrap_stream(stream))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(once.status(), 401);
-    assert_eq!(emu.refreshes(), 1);
-    assert_eq!(http.get(&me).send().await.unwrap().status(), 200);
-    assert_eq!(
-        emu.refreshes(),
-        2,
-        "invalidated, so the next request refreshed"
-    );
-}
-
-fn futures_stream()
+fn once_stream()
 -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static {
     struct Once(Option<Vec<u8>>);
     impl futures_core::Stream for Once {

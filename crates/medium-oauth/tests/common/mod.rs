@@ -56,3 +56,59 @@ pub async fn login(client: &OAuthClient, scopes: ScopeSet) -> Token {
     let callback = browse(&url).await;
     client.complete(&pending, &callback).await.unwrap()
 }
+
+/// Wall time for a token source under test. It starts at the emulator's
+/// time and moves with tokio's clock, as the emulator's does, so a test on
+/// paused tokio time moves both with `tokio::time::advance`; and it can jump
+/// on its own, as a suspended laptop's or a reset clock does.
+#[derive(Clone)]
+pub struct TestClock(std::sync::Arc<ClockState>);
+
+pub struct ClockState {
+    start_ms: i64,
+    origin: tokio::time::Instant,
+    skew_ms: std::sync::atomic::AtomicI64,
+}
+
+impl TestClock {
+    /// A clock that reads what `emu`'s clock reads now.
+    pub fn matching(emu: &Emulator) -> Self {
+        Self(std::sync::Arc::new(ClockState {
+            start_ms: emu.now_ms(),
+            origin: tokio::time::Instant::now(),
+            skew_ms: std::sync::atomic::AtomicI64::new(0),
+        }))
+    }
+
+    /// Moves this clock alone by `ms` (negative: back).
+    pub fn jump_ms(&self, ms: i64) {
+        self.0
+            .skew_ms
+            .fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        let elapsed = self.0.origin.elapsed().as_millis() as i64;
+        self.0.start_ms + elapsed + self.0.skew_ms.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl medium_oauth::Clock for TestClock {
+    fn now(&self) -> std::time::SystemTime {
+        let ms = self.now_ms();
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64)
+    }
+}
+
+/// Moves tokio's paused clock, and with it the emulator's and every
+/// `TestClock`'s.
+pub async fn advance(by: std::time::Duration) {
+    tokio::time::advance(by).await;
+}
+
+/// A suspended machine: wall clocks (ours and the server's) move on,
+/// tokio's monotonic clock does not.
+pub fn suspend(emu: &Emulator, clock: &TestClock, by: std::time::Duration) {
+    clock.jump_ms(by.as_millis() as i64);
+    emu.advance_clock(by);
+}

@@ -1,0 +1,265 @@
+//! When to refresh and how long to wait after a failure: pure functions of
+//! a token, the time and the count of failures, so they can be read and
+//! tested alone.
+
+use std::time::{Duration, SystemTime};
+
+use crate::{Error, Token};
+
+/// How long before expiry a token is refreshed, by default. Medium's access
+/// tokens live 60 days: refreshing one a day early wastes under 2% of its
+/// life and leaves a whole day of retries to ride out a Medium outage, a
+/// network problem or a laptop asleep over the refresh time before any call
+/// fails.
+pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The most by which a refresh is moved earlier at random, by default, so a
+/// fleet that logged in together does not refresh at one instant.
+pub const DEFAULT_REFRESH_JITTER: Duration = Duration::from_secs(60 * 60);
+
+/// First wait after a failed refresh; it doubles with each failure in a row.
+pub const DEFAULT_RETRY_BASE: Duration = Duration::from_millis(200);
+
+/// Longest wait between refresh attempts, and the longest a caller sleeps
+/// between two attempts of its own before it gets the error instead.
+pub const DEFAULT_RETRY_CAP: Duration = Duration::from_secs(10);
+
+/// Longest `Retry-After` honoured; a longer one is cut to this, so a
+/// misconfigured server cannot stall every caller for hours.
+pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
+
+/// Expiries further away than this are not trusted: Medium's tokens live 60
+/// days, and ten years is beyond any OAuth server's. A server that sends
+/// microseconds where Medium sends milliseconds lands millennia away, and
+/// believing it would mean never refreshing.
+pub const MAX_PLAUSIBLE_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
+
+/// A source's timing settings.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Policy {
+    pub(crate) margin: Duration,
+    pub(crate) jitter: Duration,
+    pub(crate) retry_base: Duration,
+    pub(crate) retry_cap: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            margin: DEFAULT_REFRESH_MARGIN,
+            jitter: DEFAULT_REFRESH_JITTER,
+            retry_base: DEFAULT_RETRY_BASE,
+            retry_cap: DEFAULT_RETRY_CAP,
+        }
+    }
+}
+
+/// When a token is to be refreshed, and whether it may be handed out at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Schedule {
+    /// From this instant on, calls refresh first; `None` for a token that
+    /// never expires.
+    pub(crate) refresh_at: Option<SystemTime>,
+    /// False for a token whose expiry is not to be trusted.
+    pub(crate) usable: bool,
+}
+
+impl Policy {
+    /// The schedule of `token`, judged at `now`. `jitter_fraction` (0 to 1)
+    /// is drawn by the caller, once per token, so the time checked and the
+    /// time kept are one.
+    pub(crate) fn schedule(
+        &self,
+        token: &Token,
+        now: SystemTime,
+        jitter_fraction: f64,
+    ) -> Schedule {
+        match token.expires_at() {
+            None => Schedule {
+                refresh_at: None,
+                usable: true,
+            },
+            Some(expires) if implausible(expires, now) => Schedule {
+                refresh_at: Some(now),
+                usable: false,
+            },
+            Some(expires) => Schedule {
+                refresh_at: Some(self.refresh_at(expires, now, jitter_fraction)),
+                usable: true,
+            },
+        }
+    }
+
+    /// `margin` plus a share of `jitter` before expiry, but no earlier than
+    /// halfway through the life left at `now`, so a short-lived token is not
+    /// refreshed on every call. An expired token's time is its expiry.
+    fn refresh_at(&self, expires: SystemTime, now: SystemTime, jitter_fraction: f64) -> SystemTime {
+        let life = expires.duration_since(now).unwrap_or(Duration::ZERO);
+        let jitter = self.jitter.mul_f64(jitter_fraction.clamp(0.0, 1.0));
+        let early = self.margin.saturating_add(jitter).min(life / 2);
+        expires.checked_sub(early).unwrap_or(expires)
+    }
+
+    /// The wait after the `failures`-th failure in a row (1 for the first):
+    /// the base, doubling, at most the cap; or the server's `Retry-After`
+    /// (at most [`RETRY_AFTER_CAP`]) when that is longer. The one formula
+    /// every caller's attempts follow.
+    pub(crate) fn retry_delay(&self, failures: u32, retry_after: Option<Duration>) -> Duration {
+        let doublings = failures.saturating_sub(1).min(u32::BITS - 1);
+        let backoff = self
+            .retry_base
+            .saturating_mul(1 << doublings)
+            .min(self.retry_cap);
+        retry_after.map_or(backoff, |asked| backoff.max(asked.min(RETRY_AFTER_CAP)))
+    }
+}
+
+fn implausible(expires: SystemTime, now: SystemTime) -> bool {
+    expires
+        .duration_since(now)
+        .is_ok_and(|left| left > MAX_PLAUSIBLE_LIFETIME)
+}
+
+/// Why a token just issued by the server cannot be handed out at `now`, if
+/// it cannot.
+pub(crate) fn arrival_error(token: &Token, now: SystemTime) -> Option<Error> {
+    let expires_at = token.expires_at()?;
+    if expires_at <= now {
+        Some(Error::ExpiredOnArrival { expires_at })
+    } else if implausible(expires_at, now) {
+        Some(Error::ImplausibleExpiry { expires_at })
+    } else {
+        None
+    }
+}
+
+/// A fraction from 0 to 1 drawn from the OS's generator (no jitter if it
+/// fails: the refresh is then merely not spread).
+pub(crate) fn random_fraction() -> f64 {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        return 0.0;
+    }
+    u64::from_le_bytes(bytes) as f64 / u64::MAX as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AccessToken, GrantedScopes};
+
+    const DAY: Duration = Duration::from_secs(24 * 3600);
+
+    fn expiring(at: Option<SystemTime>) -> Token {
+        Token::new(AccessToken::new("a"), None, at, GrantedScopes::default())
+    }
+
+    fn policy() -> Policy {
+        Policy {
+            margin: DAY,
+            jitter: Duration::from_secs(3600),
+            retry_base: Duration::from_millis(200),
+            retry_cap: Duration::from_secs(10),
+        }
+    }
+
+    #[test]
+    fn a_long_lived_token_is_refreshed_margin_plus_jitter_early() {
+        let now = SystemTime::UNIX_EPOCH + 1000 * DAY;
+        let expires = now + 60 * DAY;
+        let token = expiring(Some(expires));
+        let at = |fraction| policy().schedule(&token, now, fraction).refresh_at;
+        assert_eq!(at(0.0), Some(expires - DAY));
+        assert_eq!(at(1.0), Some(expires - DAY - Duration::from_secs(3600)));
+        assert_eq!(at(0.5), Some(expires - DAY - Duration::from_secs(1800)));
+        assert_eq!(at(7.0), at(1.0), "the fraction is clamped");
+        assert!(policy().schedule(&token, now, 0.3).usable);
+    }
+
+    #[test]
+    fn a_short_lived_token_is_refreshed_halfway_through_its_life() {
+        let now = SystemTime::UNIX_EPOCH + 1000 * DAY;
+        let token = expiring(Some(now + Duration::from_secs(100)));
+        let schedule = policy().schedule(&token, now, 1.0);
+        assert_eq!(schedule.refresh_at, Some(now + Duration::from_secs(50)));
+    }
+
+    #[test]
+    fn an_expired_token_is_due_at_its_expiry() {
+        let now = SystemTime::UNIX_EPOCH + 1000 * DAY;
+        let expires = now - Duration::from_secs(60);
+        let schedule = policy().schedule(&expiring(Some(expires)), now, 1.0);
+        assert_eq!(schedule.refresh_at, Some(expires));
+        assert!(schedule.usable);
+    }
+
+    #[test]
+    fn tokens_without_expiry_are_never_due_and_implausible_ones_never_usable() {
+        let now = SystemTime::UNIX_EPOCH + 1000 * DAY;
+        let never = policy().schedule(&expiring(None), now, 0.5);
+        assert_eq!(never.refresh_at, None);
+        assert!(never.usable);
+        let edge = policy().schedule(&expiring(Some(now + MAX_PLAUSIBLE_LIFETIME)), now, 0.0);
+        assert!(edge.usable, "exactly the maximum is still plausible");
+        let beyond = now + MAX_PLAUSIBLE_LIFETIME + Duration::from_millis(1);
+        let far = policy().schedule(&expiring(Some(beyond)), now, 0.0);
+        assert!(!far.usable);
+        assert_eq!(far.refresh_at, Some(now));
+    }
+
+    #[test]
+    fn delays_double_from_the_base_up_to_the_cap() {
+        let ms = |n| Duration::from_millis(n);
+        let delays: Vec<_> = (1..=8).map(|n| policy().retry_delay(n, None)).collect();
+        assert_eq!(
+            delays,
+            [
+                ms(200),
+                ms(400),
+                ms(800),
+                ms(1600),
+                ms(3200),
+                ms(6400),
+                ms(10_000),
+                ms(10_000)
+            ]
+        );
+        assert_eq!(policy().retry_delay(0, None), ms(200));
+        assert_eq!(policy().retry_delay(u32::MAX, None), ms(10_000));
+    }
+
+    #[test]
+    fn retry_after_wins_when_longer_up_to_its_cap() {
+        let secs = Duration::from_secs;
+        assert_eq!(policy().retry_delay(1, Some(secs(3))), secs(3));
+        assert_eq!(policy().retry_delay(7, Some(secs(3))), secs(10));
+        assert_eq!(policy().retry_delay(1, Some(secs(3600))), RETRY_AFTER_CAP);
+        assert_eq!(
+            policy().retry_delay(1, Some(Duration::ZERO)),
+            Duration::from_millis(200)
+        );
+    }
+
+    #[test]
+    fn arrivals_expired_or_implausible_are_errors() {
+        let now = SystemTime::UNIX_EPOCH + 1000 * DAY;
+        assert!(arrival_error(&expiring(None), now).is_none());
+        assert!(arrival_error(&expiring(Some(now + DAY)), now).is_none());
+        assert!(matches!(
+            arrival_error(&expiring(Some(now)), now),
+            Some(Error::ExpiredOnArrival { .. })
+        ));
+        assert!(matches!(
+            arrival_error(&expiring(Some(now + 2 * MAX_PLAUSIBLE_LIFETIME)), now),
+            Some(Error::ImplausibleExpiry { .. })
+        ));
+    }
+
+    #[test]
+    fn random_fractions_are_fractions() {
+        for _ in 0..100 {
+            let f = random_fraction();
+            assert!((0.0..=1.0).contains(&f));
+        }
+    }
+}

@@ -1,0 +1,415 @@
+//! [`RefreshingTokenSource`]: the slot, the policy and the refresher put
+//! together.
+//!
+//! A call reads the slot. A fresh token is returned at once. A token whose
+//! refresh time has come is still returned, after one caller (whoever finds
+//! the refresher free) has tried to refresh it. An unusable token (expired,
+//! refused, untrusted) is never returned: callers queue for the refresher
+//! and take the outcome of its attempts. Failed attempts set one schedule
+//! for everybody: until it allows the next attempt, callers that need one
+//! fail at once with the last error.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::clock::{Clock, SystemClock};
+use super::policy::{Policy, arrival_error};
+use super::refresher::{Recheck, Refresher, Run};
+use super::slot::{Current, Slot, Standing};
+use super::{TokenFuture, TokenSource};
+use crate::store::{MemoryTokenStore, TokenStore};
+use crate::{AccessToken, Error, OAuthClient, Token};
+
+/// Attempts one caller makes before the error reaches it, by default.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 4;
+
+/// After a 401 has caused one refresh, further 401s within this time cause
+/// none: they reach the caller. A fresh token refused again means the API
+/// refuses this grant's tokens (a revoked app, a missing scope, a server
+/// fault), which another refresh cannot cure; it would only cost a request
+/// (and perhaps a rotation) per call. A minute bounds that to one refresh a
+/// minute while recovering within a minute once the cause is fixed.
+pub const REFUSAL_COOLDOWN: Duration = Duration::from_secs(60);
+
+type Hook = Arc<dyn Fn(&Token) + Send + Sync>;
+
+/// Builds a [`RefreshingTokenSource`].
+pub struct RefreshingTokenSourceBuilder {
+    client: OAuthClient,
+    store: Arc<dyn TokenStore>,
+    policy: Policy,
+    max_attempts: u32,
+    clock: Arc<dyn Clock>,
+    on_change: Option<Hook>,
+    initial: Option<Token>,
+}
+
+impl fmt::Debug for RefreshingTokenSourceBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefreshingTokenSourceBuilder")
+            .field("client", &self.client)
+            .field("policy", &self.policy)
+            .field("max_attempts", &self.max_attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RefreshingTokenSourceBuilder {
+    /// Refresh this long before expiry (default
+    /// [`DEFAULT_REFRESH_MARGIN`](crate::DEFAULT_REFRESH_MARGIN)). A token
+    /// with less than twice that left is refreshed halfway through what it
+    /// has left instead, so short-lived tokens are not refreshed on every
+    /// call.
+    pub fn margin(mut self, margin: Duration) -> Self {
+        self.policy.margin = margin;
+        self
+    }
+
+    /// Refresh up to this much earlier still, at random, drawn once per
+    /// token (default [`DEFAULT_REFRESH_JITTER`](crate::DEFAULT_REFRESH_JITTER);
+    /// zero for none).
+    pub fn jitter(mut self, jitter: Duration) -> Self {
+        self.policy.jitter = jitter;
+        self
+    }
+
+    /// Attempts one caller makes before it gets the error (default
+    /// [`DEFAULT_MAX_ATTEMPTS`]). Callers that arrive meanwhile wait for
+    /// those attempts instead of making their own.
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// The schedule after failures: wait `base`, doubling with each failure
+    /// in a row, at most `cap` (defaults
+    /// [`DEFAULT_RETRY_BASE`](crate::DEFAULT_RETRY_BASE),
+    /// [`DEFAULT_RETRY_CAP`](crate::DEFAULT_RETRY_CAP)). A caller sleeps
+    /// between its attempts only while the wait is at most `cap`.
+    pub fn backoff(mut self, base: Duration, cap: Duration) -> Self {
+        self.policy.retry_base = base;
+        self.policy.retry_cap = cap;
+        self
+    }
+
+    /// Reads wall-clock time from `clock` (default [`SystemClock`]): the
+    /// seam for tests that move time.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Calls `hook` with every new token (refreshed, or adopted from the
+    /// store after another process refreshed), after it has been saved.
+    pub fn on_change(mut self, hook: impl Fn(&Token) + Send + Sync + 'static) -> Self {
+        self.on_change = Some(Arc::new(hook));
+        self
+    }
+
+    /// Starts from `token` (say, the one [`OAuthClient::complete`] just
+    /// returned), saving it to the store, instead of loading the store.
+    pub fn initial_token(mut self, token: Token) -> Self {
+        self.initial = Some(token);
+        self
+    }
+
+    /// Starts the source: saves the initial token, or loads the stored one
+    /// ([`Error::NoToken`] when there is none). Starts no task: the token is
+    /// judged on every call.
+    pub async fn build(mut self) -> Result<RefreshingTokenSource, Error> {
+        let token = match self.initial.take() {
+            Some(token) => {
+                let _lock = self.store.lock().await?;
+                self.store.save(&token).await?;
+                token
+            }
+            None => self.store.load().await?.ok_or(Error::NoToken)?,
+        };
+        Ok(self.start(token))
+    }
+
+    fn start(self, token: Token) -> RefreshingTokenSource {
+        let refresher = Refresher::new(self.client, self.store, self.policy, self.clock);
+        let current = refresher.assess(token);
+        RefreshingTokenSource {
+            inner: Arc::new(Inner {
+                slot: Slot::new(current),
+                refresher,
+                max_attempts: self.max_attempts,
+                on_change: self.on_change,
+                refusals: Cooldown::new(REFUSAL_COOLDOWN),
+            }),
+        }
+    }
+}
+
+/// Keeps one token fresh: refreshes ahead of expiry, once however many tasks
+/// ask, persists rotated refresh tokens before handing out the new access
+/// token, keeps serving a valid token while a refresh fails, and never
+/// hands out an expired one.
+///
+/// Cheap to clone; clones share the token.
+#[derive(Clone)]
+pub struct RefreshingTokenSource {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    slot: Slot,
+    refresher: Refresher,
+    max_attempts: u32,
+    on_change: Option<Hook>,
+    refusals: Cooldown,
+}
+
+impl fmt::Debug for RefreshingTokenSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let current = self.inner.slot.load();
+        let now = self.inner.refresher.clock.now();
+        f.debug_struct("RefreshingTokenSource")
+            .field("token", &current.token)
+            .field("standing", &current.standing(now))
+            .finish_non_exhaustive()
+    }
+}
+
+impl RefreshingTokenSource {
+    /// A source for the token in `store`, refreshed through `client`.
+    pub fn builder(
+        client: OAuthClient,
+        store: Arc<dyn TokenStore>,
+    ) -> RefreshingTokenSourceBuilder {
+        RefreshingTokenSourceBuilder {
+            client,
+            store,
+            policy: Policy::default(),
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            clock: Arc::new(SystemClock),
+            on_change: None,
+            initial: None,
+        }
+    }
+
+    /// A source for `token` with default settings, kept in memory: the
+    /// one-line way from a login to fresh tokens. For tokens that must
+    /// outlive the process, use [`builder`](Self::builder) with a
+    /// [`FileTokenStore`](crate::FileTokenStore).
+    pub fn new(client: OAuthClient, token: Token) -> Self {
+        let store = Arc::new(MemoryTokenStore::with_token(token.clone()));
+        Self::builder(client, store).start(token)
+    }
+
+    /// Obtains a new token now, whatever the expiry, and returns it; or
+    /// adopts one another process saved meanwhile. Follows the shared
+    /// schedule like any call, but re-reads the store at once when the
+    /// grant is dead.
+    pub async fn force_refresh(&self) -> Result<Arc<Token>, Error> {
+        let seen = self.inner.slot.load();
+        self.inner.refresh_and_wait(&seen, Recheck::Now).await
+    }
+
+    /// Out of line: the slow path's future is large, and building it inside
+    /// `token` would give the hot path its stack frame too.
+    #[inline(never)]
+    fn slow_token(&self) -> TokenFuture<'_> {
+        TokenFuture::boxed(self.inner.slow_token())
+    }
+}
+
+impl TokenSource for RefreshingTokenSource {
+    #[inline]
+    fn token(&self) -> TokenFuture<'_> {
+        let now = self.inner.refresher.clock.now();
+        match self.inner.slot.fresh(now) {
+            Some(token) => TokenFuture::ready(Ok(token)),
+            None => self.slow_token(),
+        }
+    }
+
+    fn invalidate(&self, token: &AccessToken) {
+        let inner = &self.inner;
+        let now = Instant::now();
+        if inner.refusals.active(now) {
+            tracing::debug!("the API refused a token again soon after a refresh; not refreshing");
+            return;
+        }
+        if inner.slot.refuse(token) {
+            tracing::debug!("the API refused the access token; the next call refreshes");
+            inner.refusals.start(now);
+        }
+    }
+}
+
+impl Inner {
+    fn now(&self) -> std::time::SystemTime {
+        self.refresher.clock.now()
+    }
+
+    async fn slow_token(&self) -> Result<Arc<Token>, Error> {
+        let seen = self.slot.load();
+        match seen.standing(self.now()) {
+            Standing::Fresh => Ok(seen.token.clone()),
+            Standing::Due => self.refresh_early(seen).await,
+            Standing::Unusable => self.refresh_and_wait(&seen, Recheck::RateLimited).await,
+        }
+    }
+
+    /// The token is valid but due: one caller refreshes, if the schedule
+    /// allows; everybody keeps the valid token until a new one is in.
+    async fn refresh_early(&self, seen: Arc<Current>) -> Result<Arc<Token>, Error> {
+        let Some(mut run) = self.refresher.try_run() else {
+            return Ok(seen.token.clone());
+        };
+        // A dead grant's valid token is kept, unless a new login is there.
+        let revived = match run.dead_error() {
+            None => true,
+            Some(_) => matches!(
+                self.refresher.revive(&mut run, Recheck::RateLimited).await,
+                Ok(true)
+            ),
+        };
+        if !revived || run.waiting(Instant::now()).is_some() {
+            return Ok(seen.token.clone());
+        }
+        let current = self.slot.load();
+        if !Arc::ptr_eq(&current, &seen) && current.standing(self.now()) == Standing::Fresh {
+            return Ok(current.token.clone());
+        }
+        match self.attempt(&mut run, &current).await {
+            Ok(token) => Ok(token),
+            // Still valid after the attempt's time: keep using it.
+            Err(e) if current.standing(self.now()) == Standing::Due => {
+                tracing::warn!(
+                    "refreshing ahead of expiry failed; the valid token stays in use: {e}"
+                );
+                Ok(current.token.clone())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// No usable token: wait for the refresher, then take the token another
+    /// caller got, or fail at once while the schedule says wait, or make up
+    /// to `max_attempts` attempts.
+    async fn refresh_and_wait(
+        &self,
+        seen: &Arc<Current>,
+        recheck: Recheck,
+    ) -> Result<Arc<Token>, Error> {
+        let mut run = self.refresher.run().await;
+        let current = self.slot.load();
+        if !Arc::ptr_eq(&current, seen) && current.standing(self.now()) != Standing::Unusable {
+            return Ok(current.token.clone());
+        }
+        if let Some(dead) = run.dead_error()
+            && !self.refresher.revive(&mut run, recheck).await?
+        {
+            return Err(dead);
+        }
+        if let Some(e) = run.waiting(Instant::now()) {
+            return Err(e);
+        }
+        let mut attempts = 1;
+        loop {
+            let e = match self.attempt(&mut run, &current).await {
+                Ok(token) => return Ok(token),
+                Err(e) => e,
+            };
+            let wait = run.wait_left(Instant::now());
+            let policy = &self.refresher.policy;
+            if attempts >= self.max_attempts || !e.is_transient() || wait > policy.retry_cap {
+                return Err(e);
+            }
+            tracing::debug!("refresh attempt {attempts} failed, retrying in {wait:?}: {e}");
+            tokio::time::sleep(wait).await;
+            attempts += 1;
+        }
+    }
+
+    /// One attempt; installs what it obtains and records the outcome in the
+    /// shared schedule.
+    async fn attempt(&self, run: &mut Run, seen: &Current) -> Result<Arc<Token>, Error> {
+        let mut issued = false;
+        let result = match self.refresher.fetch(run, &seen.token).await {
+            Ok(fetched) => {
+                issued = fetched.issued;
+                let current = self.slot.install(fetched.current);
+                if let Some(hook) = &self.on_change {
+                    hook(&current.token);
+                }
+                match fetched
+                    .issued
+                    .then(|| arrival_error(&current.token, self.now()))
+                {
+                    Some(Some(e)) => Err(e),
+                    _ => Ok(current.token.clone()),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        match &result {
+            // Only an answer from the token endpoint ends its failures: a
+            // token adopted from the store says nothing of the endpoint.
+            Ok(_) if issued => run.succeeded(),
+            Ok(_) => {}
+            Err(e) => run.failed(e, &self.refresher.policy, Instant::now()),
+        }
+        result
+    }
+}
+
+/// A time window started by an event, read without a lock: milliseconds
+/// since the source started, on tokio's clock.
+struct Cooldown {
+    length: Duration,
+    origin: Instant,
+    /// When the window started, in ms since `origin`; `NEVER` before any.
+    started_ms: AtomicU64,
+}
+
+impl Cooldown {
+    const NEVER: u64 = u64::MAX;
+
+    fn new(length: Duration) -> Self {
+        Self {
+            length,
+            origin: Instant::now(),
+            started_ms: AtomicU64::new(Self::NEVER),
+        }
+    }
+
+    fn ms(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.origin).as_millis())
+            .unwrap_or(u64::MAX - 1)
+    }
+
+    fn active(&self, now: Instant) -> bool {
+        let started = self.started_ms.load(Ordering::Acquire);
+        started != Self::NEVER
+            && self.ms(now).saturating_sub(started) < self.length.as_millis() as u64
+    }
+
+    fn start(&self, now: Instant) {
+        self.started_ms.store(self.ms(now), Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cooldown_is_inactive_until_started_and_ends_after_its_length() {
+        let origin = Instant::now();
+        let cooldown = Cooldown::new(Duration::from_secs(60));
+        assert!(!cooldown.active(origin));
+        cooldown.start(origin + Duration::from_secs(5));
+        assert!(cooldown.active(origin + Duration::from_secs(5)));
+        assert!(cooldown.active(origin + Duration::from_millis(64_999)));
+        assert!(!cooldown.active(origin + Duration::from_secs(65)));
+    }
+}

@@ -1,6 +1,6 @@
 //! Several OS processes sharing one credentials file refresh once.
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -55,7 +55,7 @@ async fn processes_sharing_a_file_refresh_once_at_expiry() {
     let store = Arc::new(FileTokenStore::new(&path));
     store.save(&expired).await.unwrap();
 
-    let mut children: Vec<_> = (0..PROCESSES)
+    let children: Vec<_> = (0..PROCESSES)
         .map(|_| {
             Command::new(env!("CARGO_BIN_EXE_e2e-token-child"))
                 .arg(emu.api_server())
@@ -66,25 +66,36 @@ async fn processes_sharing_a_file_refresh_once_at_expiry() {
                 .unwrap()
         })
         .collect();
-    // Let them all start, then release them together.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    for child in &mut children {
-        child.stdin.take().unwrap().write_all(b"go\n").unwrap();
-    }
+    // Each child says when its source is built; then all are released
+    // together, and each prints its token.
     let outputs: Vec<_> = tokio::task::spawn_blocking(move || {
-        children
+        let mut started: Vec<_> = children
             .into_iter()
-            .map(|c| c.wait_with_output().unwrap())
+            .map(|mut child| {
+                let mut stdout = BufReader::new(child.stdout.take().unwrap());
+                let mut ready = String::new();
+                stdout.read_line(&mut ready).unwrap();
+                assert_eq!(ready.trim(), "ready");
+                (child, stdout)
+            })
+            .collect();
+        for (child, _) in &mut started {
+            child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+        }
+        started
+            .into_iter()
+            .map(|(mut child, mut stdout)| {
+                let mut printed = String::new();
+                stdout.read_to_string(&mut printed).unwrap();
+                (child.wait().unwrap(), printed)
+            })
             .collect::<Vec<_>>()
     })
     .await
     .unwrap();
-    let printed: Vec<String> = outputs
-        .iter()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .collect();
-    for (output, text) in outputs.iter().zip(&printed) {
-        assert!(output.status.success(), "a process failed: {text}");
+    let printed: Vec<String> = outputs.iter().map(|(_, o)| o.trim().to_owned()).collect();
+    for ((status, _), text) in outputs.iter().zip(&printed) {
+        assert!(status.success(), "a process failed: {text}");
     }
     assert!(printed.iter().all(|t| t == &printed[0]), "{printed:?}");
     assert_ne!(printed[0], token.access_token().expose_secret());

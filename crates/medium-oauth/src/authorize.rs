@@ -2,7 +2,10 @@
 //! CSRF `state`, and the checks a callback must pass.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock, so a test on paused time can expire an authorization.
+use tokio::time::Instant;
 
 use crate::redact::quote;
 use crate::{AuthorizationCode, CsrfState, Error, ScopeSet};
@@ -207,7 +210,7 @@ mod tests {
     fn expires() {
         let mut p = pending("s");
         p.ttl = Duration::ZERO;
-        std::thread::sleep(Duration::from_millis(2));
+        p.created -= Duration::from_millis(1);
         assert!(matches!(
             p.verify("?state=s&code=c"),
             Err(Error::AuthorizationExpired)

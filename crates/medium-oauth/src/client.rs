@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use medium_oauth2_api::{operations, servers, types};
 use secrecy::zeroize::Zeroize;
@@ -300,19 +302,24 @@ impl OAuthClient {
             }
             tracing::debug!(
                 status,
-                "{} is not served; using the live refresh form from now on",
+                "{} is not served; trying the live refresh form",
                 operations::refresh_access_token::PATH
             );
-            inner
-                .refresh_form
-                .store(REFRESH_FORM_LIVE, Ordering::Relaxed);
         }
         // The live form is not in the spec: the spec's refresh body, posted
-        // to the exchange path.
+        // to the exchange path. Remembered only once it has worked, so one
+        // stray 404 does not switch forms for good.
         let response = self
             .post_form(operations::exchange_authorization_code::PATH, body)
             .await?;
-        classify_response(response, self.host(), &secrets).await
+        let token = classify_response(response, self.host(), &secrets).await;
+        let form = if token.is_ok() {
+            REFRESH_FORM_LIVE
+        } else {
+            REFRESH_FORM_UNKNOWN
+        };
+        inner.refresh_form.store(form, Ordering::Relaxed);
+        token
     }
 
     /// The API server's host, for errors.
@@ -347,10 +354,15 @@ impl OAuthClient {
     }
 }
 
+/// Error items kept from one body: Medium sends one, and a body of
+/// thousands would make an error (and its log line) hundreds of kilobytes.
+const MAX_ERROR_ITEMS: usize = 8;
+
 /// Medium's error items from an error body, their messages quoted safely.
 fn medium_errors(body: types::Error, secrets: &[&str]) -> Vec<MediumError> {
     body.errors
         .into_iter()
+        .take(MAX_ERROR_ITEMS)
         .map(|e| MediumError {
             message: quote(&e.message.unwrap_or_default(), secrets),
             code: e.code.unwrap_or_default(),
@@ -372,16 +384,38 @@ async fn classify_response(
     secrets: &[&str],
 ) -> Result<Token, Error> {
     let status = response.status();
+    let retry_after = retry_after(response.headers());
     let too_large = response
         .extensions()
         .get::<medium_oauth2_api::BodyTooLarge>()
         .is_some();
-    if too_large && status != reqwest::StatusCode::UNAUTHORIZED {
-        return Err(Error::ResponseTooLarge {
-            limit: medium_oauth2_api::MAX_RESPONSE_BYTES,
-        });
+    match status.as_u16() {
+        _ if !too_large => {}
+        200..=299 => {
+            return Err(Error::ResponseTooLarge {
+                limit: medium_oauth2_api::MAX_RESPONSE_BYTES,
+            });
+        }
+        // The status still says what happened, and Retry-After when to try
+        // again: an oversized error page keeps both.
+        401 => {
+            return Err(Error::InvalidGrant {
+                status: 401,
+                errors: Vec::new(),
+            });
+        }
+        status => {
+            return Err(Error::UnexpectedResponse {
+                status,
+                content_type: None,
+                body_start: format!(
+                    "[a body over {} bytes, not read]",
+                    medium_oauth2_api::MAX_RESPONSE_BYTES
+                ),
+                retry_after,
+            });
+        }
     }
-    let retry_after = retry_after(response.headers());
     let content_type = response
         .headers()
         .get(reqwest::header::CONTENT_TYPE)
@@ -399,7 +433,7 @@ async fn classify_response(
         .map_err(|e| Error::transport(host, e))?;
     if status.is_success() {
         return if content_type.is_none() || is_json {
-            Token::from_response_body(&body)
+            Token::from_response_body(&body).map(|t| t.forget_echoed_scopes(secrets))
         } else {
             Err(unexpected(
                 status.as_u16(),

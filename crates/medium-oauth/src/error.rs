@@ -124,10 +124,11 @@ pub enum Error {
     #[error("malformed token response: {0}")]
     MalformedBody(String),
     /// The token endpoint issued a token that had already expired by this
-    /// machine's clock: the clock is ahead, or the server misbehaves. The
-    /// token was kept (its refresh token may be the only valid one) but is
-    /// not handed out.
-    #[error("the server issued a token that had already expired ({}); check this machine's clock", describe_expiry(*.expires_at))]
+    /// machine's clock, or would within
+    /// [`MIN_TOKEN_LIFETIME`](crate::MIN_TOKEN_LIFETIME): the clock is ahead,
+    /// or the server misbehaves. The token was saved (its refresh token may
+    /// be the only valid one) but is not handed out.
+    #[error("the server issued a token that had expired, or would within a minute ({}); check this machine's clock", describe_expiry(*.expires_at))]
     ExpiredOnArrival {
         /// The token's `expires_at`.
         expires_at: SystemTime,
@@ -145,6 +146,18 @@ pub enum Error {
     /// characters a header may not carry).
     #[error("the access token is not a valid HTTP header value")]
     InvalidHeaderValue,
+    /// Another process held the store's lock for longer than
+    /// [`LOCK_WAIT`](crate::LOCK_WAIT). Transient: it may be done later.
+    #[error("token store {path} is locked by another process (waited {}s)", .waited.as_secs())]
+    StoreBusy {
+        /// The file (or store) concerned.
+        path: String,
+        /// How long this process waited.
+        waited: Duration,
+    },
+    /// The tokio runtime shut down while a refresh was under way.
+    #[error("the tokio runtime is shutting down; no token was obtained")]
+    RuntimeShutdown,
     /// A [`TokenFuture`](crate::TokenFuture) was polled again after it had
     /// returned its token.
     #[error("a TokenFuture was polled after it completed")]
@@ -215,7 +228,7 @@ impl Error {
     /// Whether a later retry may succeed: transport failures, 5xx and 429.
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Transport { .. } => true,
+            Error::Transport { .. } | Error::StoreBusy { .. } => true,
             Error::Api { status, .. } | Error::UnexpectedResponse { status, .. } => {
                 *status == 429 || *status >= 500
             }

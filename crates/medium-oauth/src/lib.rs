@@ -105,10 +105,10 @@ pub use middleware::BearerAuth;
 pub use scope::{Scope, ScopeSet, UnknownScope};
 pub use secret::{AccessToken, AuthorizationCode, ClientId, ClientSecret, CsrfState, RefreshToken};
 pub use source::{
-    Clock, DEFAULT_MAX_ATTEMPTS, DEFAULT_REFRESH_JITTER, DEFAULT_REFRESH_MARGIN,
-    DEFAULT_RETRY_BASE, DEFAULT_RETRY_CAP, MAX_PLAUSIBLE_LIFETIME, REAUTHORIZATION_RECHECK,
-    REFUSAL_COOLDOWN, RETRY_AFTER_CAP, RefreshingTokenSource, RefreshingTokenSourceBuilder,
-    StaticTokenSource, SystemClock, TokenFuture, TokenSource,
+    COARSE_TICK_BOUND, Clock, DEFAULT_MAX_ATTEMPTS, DEFAULT_REFRESH_JITTER, DEFAULT_REFRESH_MARGIN,
+    DEFAULT_RETRY_BASE, DEFAULT_RETRY_CAP, MAX_PLAUSIBLE_LIFETIME, MIN_TOKEN_LIFETIME,
+    REAUTHORIZATION_RECHECK, REFUSAL_COOLDOWN, RETRY_AFTER_CAP, RefreshingTokenSource,
+    RefreshingTokenSourceBuilder, StaticTokenSource, SystemClock, TokenFuture, TokenSource,
 };
-pub use store::{BoxFuture, FileTokenStore, MemoryTokenStore, StoreLock, TokenStore};
-pub use token::{GrantedScopes, Token, TokenRecord};
+pub use store::{BoxFuture, FileTokenStore, LOCK_WAIT, MemoryTokenStore, StoreLock, TokenStore};
+pub use token::{GrantedScopes, MAX_UNKNOWN_SCOPES, Token, TokenRecord};

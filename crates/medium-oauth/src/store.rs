@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use crate::{Error, Token, TokenRecord};
 
@@ -96,6 +97,19 @@ impl TokenStore for MemoryTokenStore {
         Box::pin(async { Ok(()) })
     }
 }
+
+/// Longest wait for the lock another process holds on a credentials file.
+/// A holder refreshes (one request, at most 30 s by default) and saves;
+/// twice that is generous, and a holder past it is hung or stopped.
+pub const LOCK_WAIT: Duration = Duration::from_secs(60);
+
+/// First pause between tries for a held lock, doubling up to
+/// [`LOCK_POLL_CAP`]: short, since a refresh elsewhere is usually over in
+/// milliseconds.
+const LOCK_POLL_FIRST: Duration = Duration::from_millis(5);
+
+/// Longest pause between tries: a lock freed is noticed within this.
+const LOCK_POLL_CAP: Duration = Duration::from_millis(250);
 
 /// Version of the credentials file format.
 const FILE_FORMAT_VERSION: u64 = 1;
@@ -260,17 +274,43 @@ impl FileTokenStore {
         Ok(())
     }
 
-    fn lock_blocking(&self) -> Result<std::fs::File, Error> {
+    fn open_lock_file(&self) -> Result<std::fs::File, Error> {
         self.create_dir()?;
         let mut options = std::fs::OpenOptions::new();
         options.create(true).truncate(false).write(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options
+        options
             .open(self.lock_path())
-            .map_err(|e| self.io_error("cannot open the lock file", e))?;
-        file.lock().map_err(|e| self.io_error("cannot lock", e))?;
-        Ok(file)
+            .map_err(|e| self.io_error("cannot open the lock file", e))
+    }
+
+    /// Takes the lock on `file`, trying again on a doubling pause while
+    /// another process holds it, until [`LOCK_WAIT`]. Polling from async
+    /// code rather than blocking a thread in the kernel: a caller that gives
+    /// up leaves nothing behind, and a hung holder cannot exhaust the
+    /// runtime's blocking threads.
+    async fn acquire(&self, file: std::fs::File) -> Result<std::fs::File, Error> {
+        let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+        let mut pause = LOCK_POLL_FIRST;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(file),
+                Err(std::fs::TryLockError::WouldBlock) => {}
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(self.io_error("cannot lock", e));
+                }
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(Error::StoreBusy {
+                    path: self.path.display().to_string(),
+                    waited: LOCK_WAIT,
+                });
+            }
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            pause = (pause * 2).min(LOCK_POLL_CAP);
+        }
     }
 }
 
@@ -301,7 +341,8 @@ impl TokenStore for FileTokenStore {
         let store = self.clone();
         Box::pin(async move {
             // The lock is released when the file is closed, on drop.
-            let file = blocking(move || store.lock_blocking()).await?;
+            let file = blocking(move || store.open_lock_file()).await?;
+            let file = self.acquire(file).await?;
             Ok(StoreLock::new(file))
         })
     }

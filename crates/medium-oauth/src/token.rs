@@ -20,20 +20,36 @@ pub struct GrantedScopes {
 }
 
 impl GrantedScopes {
-    /// Sorts scope names into known and unknown.
+    /// Sorts scope names into known and unknown. Unknown names are kept
+    /// only when they look like scope names (see [`MAX_UNKNOWN_SCOPES`]): they
+    /// come from the server and end up on terminals and pages.
     pub fn from_names<I: IntoIterator<Item = S>, S: AsRef<str>>(names: I) -> Self {
         let mut granted = GrantedScopes::default();
         for name in names {
             let name = name.as_ref();
             match name.parse::<Scope>() {
                 Ok(scope) => granted.known.insert(scope),
-                Err(_) if !granted.unknown.iter().any(|u| u == name) => {
+                Err(_)
+                    if looks_like_a_scope(name)
+                        && granted.unknown.len() < MAX_UNKNOWN_SCOPES
+                        && !granted.unknown.iter().any(|u| u == name) =>
+                {
                     granted.unknown.push(name.to_owned());
                 }
                 Err(_) => {}
             }
         }
         granted
+    }
+
+    /// Drops unknown names that contain any of `secrets`, as a server that
+    /// echoes the request into `scope` would send.
+    pub(crate) fn forget_echoes(&mut self, secrets: &[&str]) {
+        self.unknown.retain(|name| {
+            !secrets
+                .iter()
+                .any(|secret| !secret.is_empty() && name.contains(secret))
+        });
     }
 
     /// Whether `scope` was granted.
@@ -55,6 +71,23 @@ impl GrantedScopes {
     pub fn missing_from(&self, requested: ScopeSet) -> ScopeSet {
         requested - self.known
     }
+}
+
+/// Most unknown scope names kept from one token: Medium has six scopes, so
+/// more unknown ones than this is a server sending junk.
+pub const MAX_UNKNOWN_SCOPES: usize = 32;
+
+/// Longest unknown scope name kept, in bytes; Medium's longest is 17.
+const MAX_SCOPE_NAME_BYTES: usize = 64;
+
+/// A letter, then letters, digits and `_.:-`, as scope names are spelled by
+/// Medium and by other OAuth servers.
+fn looks_like_a_scope(name: &str) -> bool {
+    name.len() <= MAX_SCOPE_NAME_BYTES
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.:-".contains(c))
 }
 
 impl std::fmt::Display for GrantedScopes {
@@ -126,6 +159,12 @@ impl Token {
     pub fn expires_within(&self, margin: Duration, now: SystemTime) -> bool {
         self.expires_at
             .is_some_and(|at| at.duration_since(now).map_or(true, |left| left <= margin))
+    }
+
+    /// This token without unknown scope names that echo `secrets`.
+    pub(crate) fn forget_echoed_scopes(mut self, secrets: &[&str]) -> Self {
+        self.scopes.forget_echoes(secrets);
+        self
     }
 
     /// This token with `previous` as its refresh token when the refresh
@@ -249,14 +288,20 @@ impl WireToken {
         if let Some(kind) = &self.token_type
             && !kind.eq_ignore_ascii_case("bearer")
         {
-            return Err(Error::MalformedBody(format!(
-                "token_type is {kind:?}, not Bearer"
-            )));
+            // The server's text is not quoted: it may echo the request.
+            return Err(Error::MalformedBody("token_type is not Bearer".into()));
         }
         let access_token = self
             .access_token
             .filter(|t| !t.is_empty())
             .ok_or_else(|| Error::MalformedBody("no access_token".into()))?;
+        // A token that cannot travel in an `Authorization` header could never
+        // be used; refusing it now lets a refresh replace it.
+        if !access_token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Error::MalformedBody(
+                "access_token has characters a header cannot carry".into(),
+            ));
+        }
         let expires_at = match self.expires_at {
             None => None,
             Some(ms) => Some(
@@ -315,6 +360,50 @@ mod tests {
     }
 
     #[test]
+    fn unknown_scope_names_are_kept_only_when_they_look_like_scopes() {
+        let long = "a".repeat(MAX_SCOPE_NAME_BYTES + 1);
+        let names = [
+            "readMinds",
+            "team:read",
+            "x-1.y_z",
+            "\u{1b}[2Jevil",
+            "<script>",
+            "1stScope",
+            "",
+            long.as_str(),
+        ];
+        let granted = GrantedScopes::from_names(names);
+        assert_eq!(granted.unknown, ["readMinds", "team:read", "x-1.y_z"]);
+        let edge = "a".repeat(MAX_SCOPE_NAME_BYTES);
+        assert_eq!(GrantedScopes::from_names([&edge]).unknown, [edge]);
+    }
+
+    #[test]
+    fn at_most_so_many_unknown_scope_names_are_kept() {
+        let names: Vec<String> = (0..MAX_UNKNOWN_SCOPES + 10)
+            .map(|i| format!("s{i}"))
+            .collect();
+        let granted = GrantedScopes::from_names(&names);
+        assert_eq!(granted.unknown.len(), MAX_UNKNOWN_SCOPES);
+        assert_eq!(granted.unknown[..], names[..MAX_UNKNOWN_SCOPES]);
+    }
+
+    #[test]
+    fn scope_names_echoing_a_secret_are_forgotten() {
+        let mut granted = GrantedScopes::from_names(["readMinds", "sh0rtSecret", "basicProfile"]);
+        granted.forget_echoes(&["", "sh0rt"]);
+        assert_eq!(granted.unknown, ["readMinds"]);
+        assert!(granted.contains(Scope::BasicProfile));
+    }
+
+    #[test]
+    fn a_token_type_error_does_not_quote_the_server() {
+        let err = Token::from_response_body(br#"{"access_token":"a","token_type":"sh0rt-secret"}"#)
+            .unwrap_err();
+        assert!(!err.to_string().contains("sh0rt"), "{err}");
+    }
+
+    #[test]
     fn bodies_without_a_token_are_malformed() {
         for body in [
             &b""[..],
@@ -322,6 +411,8 @@ mod tests {
             b"{}",
             br#"{"access_token":""}"#,
             br#"{"access_token":"a","token_type":"mac"}"#,
+            br#"{"access_token":"a\r\nX-Injected: 1"}"#,
+            br#"{"access_token":"a b"}"#,
             br#"{"access_token":"a","expires_at":"soon"}"#,
             b"[1,2]",
         ] {

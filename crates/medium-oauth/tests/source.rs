@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use common::*;
 use medium_oauth::{
-    AccessToken, BearerAuth, DEFAULT_RETRY_BASE, DEFAULT_RETRY_CAP, Error, FileTokenStore,
-    MemoryTokenStore, REAUTHORIZATION_RECHECK, REFUSAL_COOLDOWN, RETRY_AFTER_CAP,
-    RefreshingTokenSource, StaticTokenSource, Token, TokenSource, TokenStore, scopes,
+    AccessToken, BearerAuth, BoxFuture, DEFAULT_RETRY_BASE, DEFAULT_RETRY_CAP, Error,
+    FileTokenStore, LOCK_WAIT, MIN_TOKEN_LIFETIME, MemoryTokenStore, REAUTHORIZATION_RECHECK,
+    REFUSAL_COOLDOWN, RETRY_AFTER_CAP, RefreshingTokenSource, StaticTokenSource, StoreLock, Token,
+    TokenSource, TokenStore, scopes,
 };
 use medium_oauth_emulator::{Config, Emulator, Endpoint, Fault, Grant};
 
@@ -648,4 +649,257 @@ fn once_stream()
         }
     }
     Once(Some(b"x".to_vec()))
+}
+
+/// A store whose loads and saves take as long as the test says, as a remote
+/// keyring or a database under load does.
+#[derive(Default)]
+struct SlowStore {
+    inner: MemoryTokenStore,
+    load_delay: std::sync::Mutex<Duration>,
+    save_delay: std::sync::Mutex<Duration>,
+}
+
+impl SlowStore {
+    fn set(delay: &std::sync::Mutex<Duration>, to: Duration) {
+        *delay.lock().unwrap() = to;
+    }
+}
+
+impl TokenStore for SlowStore {
+    fn load(&self) -> BoxFuture<'_, Result<Option<Token>, Error>> {
+        let delay = *self.load_delay.lock().unwrap();
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            self.inner.load().await
+        })
+    }
+
+    fn save<'a>(&'a self, token: &'a Token) -> BoxFuture<'a, Result<(), Error>> {
+        let delay = *self.save_delay.lock().unwrap();
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            self.inner.save(token).await
+        })
+    }
+
+    fn lock(&self) -> BoxFuture<'_, Result<StoreLock, Error>> {
+        self.inner.lock()
+    }
+}
+
+async fn slow_setup(margin: Duration) -> (Setup, Arc<SlowStore>) {
+    let s = setup(lifetime(6 * 3600), margin).await;
+    let store = Arc::new(SlowStore::default());
+    let source = RefreshingTokenSource::builder(client(&s.emu), store.clone())
+        .margin(margin)
+        .jitter(Duration::ZERO)
+        .clock(s.clock.clone())
+        .initial_token(s.token.clone())
+        .build()
+        .await
+        .unwrap();
+    (Setup { source, ..s }, store)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_caller_that_gives_up_mid_save_loses_no_rotated_refresh_token() {
+    let (s, store) = slow_setup(Duration::ZERO).await;
+    advance(6 * HOUR).await;
+    SlowStore::set(&store.save_delay, Duration::from_secs(5));
+    let gave_up = tokio::time::timeout(Duration::from_secs(1), s.source.token()).await;
+    assert!(gave_up.is_err());
+    assert_eq!(s.emu.refreshes(), 1, "the server rotated the refresh token");
+    SlowStore::set(&store.save_delay, Duration::ZERO);
+    let token = s.source.token().await.unwrap();
+    assert!(!same(&token, &s.token));
+    assert_eq!(
+        s.emu.refreshes(),
+        1,
+        "the refresh went on without its caller"
+    );
+    let saved = store.inner.load().await.unwrap().unwrap();
+    assert!(same(&saved, &token));
+}
+
+#[tokio::test(start_paused = true)]
+async fn callers_with_deadlines_stay_on_the_shared_schedule() {
+    const WINDOW: Duration = Duration::from_secs(60);
+    let s = setup(lifetime(3600), Duration::ZERO).await;
+    advance(HOUR).await;
+    s.emu
+        .inject_faults(std::iter::repeat_n(Fault::Delay(HOUR), 1000));
+    let end = tokio::time::Instant::now() + WINDOW;
+    while tokio::time::Instant::now() < end {
+        let _ = tokio::time::timeout(Duration::from_secs(1), s.source.token()).await;
+        // Calls that fail at once take no time: move on as a caller would.
+        advance(Duration::from_millis(100)).await;
+    }
+    let sent = refresh_requests(&s.emu);
+    assert!(
+        sent <= schedule_bound(WINDOW),
+        "{sent} requests in {WINDOW:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_due_token_that_expires_while_the_store_is_slow_is_not_handed_out() {
+    let (s, store) = slow_setup(3 * HOUR).await;
+    s.emu.revoke_all_tokens();
+    advance(3 * HOUR + Duration::from_secs(1)).await;
+    // Due, and the refresh is refused: the grant is dead, the token valid.
+    assert!(same(&s.source.token().await.unwrap(), &s.token));
+    SlowStore::set(&store.load_delay, 4 * HOUR);
+    advance(REAUTHORIZATION_RECHECK).await;
+    match s.source.token().await {
+        Ok(token) => assert!(token.expires_at().unwrap() > medium_oauth::Clock::now(&s.clock)),
+        Err(e) => assert!(e.requires_reauthorization(), "{e}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lock_held_by_a_hung_process_is_a_typed_transient_error() {
+    let emu = emulator(lifetime(3600)).await;
+    let clock = TestClock::matching(&emu);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("credentials.json");
+    let client = client(&emu);
+    let token = login(&client, scopes![basicProfile]).await;
+    let source = RefreshingTokenSource::builder(client, Arc::new(FileTokenStore::new(&path)))
+        .initial_token(token)
+        .clock(clock.clone())
+        .build()
+        .await
+        .unwrap();
+    let held = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join("credentials.json.lock"))
+        .unwrap();
+    held.lock().unwrap();
+    suspend(&emu, &clock, 2 * HOUR);
+    let started = tokio::time::Instant::now();
+    let err = source.token().await.unwrap_err();
+    assert!(
+        matches!(err, Error::StoreBusy { .. }) && err.is_transient(),
+        "{err}"
+    );
+    assert!(err.to_string().contains("credentials.json"), "{err}");
+    assert!(started.elapsed() >= LOCK_WAIT);
+    assert_eq!(refresh_requests(&emu), 0);
+    drop(held);
+    advance(RETRY_AFTER_CAP).await;
+    source.token().await.unwrap();
+    assert_eq!(refresh_requests(&emu), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn huge_settings_do_not_panic() {
+    let emu = emulator(lifetime(3600)).await;
+    let clock = TestClock::matching(&emu);
+    let client = client(&emu);
+    let token = login(&client, scopes![basicProfile]).await;
+    let source = RefreshingTokenSource::builder(client, Arc::new(MemoryTokenStore::new()))
+        .initial_token(token)
+        .margin(Duration::MAX)
+        .jitter(Duration::MAX)
+        .backoff(Duration::MAX, Duration::MAX)
+        .clock(clock)
+        .build()
+        .await
+        .unwrap();
+    advance(HOUR).await;
+    emu.inject_faults([Fault::Status(503)]);
+    // A cap of `Duration::MAX` lets the caller sleep as long as the schedule
+    // says (for ever, on paused time, until the next attempt succeeds):
+    // what matters is that nothing overflows.
+    let call = tokio::spawn(async move { source.token().await.map(|_| ()) });
+    assert!(call.await.is_ok(), "the call panicked");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unusable_token_from_an_early_refresh_leaves_the_valid_one_in_use() {
+    let s = setup(lifetime(6 * 3600), 3 * HOUR).await;
+    advance(3 * HOUR + Duration::from_secs(1)).await;
+    s.emu.inject_faults([Fault::ExpiredToken]);
+    assert!(same(&s.source.token().await.unwrap(), &s.token));
+    assert!(same(&s.source.token().await.unwrap(), &s.token));
+    // The unusable token was saved: its refresh token is the newest, and
+    // the next refresh uses it.
+    advance(Duration::from_secs(1)).await;
+    let fresh = s.source.token().await.unwrap();
+    assert!(!same(&fresh, &s.token));
+    assert_eq!(s.emu.refreshes(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_caller_arriving_while_another_waits_between_attempts_fails_at_once() {
+    let s = setup(lifetime(3600), Duration::ZERO).await;
+    advance(HOUR).await;
+    s.emu
+        .inject_faults(std::iter::repeat_n(Fault::Status(503), 4));
+    let first = {
+        let source = s.source.clone();
+        tokio::spawn(async move { source.token().await })
+    };
+    tokio::time::sleep(DEFAULT_RETRY_BASE / 2).await;
+    assert_eq!(refresh_requests(&s.emu), 1);
+    let started = tokio::time::Instant::now();
+    let err = s.source.token().await.unwrap_err();
+    assert!(matches!(err, Error::Api { status: 503, .. }), "{err}");
+    assert_eq!(started.elapsed(), Duration::ZERO);
+    assert!(first.await.unwrap().is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_clock_ahead_at_a_refresh_and_then_corrected_still_refreshes_in_the_margin() {
+    let s = setup(lifetime(6 * 3600), HOUR).await;
+    s.clock.jump_ms(7 * 3600 * 1000);
+    let err = s.source.token().await.unwrap_err();
+    assert!(matches!(err, Error::ExpiredOnArrival { .. }), "{err}");
+    s.clock.jump_ms(-7 * 3600 * 1000);
+    advance(DEFAULT_RETRY_BASE).await;
+    let adopted = s.source.token().await.unwrap();
+    // It expires 6 h after issue: refreshed in the last hour, not later.
+    advance(5 * HOUR).await;
+    let fresh = s.source.token().await.unwrap();
+    assert!(!same(&fresh, &adopted));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_token_issued_with_seconds_to_live_is_refused_not_looped_on() {
+    let config = Config {
+        token_lifetime: MIN_TOKEN_LIFETIME - Duration::from_secs(1),
+        ..lifetime(0)
+    };
+    let s = setup(config, Duration::ZERO).await;
+    advance(MIN_TOKEN_LIFETIME).await;
+    let err = s.source.token().await.unwrap_err();
+    assert!(matches!(err, Error::ExpiredOnArrival { .. }), "{err}");
+    for _ in 0..500 {
+        // The short-lived token was saved, and may be adopted from the store
+        // while it lasts; never one past its expiry.
+        if let Ok(token) = s.source.token().await {
+            assert!(token.expires_at().unwrap() > medium_oauth::Clock::now(&s.clock));
+        }
+        advance(Duration::from_millis(2)).await;
+    }
+    assert!(
+        refresh_requests(&s.emu) <= 3,
+        "{}",
+        refresh_requests(&s.emu)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_refusal_cooldown_runs_from_the_refresh_it_caused() {
+    let (s, store) = slow_setup(Duration::from_secs(60)).await;
+    SlowStore::set(&store.save_delay, Duration::from_secs(59));
+    s.source.invalidate(s.token.access_token());
+    let fresh = s.source.token().await.unwrap();
+    assert!(!same(&fresh, &s.token));
+    SlowStore::set(&store.save_delay, Duration::ZERO);
+    advance(Duration::from_millis(1500)).await;
+    s.source.invalidate(fresh.access_token());
+    assert!(same(&s.source.token().await.unwrap(), &fresh));
+    assert_eq!(s.emu.refreshes(), 1);
 }

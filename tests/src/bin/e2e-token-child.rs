@@ -1,6 +1,6 @@
-//! One process of a fleet sharing a credentials file: waits for a line on
-//! stdin (so the parent can release several at once), asks a refreshing
-//! token source for a token, and prints it.
+//! One process of a fleet sharing a credentials file: prints `ready`, waits
+//! for a line on stdin (so the parent can release several at once), asks a
+//! refreshing token source for a token, and prints it.
 //!
 //! Usage: e2e-token-child API_SERVER CREDENTIALS_FILE
 
@@ -31,6 +31,8 @@ async fn main() -> std::process::ExitCode {
         .jitter(Duration::ZERO)
         .build()
         .await;
+    // Tell the parent this process is ready, then wait to be released.
+    println!("ready");
     let mut line = String::new();
     let _ = std::io::stdin().lock().read_line(&mut line);
     let result = match source {

@@ -22,10 +22,10 @@ mod refresher;
 mod refreshing;
 mod slot;
 
-pub use clock::{Clock, SystemClock};
+pub use clock::{COARSE_TICK_BOUND, Clock, SystemClock};
 pub use policy::{
     DEFAULT_REFRESH_JITTER, DEFAULT_REFRESH_MARGIN, DEFAULT_RETRY_BASE, DEFAULT_RETRY_CAP,
-    MAX_PLAUSIBLE_LIFETIME, RETRY_AFTER_CAP,
+    MAX_PLAUSIBLE_LIFETIME, MIN_TOKEN_LIFETIME, RETRY_AFTER_CAP,
 };
 pub use refresher::REAUTHORIZATION_RECHECK;
 pub use refreshing::{

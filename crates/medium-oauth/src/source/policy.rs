@@ -34,6 +34,12 @@ pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
 /// believing it would mean never refreshing.
 pub const MAX_PLAUSIBLE_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
 
+/// A token issued with less life than this is not handed out: each would be
+/// due again within seconds, one refresh per call. No OAuth server issues
+/// tokens this short on purpose; a clock that runs ahead of the server's
+/// makes them look so.
+pub const MIN_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
+
 /// A source's timing settings.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Policy {
@@ -95,7 +101,12 @@ impl Policy {
     /// refreshed on every call. An expired token's time is its expiry.
     fn refresh_at(&self, expires: SystemTime, now: SystemTime, jitter_fraction: f64) -> SystemTime {
         let life = expires.duration_since(now).unwrap_or(Duration::ZERO);
-        let jitter = self.jitter.mul_f64(jitter_fraction.clamp(0.0, 1.0));
+        // `mul_f64` panics past `Duration::MAX`; a fraction never adds more
+        // than the whole jitter.
+        let jitter = Duration::try_from_secs_f64(
+            self.jitter.as_secs_f64() * jitter_fraction.clamp(0.0, 1.0),
+        )
+        .map_or(self.jitter, |j| j.min(self.jitter));
         let early = self.margin.saturating_add(jitter).min(life / 2);
         expires.checked_sub(early).unwrap_or(expires)
     }
@@ -124,7 +135,8 @@ fn implausible(expires: SystemTime, now: SystemTime) -> bool {
 /// it cannot.
 pub(crate) fn arrival_error(token: &Token, now: SystemTime) -> Option<Error> {
     let expires_at = token.expires_at()?;
-    if expires_at <= now {
+    let life = expires_at.duration_since(now).unwrap_or(Duration::ZERO);
+    if life < MIN_TOKEN_LIFETIME {
         Some(Error::ExpiredOnArrival { expires_at })
     } else if implausible(expires_at, now) {
         Some(Error::ImplausibleExpiry { expires_at })
@@ -249,10 +261,33 @@ mod tests {
             arrival_error(&expiring(Some(now)), now),
             Some(Error::ExpiredOnArrival { .. })
         ));
+        let short = now + MIN_TOKEN_LIFETIME - Duration::from_millis(1);
+        assert!(matches!(
+            arrival_error(&expiring(Some(short)), now),
+            Some(Error::ExpiredOnArrival { .. })
+        ));
+        assert!(arrival_error(&expiring(Some(now + MIN_TOKEN_LIFETIME)), now).is_none());
         assert!(matches!(
             arrival_error(&expiring(Some(now + 2 * MAX_PLAUSIBLE_LIFETIME)), now),
             Some(Error::ImplausibleExpiry { .. })
         ));
+    }
+
+    #[test]
+    fn huge_settings_do_not_overflow() {
+        let huge = Policy {
+            margin: Duration::MAX,
+            jitter: Duration::MAX,
+            retry_base: Duration::MAX,
+            retry_cap: Duration::MAX,
+        };
+        let now = SystemTime::UNIX_EPOCH + 1000 * DAY;
+        let token = expiring(Some(now + DAY));
+        assert_eq!(
+            huge.schedule(&token, now, 1.0).refresh_at,
+            Some(now + DAY / 2)
+        );
+        assert_eq!(huge.retry_delay(40, None), Duration::MAX);
     }
 
     #[test]

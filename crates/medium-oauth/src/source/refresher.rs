@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::{Mutex, MutexGuard};
 use tokio::time::Instant;
 
-use super::clock::Clock;
+use super::clock::WallClock;
 use super::policy::{Policy, random_fraction};
 use super::slot::{Current, Standing};
 use crate::store::TokenStore;
@@ -83,9 +83,18 @@ impl Run {
     pub(crate) fn failed(&mut self, error: &Error, policy: &Policy, now: Instant) {
         self.failures = self.failures.saturating_add(1);
         let delay = policy.retry_delay(self.failures, error.retry_after());
-        self.not_before = Some(now + delay);
+        // A delay past the clock's range (a backoff of `Duration::MAX`) is
+        // the furthest instant there is.
+        self.not_before = Some(now.checked_add(delay).unwrap_or_else(|| far_future(now)));
         self.last_error = Some(error.clone());
     }
+}
+
+/// About 30 years after `now`: later than any wait this crate means, and
+/// representable on every platform's monotonic clock.
+fn far_future(now: Instant) -> Instant {
+    const FAR: Duration = Duration::from_secs(30 * 365 * 24 * 60 * 60);
+    now.checked_add(FAR).unwrap_or(now)
 }
 
 /// What an attempt obtained.
@@ -99,7 +108,7 @@ pub(crate) struct Refresher {
     client: OAuthClient,
     store: Arc<dyn TokenStore>,
     pub(crate) policy: Policy,
-    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) clock: WallClock,
     run: Mutex<Run>,
 }
 
@@ -108,7 +117,7 @@ impl Refresher {
         client: OAuthClient,
         store: Arc<dyn TokenStore>,
         policy: Policy,
-        clock: Arc<dyn Clock>,
+        clock: WallClock,
     ) -> Self {
         Self {
             client,
@@ -146,7 +155,9 @@ impl Refresher {
         let Some(dead) = &mut run.dead else {
             return Ok(true);
         };
-        if recheck == Recheck::RateLimited && now < dead.checked + REAUTHORIZATION_RECHECK {
+        if recheck == Recheck::RateLimited
+            && now.saturating_duration_since(dead.checked) < REAUTHORIZATION_RECHECK
+        {
             return Ok(false);
         }
         dead.checked = now;

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::clock::{Clock, SystemClock};
+use super::clock::{Clock, WallClock};
 use super::policy::{Policy, arrival_error};
 use super::refresher::{Recheck, Refresher, Run};
 use super::slot::{Current, Slot, Standing};
@@ -43,7 +43,7 @@ pub struct RefreshingTokenSourceBuilder {
     store: Arc<dyn TokenStore>,
     policy: Policy,
     max_attempts: u32,
-    clock: Arc<dyn Clock>,
+    clock: WallClock,
     on_change: Option<Hook>,
     initial: Option<Token>,
 }
@@ -96,10 +96,10 @@ impl RefreshingTokenSourceBuilder {
         self
     }
 
-    /// Reads wall-clock time from `clock` (default [`SystemClock`]): the
+    /// Reads wall-clock time from `clock` (default [`SystemClock`](crate::SystemClock)): the
     /// seam for tests that move time.
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
+        self.clock = WallClock::Custom(Arc::new(clock));
         self
     }
 
@@ -188,7 +188,7 @@ impl RefreshingTokenSource {
             store,
             policy: Policy::default(),
             max_attempts: DEFAULT_MAX_ATTEMPTS,
-            clock: Arc::new(SystemClock),
+            clock: WallClock::System,
             on_change: None,
             initial: None,
         }
@@ -208,15 +208,21 @@ impl RefreshingTokenSource {
     /// schedule like any call, but re-reads the store at once when the
     /// grant is dead.
     pub async fn force_refresh(&self) -> Result<Arc<Token>, Error> {
-        let seen = self.inner.slot.load();
-        self.inner.refresh_and_wait(&seen, Recheck::Now).await
+        let inner = self.inner.clone();
+        detached(async move {
+            let seen = inner.slot.load();
+            inner.refresh_and_wait(&seen, Recheck::Now).await
+        })
+        .await
     }
 
     /// Out of line: the slow path's future is large, and building it inside
     /// `token` would give the hot path its stack frame too.
+    #[cold]
     #[inline(never)]
     fn slow_token(&self) -> TokenFuture<'_> {
-        TokenFuture::boxed(self.inner.slow_token())
+        let inner = self.inner.clone();
+        TokenFuture::boxed(detached(async move { inner.slow_token().await }))
     }
 }
 
@@ -259,106 +265,146 @@ impl Inner {
     }
 
     /// The token is valid but due: one caller refreshes, if the schedule
-    /// allows; everybody keeps the valid token until a new one is in.
+    /// allows; everybody keeps the valid token until a new one is in, but
+    /// only while it is still valid once the attempt is over.
     async fn refresh_early(&self, seen: Arc<Current>) -> Result<Arc<Token>, Error> {
-        let Some(mut run) = self.refresher.try_run() else {
-            return Ok(seen.token.clone());
-        };
+        if let Some(mut run) = self.refresher.try_run() {
+            match self.attempt_early(&mut run, &seen).await {
+                Some(Ok(token)) => return Ok(token),
+                Some(Err(e)) => tracing::warn!(
+                    "refreshing ahead of expiry failed; the valid token stays in use: {e}"
+                ),
+                None => {}
+            }
+        }
+        if seen.standing(self.now()) == Standing::Due {
+            Ok(seen.token.clone())
+        } else {
+            // Time passed while the store or the server was slow.
+            self.refresh_and_wait(&seen, Recheck::RateLimited).await
+        }
+    }
+
+    /// The early attempt, if a dead grant, the schedule or another caller's
+    /// new token does not make it needless.
+    async fn attempt_early(
+        &self,
+        run: &mut Run,
+        seen: &Arc<Current>,
+    ) -> Option<Result<Arc<Token>, Error>> {
         // A dead grant's valid token is kept, unless a new login is there.
-        let revived = match run.dead_error() {
-            None => true,
-            Some(_) => matches!(
-                self.refresher.revive(&mut run, Recheck::RateLimited).await,
+        if run.dead_error().is_some()
+            && !matches!(
+                self.refresher.revive(run, Recheck::RateLimited).await,
                 Ok(true)
-            ),
-        };
-        if !revived || run.waiting(Instant::now()).is_some() {
-            return Ok(seen.token.clone());
+            )
+        {
+            return None;
+        }
+        if run.waiting(Instant::now()).is_some() {
+            return None;
         }
         let current = self.slot.load();
-        if !Arc::ptr_eq(&current, &seen) && current.standing(self.now()) == Standing::Fresh {
-            return Ok(current.token.clone());
+        if !Arc::ptr_eq(&current, seen) && current.standing(self.now()) == Standing::Fresh {
+            return Some(Ok(current.token.clone()));
         }
-        match self.attempt(&mut run, &current).await {
-            Ok(token) => Ok(token),
-            // Still valid after the attempt's time: keep using it.
-            Err(e) if current.standing(self.now()) == Standing::Due => {
-                tracing::warn!(
-                    "refreshing ahead of expiry failed; the valid token stays in use: {e}"
-                );
-                Ok(current.token.clone())
-            }
-            Err(e) => Err(e),
-        }
+        Some(self.attempt(run, &current).await)
     }
 
     /// No usable token: wait for the refresher, then take the token another
     /// caller got, or fail at once while the schedule says wait, or make up
-    /// to `max_attempts` attempts.
+    /// to `max_attempts` attempts. Between attempts the refresher is let go,
+    /// so callers arriving meanwhile fail at once instead of queueing.
     async fn refresh_and_wait(
         &self,
         seen: &Arc<Current>,
         recheck: Recheck,
     ) -> Result<Arc<Token>, Error> {
-        let mut run = self.refresher.run().await;
-        let current = self.slot.load();
-        if !Arc::ptr_eq(&current, seen) && current.standing(self.now()) != Standing::Unusable {
-            return Ok(current.token.clone());
-        }
-        if let Some(dead) = run.dead_error()
-            && !self.refresher.revive(&mut run, recheck).await?
-        {
-            return Err(dead);
-        }
-        if let Some(e) = run.waiting(Instant::now()) {
-            return Err(e);
-        }
-        let mut attempts = 1;
+        let mut attempts = 0;
         loop {
+            let mut run = self.refresher.run().await;
+            let current = self.slot.load();
+            if !Arc::ptr_eq(&current, seen) && current.standing(self.now()) != Standing::Unusable {
+                return Ok(current.token.clone());
+            }
+            if let Some(dead) = run.dead_error()
+                && !self.refresher.revive(&mut run, recheck).await?
+            {
+                return Err(dead);
+            }
+            if let Some(e) = run.waiting(Instant::now()) {
+                return Err(e);
+            }
+            attempts += 1;
             let e = match self.attempt(&mut run, &current).await {
                 Ok(token) => return Ok(token),
                 Err(e) => e,
             };
             let wait = run.wait_left(Instant::now());
+            drop(run);
             let policy = &self.refresher.policy;
             if attempts >= self.max_attempts || !e.is_transient() || wait > policy.retry_cap {
                 return Err(e);
             }
             tracing::debug!("refresh attempt {attempts} failed, retrying in {wait:?}: {e}");
             tokio::time::sleep(wait).await;
-            attempts += 1;
         }
     }
 
     /// One attempt; installs what it obtains and records the outcome in the
-    /// shared schedule.
+    /// shared schedule. A token the server issued unusable (expired, or with
+    /// an implausible expiry) was saved, for its refresh token, but is not
+    /// installed: the token in use stays until a usable one comes.
     async fn attempt(&self, run: &mut Run, seen: &Current) -> Result<Arc<Token>, Error> {
-        let mut issued = false;
         let result = match self.refresher.fetch(run, &seen.token).await {
-            Ok(fetched) => {
-                issued = fetched.issued;
-                let current = self.slot.install(fetched.current);
-                if let Some(hook) = &self.on_change {
-                    hook(&current.token);
+            Ok(fetched) => match fetched
+                .issued
+                .then(|| arrival_error(&fetched.current.token, self.now()))
+                .flatten()
+            {
+                Some(e) => Err(e),
+                None => {
+                    let current = self.slot.install(fetched.current);
+                    if seen.is_refused() {
+                        // The cool-down runs from the refresh a refusal
+                        // caused, so the new token gets all of it.
+                        self.refusals.start(Instant::now());
+                    }
+                    if let Some(hook) = &self.on_change {
+                        hook(&current.token);
+                    }
+                    if fetched.issued {
+                        // Only an answer from the token endpoint ends its
+                        // failures: a token adopted from the store says
+                        // nothing of the endpoint.
+                        run.succeeded();
+                    }
+                    return Ok(current.token.clone());
                 }
-                match fetched
-                    .issued
-                    .then(|| arrival_error(&current.token, self.now()))
-                {
-                    Some(Some(e)) => Err(e),
-                    _ => Ok(current.token.clone()),
-                }
-            }
+            },
             Err(e) => Err(e),
         };
-        match &result {
-            // Only an answer from the token endpoint ends its failures: a
-            // token adopted from the store says nothing of the endpoint.
-            Ok(_) if issued => run.succeeded(),
-            Ok(_) => {}
-            Err(e) => run.failed(e, &self.refresher.policy, Instant::now()),
+        if let Err(e) = &result {
+            run.failed(e, &self.refresher.policy, Instant::now());
         }
         result
+    }
+}
+
+/// Runs `work` in a task of its own and waits for it. A caller that gives
+/// up (a timeout, a dropped future) then cannot cut a refresh between the
+/// server's answer and the save, which would lose a rotated refresh token.
+async fn detached(
+    work: impl std::future::Future<Output = Result<Arc<Token>, Error>> + Send + 'static,
+) -> Result<Arc<Token>, Error> {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        // Polled outside tokio: nothing to hand the work to, so do it here.
+        return work.await;
+    };
+    match runtime.spawn(work).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(Error::RuntimeShutdown),
     }
 }
 

@@ -38,6 +38,11 @@ impl Current {
         }
     }
 
+    /// Whether the API refused it.
+    pub(crate) fn is_refused(&self) -> bool {
+        self.refused
+    }
+
     #[inline]
     fn is_fresh(&self, now: SystemTime) -> bool {
         self.schedule.usable && !self.refused && self.schedule.refresh_at.is_none_or(|at| now < at)

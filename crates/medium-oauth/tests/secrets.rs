@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
@@ -11,20 +9,6 @@ use medium_oauth::{ClientId, ClientSecret, Error, OAuthClient, Scope, scopes};
 use medium_oauth_emulator::{ClientApp, Config, Fault, RedirectRule};
 
 const CLIENT_SECRET: &str = "client-secret-7f3a9c2e1b";
-
-/// Captures every log line of the test.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn param(url: &str, name: &str) -> String {
     url::Url::parse(url)
@@ -37,13 +21,7 @@ fn param(url: &str, name: &str) -> String {
 
 #[tokio::test(flavor = "current_thread")]
 async fn no_secret_in_debug_display_errors_or_logs() {
-    let logs = Logs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = CapturedLogs::start(tracing::Level::TRACE);
 
     let emu = emulator(Config {
         auto_approve: true,
@@ -191,7 +169,7 @@ async fn no_secret_in_debug_display_errors_or_logs() {
         shown.push(format!("{e} / {e:?}"));
     }
 
-    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logged = logs.text();
     assert!(
         logged.contains("live refresh form"),
         "the fallback is logged, so the log capture works: {logged}"
@@ -231,13 +209,7 @@ async fn server_text_echoing_the_request_leaks_no_secret() {
     // Defect 4: a token endpoint that echoed the request in its error
     // message put the client secret, the code and the refresh token into
     // Display (and so into the CLI's output and the login page).
-    let logs = Logs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = CapturedLogs::start(tracing::Level::TRACE);
 
     let emu = emulator(Config {
         auto_approve: true,
@@ -316,7 +288,7 @@ async fn server_text_echoing_the_request_leaks_no_secret() {
         tracing::warn!("failed: {e}");
         shown.push(format!("{e} / {e:?}"));
     }
-    shown.push(String::from_utf8(logs.0.lock().unwrap().clone()).unwrap());
+    shown.push(logs.text());
     // The server's words are kept, only the secrets are gone.
     assert!(shown[0].contains("Bad request"), "{}", shown[0]);
     assert!(shown[0].contains("[redacted]"), "{}", shown[0]);

@@ -92,9 +92,15 @@ mod tests {
 
     #[test]
     fn cuts_on_a_character_boundary() {
-        let text = "é".repeat(QUOTE_BYTES);
+        // Three-byte characters: the cut at QUOTE_BYTES falls inside one.
+        let text = "€ ".repeat(QUOTE_BYTES);
         let out = quote(&text, &[]);
-        assert!(out.len() <= QUOTE_BYTES && out.len() >= QUOTE_BYTES - 1);
-        assert!(out.chars().all(|c| c == 'é'));
+        assert!(out.len() <= QUOTE_BYTES && out.len() >= QUOTE_BYTES - 3);
+        assert!(out.chars().all(|c| c == '€' || c == ' '));
+    }
+
+    #[test]
+    fn bytes_are_decoded_leniently_then_quoted() {
+        assert_eq!(quote_bytes(b"bad \xff byte", &[]), "bad \u{fffd} byte");
     }
 }

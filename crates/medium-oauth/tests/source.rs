@@ -634,6 +634,13 @@ async fn static_source_serves_its_token() {
     let shown = format!("{:?}", source.token().await.unwrap());
     assert!(shown.contains("AccessToken([redacted])"), "{shown}");
     assert!(!shown.contains("integration"), "{shown}");
+    let source = StaticTokenSource::integration_token(AccessToken::new("integration"));
+    let shown = format!("{source:?}");
+    assert!(
+        shown.starts_with("StaticTokenSource(Token {") && shown.contains("[redacted]"),
+        "{shown}"
+    );
+    assert!(!shown.contains("integration"), "{shown}");
 }
 
 fn once_stream()
@@ -658,6 +665,8 @@ struct SlowStore {
     inner: MemoryTokenStore,
     load_delay: std::sync::Mutex<Duration>,
     save_delay: std::sync::Mutex<Duration>,
+    /// Refuse the next save, as a full disk would.
+    fail_next_save: std::sync::atomic::AtomicBool,
 }
 
 impl SlowStore {
@@ -679,6 +688,13 @@ impl TokenStore for SlowStore {
         let delay = *self.save_delay.lock().unwrap();
         Box::pin(async move {
             tokio::time::sleep(delay).await;
+            if self.fail_next_save.swap(false, Ordering::SeqCst) {
+                return Err(Error::Store {
+                    path: "slow".into(),
+                    reason: "injected: no space left".into(),
+                    source: None,
+                });
+            }
             self.inner.save(token).await
         })
     }
@@ -809,9 +825,8 @@ async fn huge_settings_do_not_panic() {
         .unwrap();
     advance(HOUR).await;
     emu.inject_faults([Fault::Status(503)]);
-    // A cap of `Duration::MAX` lets the caller sleep as long as the schedule
-    // says (for ever, on paused time, until the next attempt succeeds):
-    // what matters is that nothing overflows.
+    // Waits are cut to LONGEST_RETRY_WAIT, which a caller may sleep through
+    // (at once, on paused time): what matters is that nothing overflows.
     let call = tokio::spawn(async move { source.token().await.map(|_| ()) });
     assert!(call.await.is_ok(), "the call panicked");
 }
@@ -901,5 +916,55 @@ async fn the_refusal_cooldown_runs_from_the_refresh_it_caused() {
     advance(Duration::from_millis(1500)).await;
     s.source.invalidate(fresh.access_token());
     assert!(same(&s.source.token().await.unwrap(), &fresh));
+    assert_eq!(s.emu.refreshes(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refresh_not_caused_by_a_refusal_starts_no_cooldown() {
+    let s = setup(lifetime(3600), Duration::from_secs(60)).await;
+    let fresh = s.source.force_refresh().await.unwrap();
+    // The first refusal of the new token still causes a refresh.
+    s.source.invalidate(fresh.access_token());
+    assert!(!same(&s.source.token().await.unwrap(), &fresh));
+    assert_eq!(s.emu.refreshes(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_a_success_the_schedule_starts_again_from_the_base() {
+    let s = setup(lifetime(3600), Duration::ZERO).await;
+    for _ in 0..2 {
+        advance(HOUR).await;
+        s.emu.inject_faults([Fault::Status(503)]);
+        let started = tokio::time::Instant::now();
+        assert!(!same(&s.source.token().await.unwrap(), &s.token));
+        assert_eq!(started.elapsed(), DEFAULT_RETRY_BASE);
+    }
+    assert_eq!(refresh_requests(&s.emu), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_token_the_store_refused_is_saved_and_handed_out_by_the_next_attempt() {
+    let (s, store) = slow_setup(Duration::ZERO).await;
+    advance(6 * HOUR).await;
+    store.fail_next_save.store(true, Ordering::SeqCst);
+    let err = s.source.token().await.unwrap_err();
+    assert!(matches!(err, Error::Store { .. }), "{err}");
+    assert_eq!(s.emu.refreshes(), 1);
+    // The refreshed token was kept in memory, not handed out; the next
+    // attempt saves it and hands it out, with no second refresh.
+    advance(DEFAULT_RETRY_BASE).await;
+    let token = s.source.token().await.unwrap();
+    assert!(same(&store.inner.load().await.unwrap().unwrap(), &token));
+    assert!(!same(&token, &s.token));
+    assert_eq!(s.emu.refreshes(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn invalidate_through_an_arc_reaches_the_source() {
+    let s = setup(lifetime(3600), Duration::from_secs(60)).await;
+    let shared: Arc<dyn TokenSource> = Arc::new(s.source.clone());
+    let twice = Arc::new(shared.clone());
+    twice.invalidate(s.token.access_token());
+    assert!(!same(&shared.token().await.unwrap(), &s.token));
     assert_eq!(s.emu.refreshes(), 1);
 }

@@ -29,7 +29,8 @@ pub use policy::{
 };
 pub use refresher::REAUTHORIZATION_RECHECK;
 pub use refreshing::{
-    DEFAULT_MAX_ATTEMPTS, REFUSAL_COOLDOWN, RefreshingTokenSource, RefreshingTokenSourceBuilder,
+    DEFAULT_MAX_ATTEMPTS, LONGEST_RETRY_WAIT, REFUSAL_COOLDOWN, RefreshingTokenSource,
+    RefreshingTokenSourceBuilder,
 };
 
 /// What [`TokenSource::token`] returns: ready at once on the hot path (no

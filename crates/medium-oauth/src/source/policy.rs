@@ -291,10 +291,33 @@ mod tests {
     }
 
     #[test]
-    fn random_fractions_are_fractions() {
-        for _ in 0..100 {
-            let f = random_fraction();
-            assert!((0.0..=1.0).contains(&f));
-        }
+    fn random_fractions_are_spread_fractions() {
+        let draws: Vec<f64> = (0..100).map(|_| random_fraction()).collect();
+        assert!(draws.iter().all(|f| (0.0..=1.0).contains(f)));
+        // A fixed draw would put a whole fleet's refreshes at one instant.
+        // (All 100 on one side of a half: a chance of 2^-99.)
+        assert!(draws.iter().any(|f| *f < 0.5) && draws.iter().any(|f| *f > 0.5));
+    }
+
+    #[test]
+    fn by_default_a_day_early_with_up_to_an_hour_of_jitter_and_ten_years_trusted() {
+        let policy = Policy::default();
+        let now = SystemTime::UNIX_EPOCH + 1000 * DAY;
+        let expires = now + 60 * DAY;
+        let token = expiring(Some(expires));
+        let at = |fraction| policy.schedule(&token, now, fraction).refresh_at;
+        assert_eq!(at(0.0), Some(expires - DAY));
+        assert_eq!(at(1.0), Some(expires - DAY - Duration::from_secs(3600)));
+        let years = |n: u64| Duration::from_secs(n * 365 * 24 * 3600);
+        assert!(
+            policy
+                .schedule(&expiring(Some(now + years(10))), now, 0.0)
+                .usable
+        );
+        assert!(
+            !policy
+                .schedule(&expiring(Some(now + years(11))), now, 0.0)
+                .usable
+        );
     }
 }

@@ -82,19 +82,12 @@ impl Run {
 
     pub(crate) fn failed(&mut self, error: &Error, policy: &Policy, now: Instant) {
         self.failures = self.failures.saturating_add(1);
+        // The builder keeps every delay within a day, so this cannot
+        // overflow the clock.
         let delay = policy.retry_delay(self.failures, error.retry_after());
-        // A delay past the clock's range (a backoff of `Duration::MAX`) is
-        // the furthest instant there is.
-        self.not_before = Some(now.checked_add(delay).unwrap_or_else(|| far_future(now)));
+        self.not_before = Some(now + delay);
         self.last_error = Some(error.clone());
     }
-}
-
-/// About 30 years after `now`: later than any wait this crate means, and
-/// representable on every platform's monotonic clock.
-fn far_future(now: Instant) -> Instant {
-    const FAR: Duration = Duration::from_secs(30 * 365 * 24 * 60 * 60);
-    now.checked_add(FAR).unwrap_or(now)
 }
 
 /// What an attempt obtained.

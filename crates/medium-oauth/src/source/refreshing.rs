@@ -35,6 +35,11 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 4;
 /// minute while recovering within a minute once the cause is fixed.
 pub const REFUSAL_COOLDOWN: Duration = Duration::from_secs(60);
 
+/// The longest wait between refresh attempts that can be configured: a
+/// day, the default refresh margin. Waiting longer would let a token expire
+/// between two attempts of a refresh begun ahead of time.
+pub const LONGEST_RETRY_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
+
 type Hook = Arc<dyn Fn(&Token) + Send + Sync>;
 
 /// Builds a [`RefreshingTokenSource`].
@@ -88,11 +93,12 @@ impl RefreshingTokenSourceBuilder {
     /// The schedule after failures: wait `base`, doubling with each failure
     /// in a row, at most `cap` (defaults
     /// [`DEFAULT_RETRY_BASE`](crate::DEFAULT_RETRY_BASE),
-    /// [`DEFAULT_RETRY_CAP`](crate::DEFAULT_RETRY_CAP)). A caller sleeps
-    /// between its attempts only while the wait is at most `cap`.
+    /// [`DEFAULT_RETRY_CAP`](crate::DEFAULT_RETRY_CAP)); both at most
+    /// [`LONGEST_RETRY_WAIT`]. A caller sleeps between its attempts only
+    /// while the wait is at most `cap`.
     pub fn backoff(mut self, base: Duration, cap: Duration) -> Self {
-        self.policy.retry_base = base;
-        self.policy.retry_cap = cap;
+        self.policy.retry_base = base.min(LONGEST_RETRY_WAIT);
+        self.policy.retry_cap = cap.min(LONGEST_RETRY_WAIT);
         self
     }
 

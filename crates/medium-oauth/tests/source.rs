@@ -71,6 +71,14 @@ async fn setup(config: Config, margin: Duration) -> Setup {
     }
 }
 
+/// An HTTP client that authorizes through `s.source`, and the URL of `/me`.
+fn bearer_client(s: &Setup) -> (reqwest_middleware::ClientWithMiddleware, String) {
+    let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(BearerAuth::new(s.source.clone()))
+        .build();
+    (http, format!("{}/me", s.emu.api_server()))
+}
+
 fn same(a: &Token, b: &Token) -> bool {
     a.access_token() == b.access_token()
 }
@@ -434,10 +442,7 @@ async fn invalidate_forces_one_refresh_and_ignores_replaced_tokens() {
 async fn an_api_refusing_every_token_causes_one_refresh_per_cooldown() {
     // Defect 2: each 401 through BearerAuth caused a refresh.
     let s = setup(lifetime(3600), Duration::from_secs(60)).await;
-    let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(BearerAuth::new(s.source.clone()))
-        .build();
-    let me = format!("{}/me", s.emu.api_server());
+    let (http, me) = bearer_client(&s);
     s.emu.refuse_api_tokens(true);
     for _ in 0..30 {
         assert_eq!(http.get(&me).send().await.unwrap().status(), 401);
@@ -460,10 +465,7 @@ async fn an_api_refusing_every_token_causes_one_refresh_per_cooldown() {
 #[tokio::test(start_paused = true)]
 async fn middleware_sets_the_bearer_and_retries_once_after_a_401() {
     let s = setup(lifetime(3600), Duration::from_secs(60)).await;
-    let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(BearerAuth::new(s.source.clone()))
-        .build();
-    let me = format!("{}/me", s.emu.api_server());
+    let (http, me) = bearer_client(&s);
     assert_eq!(http.get(&me).send().await.unwrap().status(), 200);
     assert_eq!(refresh_requests(&s.emu), 0);
 

@@ -79,6 +79,20 @@ fn bearer_client(s: &Setup) -> (reqwest_middleware::ClientWithMiddleware, String
     (http, format!("{}/me", s.emu.api_server()))
 }
 
+/// A source whose token has expired and whose grant the user revoked: the
+/// next refresh is refused.
+async fn expired_with_a_revoked_grant() -> Setup {
+    let s = setup(lifetime(3600), Duration::ZERO).await;
+    s.emu.revoke_all_tokens();
+    advance(HOUR).await;
+    s
+}
+
+/// Whether `result` failed for want of a new login.
+fn needs_login(result: Result<Arc<Token>, Error>) -> bool {
+    result.is_err_and(|e| e.requires_reauthorization())
+}
+
 fn same(a: &Token, b: &Token) -> bool {
     a.access_token() == b.access_token()
 }
@@ -334,9 +348,7 @@ async fn retry_after_is_honoured_by_every_caller_within_its_cap() {
 
 #[tokio::test(start_paused = true)]
 async fn a_revoked_refresh_token_stops_after_one_request() {
-    let s = setup(lifetime(3600), Duration::ZERO).await;
-    s.emu.revoke_all_tokens();
-    advance(HOUR).await;
+    let s = expired_with_a_revoked_grant().await;
     for _ in 0..5 {
         let err = s.source.token().await.unwrap_err();
         assert!(err.requires_reauthorization(), "{err}");
@@ -349,26 +361,12 @@ async fn a_revoked_refresh_token_stops_after_one_request() {
 #[tokio::test(start_paused = true)]
 async fn a_new_login_saved_to_the_store_ends_reauthorization() {
     // Defect 3: after InvalidGrant, a fresh login was never adopted.
-    let s = setup(lifetime(3600), Duration::ZERO).await;
-    s.emu.revoke_all_tokens();
-    advance(HOUR).await;
-    assert!(
-        s.source
-            .token()
-            .await
-            .unwrap_err()
-            .requires_reauthorization()
-    );
+    let s = expired_with_a_revoked_grant().await;
+    assert!(needs_login(s.source.token().await));
     let relogin = login(&client(&s.emu), scopes![basicProfile]).await;
     s.store.save(&relogin).await.unwrap();
     // The store is re-read at most once per REAUTHORIZATION_RECHECK.
-    assert!(
-        s.source
-            .token()
-            .await
-            .unwrap_err()
-            .requires_reauthorization()
-    );
+    assert!(needs_login(s.source.token().await));
     advance(REAUTHORIZATION_RECHECK).await;
     let adopted = s.source.token().await.unwrap();
     assert!(same(&adopted, &relogin));
@@ -377,23 +375,9 @@ async fn a_new_login_saved_to_the_store_ends_reauthorization() {
 
 #[tokio::test(start_paused = true)]
 async fn force_refresh_adopts_a_new_login_at_once() {
-    let s = setup(lifetime(3600), Duration::ZERO).await;
-    s.emu.revoke_all_tokens();
-    advance(HOUR).await;
-    assert!(
-        s.source
-            .force_refresh()
-            .await
-            .unwrap_err()
-            .requires_reauthorization()
-    );
-    assert!(
-        s.source
-            .force_refresh()
-            .await
-            .unwrap_err()
-            .requires_reauthorization()
-    );
+    let s = expired_with_a_revoked_grant().await;
+    assert!(needs_login(s.source.force_refresh().await));
+    assert!(needs_login(s.source.force_refresh().await));
     assert_eq!(refresh_requests(&s.emu), 1);
     let relogin = login(&client(&s.emu), scopes![basicProfile]).await;
     s.store.save(&relogin).await.unwrap();

@@ -425,6 +425,20 @@ mod tests {
     }
 
     #[test]
+    fn an_unreadable_file_is_an_error_not_an_absent_one() {
+        // A directory where the file should be: reading it fails with
+        // something other than "not found".
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileTokenStore::new(dir.path());
+        let err = store.load_blocking().unwrap_err();
+        assert!(err.to_string().contains("cannot read"), "{err}");
+        assert!(std::error::Error::source(&err).is_some());
+        let err = store.remove().unwrap_err();
+        assert!(err.to_string().contains("cannot remove"), "{err}");
+        assert!(dir.path().exists());
+    }
+
+    #[test]
     fn memory_store_debug_hides_the_token() {
         let store = MemoryTokenStore::with_token(token(7));
         assert!(!format!("{store:?}").contains("access-7"));

@@ -357,6 +357,12 @@ async fn each_injected_fault_gives_the_right_error() {
         matches!(err, Error::Transport { .. }) && err.is_transient(),
         "{err}"
     );
+    // It names the host it could not reach, and keeps the cause.
+    assert!(
+        err.to_string().starts_with("could not reach 127.0.0.1:"),
+        "{err}"
+    );
+    assert!(std::error::Error::source(&err).is_some());
 
     emu.inject_faults([Fault::Delay(Duration::from_secs(2))]);
     let err = client.refresh(&refresh_token).await.unwrap_err();

@@ -946,6 +946,22 @@ async fn a_token_the_store_refused_is_saved_and_handed_out_by_the_next_attempt()
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_token_the_store_refused_long_ago_is_saved_and_refreshed_not_refused() {
+    // Found by the model test: the kept token, saved only seconds before its
+    // expiry, was judged as if the server had just issued it that short.
+    let (s, store) = slow_setup(Duration::ZERO).await;
+    advance(6 * HOUR).await;
+    store.fail_next_save.store(true, Ordering::SeqCst);
+    assert!(s.source.token().await.is_err());
+    let kept_until = medium_oauth::Clock::now(&s.clock) + 6 * HOUR;
+    advance(6 * HOUR - Duration::from_secs(9)).await;
+    let token = s.source.token().await.unwrap();
+    assert!(token.expires_at().unwrap() > kept_until, "a new token");
+    assert_eq!(s.emu.refreshes(), 2, "refreshed with the kept refresh token");
+    assert!(same(&store.inner.load().await.unwrap().unwrap(), &token));
+}
+
+#[tokio::test(start_paused = true)]
 async fn invalidate_through_an_arc_reaches_the_source() {
     let s = setup(lifetime(3600), Duration::from_secs(60)).await;
     let shared: Arc<dyn TokenSource> = Arc::new(s.source.clone());

@@ -9,7 +9,7 @@ use tokio::sync::{Mutex, MutexGuard};
 use tokio::time::Instant;
 
 use super::clock::WallClock;
-use super::policy::{Policy, random_fraction};
+use super::policy::{Policy, arrival_error, random_fraction};
 use super::slot::{Current, Standing};
 use crate::store::TokenStore;
 use crate::{AccessToken, Error, OAuthClient, Token};
@@ -176,7 +176,13 @@ impl Refresher {
         let _lock = self.store.lock().await?;
         if let Some(unsaved) = run.unsaved.take() {
             let fetched = self.save(run, unsaved).await?;
-            if fetched.current.standing(self.clock.now()) == Standing::Fresh {
+            let now = self.clock.now();
+            // Kept since an earlier attempt, it may now have under a minute
+            // left: handed out, it would be refused as if issued expiring,
+            // though its refresh token is good.
+            if fetched.current.standing(now) == Standing::Fresh
+                && arrival_error(&fetched.current.token, now).is_none()
+            {
                 return Ok(fetched);
             }
             // Saved at last, but no longer fresh: refresh with it, the

@@ -1,10 +1,16 @@
-//! Project automation: `cargo xtask codegen [--check]`.
+//! Project automation: `cargo xtask codegen [--check]` and
+//! `cargo xtask mutants`.
 //!
 //! `codegen` rewrites the committed snapshot `generated/medium_oauth2_api.rs`
 //! from the bundled spec; `codegen --check` changes nothing and fails with a
 //! unified diff when the two have drifted. Both call the same generator as the
 //! root package's `build.rs`, so the snapshot is exactly what the crate
 //! compiles.
+//!
+//! `mutants` runs cargo-mutants over the library and fails when its tests
+//! catch fewer than 90% of the viable mutants (see [`mutants`]).
+
+mod mutants;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,11 +21,15 @@ use medium_oauth_codegen::{SNAPSHOT_FILE, SPEC_FILE};
 /// what changed, short enough that a CI log stays readable.
 const MAX_DIFF_LINES: usize = 200;
 
-const USAGE: &str = "usage: cargo xtask codegen [--check] [--root DIR]
+pub(crate) const USAGE: &str = "usage: cargo xtask codegen [--check] [--root DIR]
+       cargo xtask mutants [--package P]... [--min PERCENT] [-- CARGO_MUTANTS_ARGS]
 
   codegen          rewrite generated/ from medium-oauth2-openapi.yml
   codegen --check  change nothing; exit 1 with a diff if generated/ has drifted
-  --root DIR       the workspace to work on (default: this workspace)";
+  --root DIR       the workspace to work on (default: this workspace)
+  mutants          run cargo-mutants (default: --package medium-oauth) and
+                   exit 1 when under PERCENT (default 90) of viable mutants
+                   are caught";
 
 fn main() -> ExitCode {
     match run(std::env::args().skip(1).collect()) {
@@ -33,8 +43,14 @@ fn main() -> ExitCode {
 
 fn run(args: Vec<String>) -> Result<ExitCode, String> {
     let mut args = args.into_iter();
-    if args.next().as_deref() != Some("codegen") {
-        return Err(USAGE.into());
+    match args.next().as_deref() {
+        Some("codegen") => {}
+        Some("mutants") => return mutants::run(args.collect()),
+        Some("-h" | "--help") => {
+            println!("{USAGE}");
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => return Err(USAGE.into()),
     }
     let mut check = false;
     let mut root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");

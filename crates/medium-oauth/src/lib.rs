@@ -112,5 +112,8 @@ pub use source::{
     RefreshingTokenSource, RefreshingTokenSourceBuilder, StaticTokenSource, SystemClock,
     TokenFuture, TokenSource,
 };
-pub use store::{BoxFuture, FileTokenStore, LOCK_WAIT, MemoryTokenStore, StoreLock, TokenStore};
+pub use store::{
+    BoxFuture, Document, FileTokenStore, LOCK_WAIT, MAX_FILE_BYTES, MemoryTokenStore, StoreLock,
+    TokenStore,
+};
 pub use token::{GrantedScopes, MAX_UNKNOWN_SCOPES, Token, TokenRecord};

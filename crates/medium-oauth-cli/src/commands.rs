@@ -346,7 +346,7 @@ pub async fn status(args: StatusArgs) -> Result<(), Failure> {
 }
 
 pub async fn logout(args: LogoutArgs) -> Result<(), Failure> {
-    let store = ProfileStore::new(args.store.path(DEFAULT_PROFILE)?);
+    let store = ProfileStore::at(args.store.path(DEFAULT_PROFILE)?);
     if store.remove().await? {
         println!("Removed {}", store.path().display());
     } else {

@@ -153,7 +153,7 @@ impl StoreArgs {
     /// The store, its file made private first (with a warning, as ssh
     /// gives) if others could read it.
     pub fn open(&self, default_profile: &str) -> Result<ProfileStore, Failure> {
-        let store = ProfileStore::new(self.path(default_profile)?);
+        let store = ProfileStore::at(self.path(default_profile)?);
         if let Some(mode) = store.tighten_permissions()? {
             crate::warn(format!(
                 "{} was readable by other users (mode {mode:04o}); made it private (0600). \
@@ -180,5 +180,42 @@ pub fn logged_in(store: &ProfileStore) -> Result<(Profile, Token), Failure> {
                 store.path().display()
             ),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The client secret kept in the profile never shows in `Debug`, nor
+    /// does the token, whatever holds them.
+    #[test]
+    fn debug_of_a_profile_shows_no_secret() {
+        let token = Token::new(
+            medium_oauth::AccessToken::new("access-s3cret"),
+            Some(medium_oauth::RefreshToken::new("refresh-s3cret")),
+            None,
+            Default::default(),
+        );
+        let profile = Profile {
+            client: StoredClient {
+                client_id: Some("app".into()),
+                client_secret: Some(StoredSecret::new("client-s3cret")),
+                ..StoredClient::default()
+            },
+            user: None,
+        };
+        let document = ProfileDocument::new(Some(token), profile.clone());
+        for shown in [
+            format!("{profile:?}"),
+            format!("{document:?}"),
+            format!("{document:#?}"),
+        ] {
+            assert!(!shown.contains("s3cret"), "{shown}");
+            assert!(shown.contains("redacted"), "{shown}");
+        }
+        // It is in the file, which is 0600: that is where it is kept.
+        let json = serde_json::to_string(&profile).unwrap();
+        assert!(json.contains("client-s3cret"));
     }
 }

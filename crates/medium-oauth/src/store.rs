@@ -209,7 +209,15 @@ pub struct FileTokenStore<E = ()> {
 
 impl<E> Clone for FileTokenStore<E> {
     fn clone(&self) -> Self {
-        Self::new(self.path.clone())
+        Self::at(self.path.clone())
+    }
+}
+
+impl FileTokenStore {
+    /// A store at `path` holding a token and no fields of a program's own;
+    /// nothing is touched until the first load or save.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self::at(path)
     }
 }
 
@@ -222,8 +230,10 @@ impl<E> fmt::Debug for FileTokenStore<E> {
 }
 
 impl<E> FileTokenStore<E> {
-    /// A store at `path`; nothing is touched until the first load or save.
-    pub fn new(path: impl Into<PathBuf>) -> Self {
+    /// A store at `path` whose documents carry a program's own fields `E`
+    /// (`FileTokenStore::<MyFields>::at(path)`); nothing is touched until
+    /// the first load or save.
+    pub fn at(path: impl Into<PathBuf>) -> Self {
         Self {
             path: path.into(),
             extra: PhantomData,
@@ -733,7 +743,7 @@ mod tests {
     #[tokio::test]
     async fn round_trip_with_private_permissions_and_kept_fields() {
         let dir = tempfile::tempdir().unwrap();
-        let store = FileTokenStore::<Extra>::new(dir.path().join("new/sub/credentials.json"));
+        let store = FileTokenStore::<Extra>::at(dir.path().join("new/sub/credentials.json"));
         assert!(store.load_blocking().unwrap().is_none());
         store.save_blocking(&token(1)).unwrap();
         store
@@ -750,7 +760,7 @@ mod tests {
         );
         assert_eq!(doc.extra.user.as_deref(), Some("demo"), "kept across saves");
         // A store that knows nothing of `Extra` keeps its fields too.
-        FileTokenStore::<()>::new(store.path())
+        FileTokenStore::new(store.path())
             .save_blocking(&token(3))
             .unwrap();
         let doc = store.read().unwrap().unwrap();
@@ -773,7 +783,7 @@ mod tests {
             br#"{"version":1,"newer":{"secret":"sh0rt-secret"},"user":"demo"}"#,
         )
         .unwrap();
-        let store = FileTokenStore::<Extra>::new(&path);
+        let store = FileTokenStore::<Extra>::at(&path);
         let doc = store.read().unwrap().unwrap();
         let debug = format!("{doc:?}");
         assert!(debug.contains("newer"), "{debug}");
@@ -790,7 +800,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("credentials.json");
         std::fs::write(&path, b"{ not json").unwrap();
-        let store = FileTokenStore::<()>::new(&path);
+        let store = FileTokenStore::new(&path);
         let err = store.load_blocking().unwrap_err();
         assert!(
             err.to_string().contains(&path.display().to_string()),
@@ -816,7 +826,7 @@ mod tests {
     fn foreign_and_future_files_get_a_message_for_people() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("credentials.json");
-        let store = FileTokenStore::<()>::new(&path);
+        let store = FileTokenStore::new(&path);
         for (text, says) in [
             (
                 &b"{}"[..],
@@ -846,9 +856,7 @@ mod tests {
         let path = dir.path().join("credentials.json");
         let file = std::fs::File::create(&path).unwrap();
         file.set_len(MAX_FILE_BYTES * 4).unwrap();
-        let err = FileTokenStore::<()>::new(&path)
-            .load_blocking()
-            .unwrap_err();
+        let err = FileTokenStore::new(&path).load_blocking().unwrap_err();
         assert!(err.to_string().contains("too large"), "{err}");
     }
 
@@ -857,7 +865,7 @@ mod tests {
         // A directory where the file should be: reading it fails with
         // something other than "not found".
         let dir = tempfile::tempdir().unwrap();
-        let store = FileTokenStore::<()>::new(dir.path());
+        let store = FileTokenStore::new(dir.path());
         let err = store.load_blocking().unwrap_err();
         assert!(err.to_string().contains("cannot read"), "{err}");
         assert!(std::error::Error::source(&err).is_some());
@@ -871,7 +879,7 @@ mod tests {
     fn a_file_readable_by_others_is_made_private_on_read() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        let store = FileTokenStore::<()>::new(dir.path().join("credentials.json"));
+        let store = FileTokenStore::new(dir.path().join("credentials.json"));
         store.save_blocking(&token(1)).unwrap();
         std::fs::set_permissions(store.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
         assert_eq!(store.tighten_permissions().unwrap(), Some(0o644));
@@ -893,7 +901,7 @@ mod tests {
     #[tokio::test]
     async fn a_symbolic_link_or_fifo_at_the_lock_file_is_refused_not_followed() {
         let dir = tempfile::tempdir().unwrap();
-        let store = FileTokenStore::<()>::new(dir.path().join("credentials.json"));
+        let store = FileTokenStore::new(dir.path().join("credentials.json"));
         store.save_blocking(&token(1)).unwrap();
         let target = dir.path().join("planted-target");
         std::os::unix::fs::symlink(&target, dir.path().join("credentials.json.lock")).unwrap();
@@ -925,7 +933,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn remove_waits_for_the_lock_and_gives_up_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        let store = FileTokenStore::<()>::new(dir.path().join("credentials.json"));
+        let store = FileTokenStore::new(dir.path().join("credentials.json"));
         store.save_blocking(&token(1)).unwrap();
         let held = store.lock().await.unwrap();
         let started = tokio::time::Instant::now();
@@ -946,7 +954,7 @@ mod tests {
     #[tokio::test]
     async fn remove_keeps_the_lock_file() {
         let dir = tempfile::tempdir().unwrap();
-        let store = FileTokenStore::<()>::new(dir.path().join("credentials.json"));
+        let store = FileTokenStore::new(dir.path().join("credentials.json"));
         store.save_blocking(&token(1)).unwrap();
         assert!(store.remove().await.unwrap());
         assert!(dir.path().join("credentials.json.lock").exists());
@@ -967,7 +975,7 @@ mod tests {
     #[tokio::test]
     async fn leftovers_of_interrupted_saves_are_removed_under_the_lock() {
         let dir = tempfile::tempdir().unwrap();
-        let store = FileTokenStore::<()>::new(dir.path().join("credentials.json"));
+        let store = FileTokenStore::new(dir.path().join("credentials.json"));
         store.save_blocking(&token(1)).unwrap();
         let ours = dir.path().join(".credentials.json.a1B2c3.tmp");
         let others = dir.path().join(".other.json.a1B2c3.tmp");
@@ -1017,7 +1025,7 @@ mod tests {
     #[tokio::test]
     async fn update_writes_the_whole_document_once_or_removes_it() {
         let dir = tempfile::tempdir().unwrap();
-        let store = FileTokenStore::<Extra>::new(dir.path().join("credentials.json"));
+        let store = FileTokenStore::<Extra>::at(dir.path().join("credentials.json"));
         let existed = store
             .update(|doc| {
                 let existed = doc.is_some();

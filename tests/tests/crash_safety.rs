@@ -57,6 +57,15 @@ fn sigkill_during_saves_leaves_the_old_or_the_new_file() {
         assert_eq!(expires_ms, u128::from(n), "round {round}");
         assert!(n >= 1);
         last_seen = last_seen.max(n);
+        // The temporary file a kill between write and rename leaves holds
+        // a refresh token: the read above, finding the lock free, removed
+        // it.
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with(".credentials.json."))
+            .collect();
+        assert!(leftovers.is_empty(), "round {round}: {leftovers:?}");
     }
     assert!(last_seen > 1, "the writer made progress between kills");
 }

@@ -17,6 +17,7 @@ impl Failure {
     pub const MEDIUM: u8 = 5;
     pub const NETWORK: u8 = 6;
     pub const REAUTHORIZE: u8 = 7;
+    pub const INVALID_CLIENT: u8 = 8;
     pub const CANCELLED: u8 = 130;
 
     pub fn new(code: u8, message: impl Into<String>) -> Self {
@@ -33,6 +34,28 @@ impl Failure {
     pub fn other(message: impl Into<String>) -> Self {
         Self::new(Self::OTHER, message)
     }
+
+    /// `e` from a request to `host`: an answer the server gave is said to
+    /// be that host's (it may be an emulator on 127.0.0.1, not Medium).
+    /// Transport errors name their host already.
+    pub fn from_server(e: Error, host: &str) -> Self {
+        let answered = matches!(
+            e,
+            Error::InvalidGrant { .. }
+                | Error::InvalidClient { .. }
+                | Error::Api { .. }
+                | Error::UnexpectedResponse { .. }
+                | Error::MalformedBody(_)
+                | Error::ResponseTooLarge { .. }
+                | Error::ExpiredOnArrival { .. }
+                | Error::ImplausibleExpiry { .. }
+        );
+        let mut failure = Failure::from(e);
+        if answered {
+            failure.message = format!("{host}: {}", failure.message);
+        }
+        failure
+    }
 }
 
 impl From<Error> for Failure {
@@ -41,6 +64,7 @@ impl From<Error> for Failure {
             Error::Denied { .. } => Failure::DENIED,
             Error::CsrfMismatch => Failure::STATE_MISMATCH,
             Error::Transport { .. } => Failure::NETWORK,
+            Error::InvalidClient { .. } => Failure::INVALID_CLIENT,
             e if e.requires_reauthorization() => Failure::REAUTHORIZE,
             Error::AuthorizationExpired | Error::AlreadyCompleted => Failure::REAUTHORIZE,
             Error::Api { .. }
@@ -167,6 +191,43 @@ mod tests {
             Failure::from(Error::PolledAfterCompletion).code,
             Failure::OTHER
         );
+    }
+
+    /// Regression: a wrong client secret said "run `medium-oauth login`",
+    /// which cannot help, under the re-authorization code.
+    #[test]
+    fn an_invalid_client_has_its_own_code_and_no_login_advice() {
+        let e = Error::InvalidClient {
+            status: 401,
+            errors: vec![medium_oauth::MediumError {
+                message: "Client secret was invalid.".into(),
+                code: 6026,
+            }],
+        };
+        let failure = Failure::from_server(e, "127.0.0.1");
+        assert_eq!(failure.code, Failure::INVALID_CLIENT);
+        assert!(!failure.message.contains("login"), "{}", failure.message);
+        assert!(
+            failure.message.starts_with("127.0.0.1: "),
+            "{}",
+            failure.message
+        );
+        assert!(!failure.message.contains("Medium"), "{}", failure.message);
+    }
+
+    #[test]
+    fn a_busy_store_names_the_file() {
+        let e = Error::StoreBusy {
+            path: "/x/credentials.json".into(),
+            waited: medium_oauth::LOCK_WAIT,
+        };
+        let failure = Failure::from(e);
+        assert!(
+            failure.message.contains("/x/credentials.json"),
+            "{}",
+            failure.message
+        );
+        assert!(failure.message.contains("locked by another process"));
     }
 
     #[test]

@@ -1,36 +1,46 @@
 //! `medium-oauth login`: the installed-app flow of RFC 8252 — a listener on
 //! loopback, the system browser, one callback that passes the state check.
 
-use std::io::IsTerminal;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::time::Duration;
 
-use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
 use clap::Args;
-use medium_oauth::{
-    ClientId, ClientSecret, Error, FileTokenStore, OAuthClient, PendingAuthorization, Scope,
-    ScopeSet, Token,
-};
+use medium_oauth::api::User;
+use medium_oauth::{OAuthClient, Scope, ScopeSet, Token};
 use medium_oauth_emulator::{Config, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Emulator};
-use tokio::sync::{Mutex, oneshot};
+use tokio::time::Instant;
+use url::Url;
 
-use crate::Common;
+use crate::callback::{self, CALLBACK_PATH, Listener};
 use crate::commands::describe_expiry;
-use crate::failure::Failure;
-
-/// The path of the redirect URI on the loopback listener.
-const CALLBACK_PATH: &str = "/callback";
+use crate::failure::{Failure, printable};
+use crate::profile::{
+    DEFAULT_PROFILE, EMULATOR_PROFILE, Profile, ProfileDocument, ProfileStore, StoreArgs,
+    StoredClient, StoredSecret,
+};
+use crate::setup::{self, ClientArgs, Credentials, Source};
 
 /// How often the spinner moves while waiting for the browser.
 const SPINNER_TICK: Duration = Duration::from_millis(100);
 
+/// How long the authorization server may take to answer the probe made
+/// before the browser opens: long enough for a slow network, short enough
+/// that a wrong `--authorize-url` fails at once rather than after the
+/// whole `--timeout`.
+const PROBE_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Longest answer read to "replace the existing login?".
+const MAX_ANSWER_BYTES: u64 = 64;
+
 #[derive(Args, Debug)]
 pub struct LoginArgs {
     #[command(flatten)]
-    common: Common,
+    client: ClientArgs,
+    /// Base URL of the authorization server [default: Medium's].
+    #[arg(long, value_name = "URL")]
+    authorize_url: Option<String>,
+    #[command(flatten)]
+    store: StoreArgs,
     /// Scopes to request, comma-separated.
     #[arg(long, default_value = "basicProfile")]
     scopes: String,
@@ -40,12 +50,22 @@ pub struct LoginArgs {
     /// Do not open a browser: print the URL alone on stdout and wait.
     #[arg(long)]
     no_browser: bool,
-    /// Seconds to wait for the browser to come back.
+    /// Seconds the whole login may take: the browser coming back, then
+    /// asking the server who logged in.
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     timeout: u64,
-    /// Start an in-process emulator with its demo app and log in to it.
+    /// Start an in-process emulator with its demo app and log in to it
+    /// (saved to the "emulator" profile unless --profile or --credentials
+    /// says otherwise).
     #[arg(long)]
     emulator: bool,
+    /// Do not keep the client secret in the credentials file; `token` then
+    /// needs it given again for every refresh.
+    #[arg(long)]
+    no_store_secret: bool,
+    /// Replace a login to another server without asking.
+    #[arg(long)]
+    force: bool,
 }
 
 /// Whether a browser can be opened here at all.
@@ -57,187 +77,242 @@ fn has_display() -> bool {
     }
 }
 
-struct Callback {
-    client: OAuthClient,
-    pending: PendingAuthorization,
-    done: Mutex<Option<oneshot::Sender<Result<Token, Error>>>>,
-    rejected: AtomicUsize,
-}
-
-fn page(status: StatusCode, title: &str, text: &str) -> Response {
-    let body = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head>\
-         <body><h1 id=\"title\">{title}</h1><p>{text}</p></body></html>"
-    );
-    (status, Html(body)).into_response()
-}
-
-async fn callback(State(state): State<Arc<Callback>>, RawQuery(query): RawQuery) -> Response {
-    let query = query.unwrap_or_default();
-    let verified = match state.pending.verify(&query) {
-        Ok(verified) => verified,
-        Err(Error::CsrfMismatch) => {
-            // Not this login's callback: refuse it and keep waiting for the
-            // real one, which a forged request must not be able to cancel.
-            let n = state.rejected.fetch_add(1, Ordering::SeqCst) + 1;
-            eprintln!(
-                "\nrejected a callback with a wrong state (possible CSRF; {n} so far); still waiting"
-            );
-            return page(
-                StatusCode::BAD_REQUEST,
-                "Login failed",
-                "This response does not belong to the login in progress.",
-            );
-        }
-        Err(Error::AlreadyCompleted) => {
-            return page(
-                StatusCode::BAD_REQUEST,
-                "Already logged in",
-                "You can close this tab.",
-            );
-        }
-        Err(e) => {
-            let shown = page(StatusCode::BAD_REQUEST, "Login failed", &e.to_string());
-            if let Some(done) = state.done.lock().await.take() {
-                let _ = done.send(Err(e));
-            }
-            return shown;
-        }
-    };
-    let result = state.client.exchange_code(verified).await;
-    let shown = match &result {
-        Ok(_) => page(
-            StatusCode::OK,
-            "Logged in",
-            "medium-oauth has your token. You can close this tab.",
-        ),
-        Err(e) => page(StatusCode::BAD_GATEWAY, "Login failed", &e.to_string()),
-    };
-    if let Some(done) = state.done.lock().await.take() {
-        let _ = done.send(result);
-    }
-    shown
-}
-
 pub async fn run(args: LoginArgs) -> Result<(), Failure> {
-    let scopes: ScopeSet = args
-        .scopes
+    let scopes = requested_scopes(&args.scopes)?;
+    let default_profile = if args.emulator && !args.store.chosen() {
+        EMULATOR_PROFILE
+    } else {
+        DEFAULT_PROFILE
+    };
+    let store = args.store.open(default_profile)?;
+    // Fail before the browser opens, not after: an unreadable file would
+    // otherwise cost the user a whole login.
+    let existing = store.read()?;
+    let (id, secret) = app_credentials(&args)?;
+    let emulator = start_emulator(&args).await?;
+    let servers = StoredClient {
+        client_id: Some(id.clone()),
+        client_secret: None,
+        authorize_url: args
+            .authorize_url
+            .clone()
+            .or_else(|| emulator.as_ref().map(Emulator::authorization_server)),
+        api_url: args
+            .client
+            .api_url
+            .clone()
+            .or_else(|| emulator.as_ref().map(Emulator::api_server)),
+        in_process_emulator: emulator.is_some() && args.client.api_url.is_none(),
+    };
+    confirm_replacement(&store, existing.as_ref(), &servers, args.force)?;
+    if let Some(url) = &args.authorize_url {
+        probe(url).await?;
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    let (listener, local) = callback::bind(args.redirect_port.unwrap_or(0))
+        .await
+        .map_err(Failure::other)?;
+    let client = setup::client_builder(
+        &id,
+        &secret,
+        format!("http://{local}{CALLBACK_PATH}"),
+        &servers,
+    )
+    .pending_ttl(Duration::from_secs(args.timeout))
+    .build()?;
+    let (url, pending) = client.authorize_url(scopes)?;
+    // Listen before the URL is shown: a Ctrl-C right after it must cancel
+    // cleanly, not kill the process.
+    let cancelled = interrupted()?;
+    let listener = Listener::start(listener, client.clone(), pending);
+    show(&url, &args, emulator.is_some());
+    let host = client
+        .api_server()
+        .host_str()
+        .unwrap_or_default()
+        .to_owned();
+    let outcome = wait(listener, deadline, args.timeout, &host, cancelled).await;
+    // From here on nothing waits for Ctrl-C: it must stop the process again.
+    restore_default_interrupt();
+    let token = outcome?;
+
+    let user = look_up_user(&client, &token, deadline).await;
+    let stored = StoredClient {
+        client_secret: (!args.no_store_secret).then_some(secret),
+        ..servers
+    };
+    save(&store, &token, stored, user.clone()).await?;
+    report(&store, &token, user.as_ref(), scopes, args.no_store_secret);
+    if let Some(emulator) = emulator {
+        emulator.shutdown().await;
+    }
+    Ok(())
+}
+
+fn requested_scopes(text: &str) -> Result<ScopeSet, Failure> {
+    let scopes: ScopeSet = text
         .parse()
         .map_err(|e: medium_oauth::UnknownScope| Failure::usage(format!("--scopes: {e}")))?;
     if scopes.is_empty() {
         return Err(Failure::usage("--scopes: name at least one scope"));
     }
-    let store = FileTokenStore::new(args.common.credentials_path()?);
-    // Fail before the browser opens, not after: an unreadable file would
-    // otherwise cost the user a whole login.
-    store.read_document()?;
+    Ok(scopes)
+}
 
-    // With the emulator and no browser to show its consent page, it approves
-    // by itself and this process plays the browser.
-    let auto_approve = args.emulator && (args.no_browser || !has_display());
-    let emulator = if args.emulator {
-        let config = Config {
-            auto_approve,
-            ..Config::default()
-        };
-        let emulator = Emulator::start(config, "127.0.0.1:0")
-            .await
-            .map_err(|e| Failure::other(format!("cannot start the emulator: {e}")))?;
-        eprintln!(
-            "Started an emulator at {}{}",
-            emulator.base_url(),
-            if auto_approve {
-                " (auto-approving: no browser)"
-            } else {
-                ""
-            }
+/// The client id and secret: from the options or the environment, else the
+/// in-process emulator's demo app. With `--emulator`, any other app is an
+/// error now rather than a consent page that never comes.
+fn app_credentials(args: &LoginArgs) -> Result<(String, StoredSecret), Failure> {
+    let Credentials { id, secret } = args.client.credentials(None)?;
+    if args.emulator && args.authorize_url.is_none() {
+        let demo = (
+            DEMO_CLIENT_ID.to_owned(),
+            StoredSecret::new(DEMO_CLIENT_SECRET),
         );
-        Some(emulator)
-    } else {
-        None
-    };
-    let common = &args.common;
-    let (client_id, client_secret) = match (&common.client_id, &common.client_secret, &emulator) {
-        (Some(id), Some(secret), _) => (id.clone(), secret.clone()),
-        (None, None, Some(_)) => (DEMO_CLIENT_ID.to_owned(), DEMO_CLIENT_SECRET.to_owned()),
-        (None, _, _) => {
-            return Err(Failure::usage(
-                "missing client id: pass --client-id or set MEDIUM_CLIENT_ID",
-            ));
+        let id_ok = id.as_ref().is_none_or(|(id, _)| id == DEMO_CLIENT_ID);
+        let secret_ok = secret
+            .as_ref()
+            .is_none_or(|(s, _)| s.expose_secret() == DEMO_CLIENT_SECRET);
+        if id_ok && secret_ok {
+            return Ok(demo);
         }
-        (_, None, _) => {
-            return Err(Failure::usage(
-                "missing client secret: pass --client-secret or set MEDIUM_CLIENT_SECRET",
-            ));
-        }
-    };
-    let authorize_url = common
-        .authorize_url
-        .clone()
-        .or_else(|| emulator.as_ref().map(Emulator::authorization_server));
-    let api_url = common
-        .api_url
-        .clone()
-        .or_else(|| emulator.as_ref().map(Emulator::api_server));
+        let source = match (id_ok, &id, &secret) {
+            (false, Some((_, source)), _) | (true, _, Some((_, source))) => *source,
+            _ => Source::Option,
+        };
+        let named = if source == Source::Environment {
+            "the client credentials in MEDIUM_CLIENT_ID / MEDIUM_CLIENT_SECRET"
+        } else {
+            "the client id or secret given"
+        };
+        return Err(Failure::usage(format!(
+            "--emulator starts an emulator that knows only its demo app ({DEMO_CLIENT_ID}), \
+             not {named}; unset them for --emulator, or run `medium-oauth emulator --client \
+             ID:SECRET:REDIRECT_URI` and log in with --authorize-url and --api-url"
+        )));
+    }
+    match (id, secret) {
+        (Some((id, _)), Some((secret, _))) => Ok((id, secret)),
+        (None, _) => Err(Failure::usage(
+            "missing client id: pass --client-id or set MEDIUM_CLIENT_ID (or use --emulator)",
+        )),
+        (_, None) => Err(Failure::usage(
+            "missing client secret: pass --client-secret-file or set MEDIUM_CLIENT_SECRET",
+        )),
+    }
+}
 
-    let port = args.redirect_port.unwrap_or(0);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+async fn start_emulator(args: &LoginArgs) -> Result<Option<Emulator>, Failure> {
+    if !args.emulator {
+        return Ok(None);
+    }
+    // With no browser to show its consent page, it approves by itself and
+    // this process plays the browser.
+    let auto_approve = args.no_browser || !has_display();
+    let config = Config {
+        auto_approve,
+        ..Config::default()
+    };
+    let emulator = Emulator::start(config, "127.0.0.1:0")
         .await
-        .map_err(|e| {
-            Failure::other(format!(
-                "cannot listen on 127.0.0.1:{port} for the callback: {e}"
-            ))
-        })?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| Failure::other(e.to_string()))?;
-    let redirect_uri = format!("http://{local}{CALLBACK_PATH}");
-
-    let mut builder = OAuthClient::builder(
-        ClientId::new(client_id.clone()),
-        ClientSecret::new(client_secret),
-        redirect_uri,
+        .map_err(|e| Failure::other(format!("cannot start the emulator: {e}")))?;
+    eprintln!(
+        "Started an emulator at {}{}",
+        emulator.base_url(),
+        if auto_approve {
+            " (auto-approving: no browser)"
+        } else {
+            ""
+        }
     );
-    if let Some(url) = &authorize_url {
-        builder = builder.authorization_server(url.clone());
-    }
-    if let Some(url) = &api_url {
-        builder = builder.api_server(url.clone());
-    }
-    let client = builder
-        .pending_ttl(Duration::from_secs(args.timeout))
-        .build()?;
-    let (url, pending) = client.authorize_url(scopes)?;
-    // Listen before the URL is shown: a Ctrl-C right after it must cancel
-    // cleanly, not kill the process.
-    let cancelled = interrupted()?;
+    Ok(Some(emulator))
+}
 
-    let (done_tx, done_rx) = oneshot::channel();
-    let state = Arc::new(Callback {
-        client: client.clone(),
-        pending,
-        done: Mutex::new(Some(done_tx)),
-        rejected: AtomicUsize::new(0),
-    });
-    let router = axum::Router::new()
-        .route(CALLBACK_PATH, axum::routing::get(callback))
-        .with_state(state.clone());
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = stop_rx.await;
-            })
-            .await;
-    });
+/// A login to another server replaces one that may be the user's real
+/// Medium login: ask first, or refuse without `--force` when nobody can be
+/// asked.
+fn confirm_replacement(
+    store: &ProfileStore,
+    existing: Option<&ProfileDocument>,
+    servers: &StoredClient,
+    force: bool,
+) -> Result<(), Failure> {
+    let Some(existing) = existing.filter(|doc| doc.token.is_some()) else {
+        return Ok(());
+    };
+    let old = &existing.extra.client;
+    if force || old.same_server(servers) {
+        return Ok(());
+    }
+    let who = existing
+        .extra
+        .user
+        .as_ref()
+        .map(|u| format!(" as @{}", printable(&u.username)))
+        .unwrap_or_default();
+    let what = format!(
+        "{} holds a login to {}{who}; this login is to {}",
+        store.path().display(),
+        printable(old.api_server()),
+        printable(servers.api_server()),
+    );
+    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        return Err(Failure::usage(format!(
+            "{what}. Pass --force to replace it, or --profile NAME to keep both"
+        )));
+    }
+    eprint!("{what}. Replace it? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .take(MAX_ANSWER_BYTES)
+        .read_line(&mut answer)
+        .map_err(|e| Failure::other(format!("cannot read the answer: {e}")))?;
+    if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+        Ok(())
+    } else {
+        Err(Failure::other(
+            "kept the existing login (use --profile NAME to keep both)",
+        ))
+    }
+}
 
-    if auto_approve {
+/// Makes sure the authorization server answers before the browser is sent
+/// there: any HTTP answer will do, no answer within [`PROBE_DEADLINE`] is a
+/// failure naming the host.
+async fn probe(authorize_url: &str) -> Result<(), Failure> {
+    let url = Url::parse(authorize_url)
+        .map_err(|e| Failure::usage(format!("--authorize-url {authorize_url:?}: {e}")))?;
+    let host = url.host_str().unwrap_or_default().to_owned();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(PROBE_DEADLINE)
+        .build()
+        .map_err(|e| Failure::other(e.to_string()))?;
+    match http.head(url).send().await {
+        Ok(_) => Ok(()),
+        Err(e) => Err(Failure::new(
+            Failure::NETWORK,
+            format!(
+                "the authorization server {host} (--authorize-url) cannot be reached: {}",
+                crate::failure::chain(&e.without_url())
+            ),
+        )),
+    }
+}
+
+/// Shows the URL: opens the browser, or prints it, or follows it ourselves
+/// for an auto-approving in-process emulator.
+fn show(url: &Url, args: &LoginArgs, emulator: bool) {
+    if emulator && (args.no_browser || !has_display()) {
         println!("{url}");
         let target = url.to_string();
         tokio::spawn(async move {
             // Follows the emulator's redirect to our own callback.
             if let Err(e) = reqwest::get(target).await {
-                eprintln!("could not follow the authorize URL: {e}");
+                eprintln!("{}", follow_failure(e));
             }
         });
     } else if args.no_browser {
@@ -250,7 +325,26 @@ pub async fn run(args: LoginArgs) -> Result<(), Failure> {
         eprintln!("Open this URL in a browser to log in:");
         println!("{url}");
     }
+}
 
+/// What to say when following the authorize URL fails. The redirect it
+/// followed carries the code and state, so the error's URL is dropped.
+fn follow_failure(e: reqwest::Error) -> String {
+    format!(
+        "could not follow the authorize URL: {}",
+        crate::failure::chain(&e.without_url())
+    )
+}
+
+/// Waits for the callback, the deadline or Ctrl-C, with a spinner on a
+/// terminal; then stops the listener (within its grace period).
+async fn wait(
+    mut listener: Listener,
+    deadline: Instant,
+    timeout_secs: u64,
+    host: &str,
+    cancelled: impl std::future::Future<Output = ()>,
+) -> Result<Token, Failure> {
     let spinner = indicatif::ProgressBar::with_draw_target(
         None,
         if std::io::stderr().is_terminal() {
@@ -262,63 +356,28 @@ pub async fn run(args: LoginArgs) -> Result<(), Failure> {
     spinner.set_style(indicatif::ProgressStyle::default_spinner());
     spinner.set_message("Waiting for the browser… (Ctrl-C to cancel)");
     spinner.enable_steady_tick(SPINNER_TICK);
-
-    let timeout = Duration::from_secs(args.timeout);
     let outcome = tokio::select! {
-        result = done_rx => result.map_err(|_| Failure::other("the callback listener stopped"))?.map_err(Failure::from),
-        () = tokio::time::sleep(timeout) => {
-            let rejected = state.rejected.load(Ordering::SeqCst);
+        result = &mut listener.outcome => result
+            .map_err(|_| Failure::other("the callback listener stopped"))
+            .and_then(|token| token.map_err(|e| Failure::from_server(e, host))),
+        () = tokio::time::sleep_until(deadline) => {
+            let rejected = listener.rejected();
             Err(if rejected > 0 {
                 Failure::new(Failure::STATE_MISMATCH, format!(
-                    "timed out after {}s; {rejected} callback(s) with a wrong state were rejected (possible CSRF)",
-                    args.timeout
+                    "timed out after {timeout_secs}s; {rejected} callback(s) with a wrong or \
+                     missing state were rejected (possible CSRF)"
                 ))
             } else {
                 Failure::new(Failure::NETWORK, format!(
-                    "timed out after {}s waiting for the browser to come back", args.timeout
+                    "timed out after {timeout_secs}s waiting for the browser to come back"
                 ))
             })
         }
         () = cancelled => Err(Failure::new(Failure::CANCELLED, "cancelled")),
     };
     spinner.finish_and_clear();
-    let _ = stop_tx.send(());
-    let _ = server.await;
-    let token = outcome?;
-
-    let user = if token.scopes().contains(Scope::BasicProfile) {
-        who_am_i(client.api_server().as_str(), &token).await
-    } else {
-        None
-    };
-    save(
-        &store,
-        &token,
-        &client_id,
-        authorize_url,
-        api_url,
-        user.as_ref(),
-    )?;
-
-    match &user {
-        Some(user) => println!(
-            "Logged in as {} (@{})",
-            user["name"].as_str().unwrap_or_default(),
-            user["username"].as_str().unwrap_or_default()
-        ),
-        None => println!("Logged in"),
-    }
-    println!("Scopes: {}", token.scopes());
-    let missing = token.scopes().missing_from(scopes);
-    if !missing.is_empty() {
-        println!("Not granted: {missing}");
-    }
-    println!("Saved to {}", store.path().display());
-    println!("Token expires: {}", describe_expiry(token.expires_at()));
-    if let Some(emulator) = emulator {
-        emulator.shutdown().await;
-    }
-    Ok(())
+    listener.shutdown().await;
+    outcome
 }
 
 /// Completes on Ctrl-C. The handler is installed now, not on first poll.
@@ -339,41 +398,121 @@ fn interrupted() -> Result<impl std::future::Future<Output = ()>, Failure> {
     })
 }
 
-/// `GET /v1/me`: who logged in. Best effort: the login succeeded either way.
-async fn who_am_i(api_server: &str, token: &Token) -> Option<serde_json::Value> {
-    let url = format!("{}/me", api_server.trim_end_matches('/'));
-    let response = reqwest::Client::new()
-        .get(url)
-        .bearer_auth(token.access_token().expose_secret())
-        .send()
-        .await
-        .ok()?;
-    if !response.status().is_success() {
-        return None;
+/// Gives Ctrl-C back its default meaning, stopping the process. tokio's
+/// handler stays installed once a signal has been listened for, and with
+/// nobody listening any more it would swallow every Ctrl-C.
+#[cfg(unix)]
+fn restore_default_interrupt() {
+    // SAFETY: installs the default disposition, no handler code of ours;
+    // tokio's handler only records signals nothing awaits any more.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_DFL);
     }
-    let body: serde_json::Value = response.json().await.ok()?;
-    body.get("data").cloned()
 }
 
-fn save(
-    store: &FileTokenStore,
-    token: &Token,
-    client_id: &str,
-    authorize_url: Option<String>,
-    api_url: Option<String>,
-    user: Option<&serde_json::Value>,
-) -> Result<(), Failure> {
-    store.save_blocking(token)?;
-    store.set_field(
-        "client",
-        serde_json::json!({
-            "client_id": client_id,
-            "authorize_url": authorize_url,
-            "api_url": api_url,
-        }),
-    )?;
-    if let Some(user) = user {
-        store.set_field("user", user.clone())?;
+#[cfg(not(unix))]
+fn restore_default_interrupt() {}
+
+/// Who logged in, when the token may ask (`basicProfile`), by the login's
+/// deadline. Best effort: the login succeeded either way, and the token is
+/// saved whatever happens here.
+async fn look_up_user(client: &OAuthClient, token: &Token, deadline: Instant) -> Option<User> {
+    if !token.scopes().contains(Scope::BasicProfile) {
+        return None;
     }
-    Ok(())
+    match tokio::time::timeout_at(deadline, client.me(token.access_token())).await {
+        Ok(Ok(user)) => Some(user),
+        Ok(Err(e)) => {
+            crate::warn(format!(
+                "logged in, but could not ask the server who you are: {}",
+                crate::failure::chain(&e)
+            ));
+            None
+        }
+        Err(_) => {
+            crate::warn(
+                "logged in, but the server did not say who you are before the login's deadline",
+            );
+            None
+        }
+    }
+}
+
+/// The whole profile, in one atomic write under the lock.
+async fn save(
+    store: &ProfileStore,
+    token: &Token,
+    client: StoredClient,
+    user: Option<User>,
+) -> Result<(), Failure> {
+    let document = ProfileDocument::new(Some(token.clone()), Profile { client, user });
+    store
+        .update(move |doc| *doc = Some(document))
+        .await
+        .map_err(Failure::from)
+}
+
+fn report(
+    store: &ProfileStore,
+    token: &Token,
+    user: Option<&User>,
+    requested: ScopeSet,
+    no_store_secret: bool,
+) {
+    match user {
+        Some(user) => println!(
+            "Logged in as {} (@{})",
+            printable(&user.name),
+            printable(&user.username)
+        ),
+        None => println!("Logged in"),
+    }
+    println!("Scopes: {}", token.scopes());
+    let missing = token.scopes().missing_from(requested);
+    if !missing.is_empty() {
+        println!("Not granted: {missing}");
+    }
+    println!("Saved to {}", store.path().display());
+    if no_store_secret {
+        println!("Client secret: not stored (give it to `token` for refreshes)");
+    }
+    println!(
+        "Token expires: {}",
+        describe_expiry(token.expires_at(), std::time::SystemTime::now())
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: the auto-approve path printed reqwest's error, whose URL
+    /// is the callback with its `code=` and `state=`.
+    #[tokio::test]
+    async fn a_failed_follow_names_neither_code_nor_state() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!(
+            "http://127.0.0.1:{closed}/callback?code=c0de-secret-value&state=st4te-secret-value"
+        );
+        let e = reqwest::get(&url).await.unwrap_err();
+        assert!(
+            e.to_string().contains("c0de-secret"),
+            "the hazard is real: {e}"
+        );
+        let said = follow_failure(e);
+        assert!(
+            !said.contains("c0de-secret") && !said.contains("st4te-secret"),
+            "{said}"
+        );
+        assert!(
+            said.contains("could not follow the authorize URL"),
+            "{said}"
+        );
+        #[cfg(target_os = "linux")]
+        assert!(said.contains("Connection refused"), "{said}");
+    }
 }

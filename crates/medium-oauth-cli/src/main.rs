@@ -1,12 +1,13 @@
 //! `medium-oauth`: get and keep Medium tokens without writing code.
 
+mod callback;
 mod commands;
 mod failure;
 mod login;
+mod profile;
+mod setup;
 
-use std::path::PathBuf;
-
-use clap::{Args, Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::failure::Failure;
 
@@ -17,9 +18,10 @@ Exit codes:
   2    usage: bad or missing options, missing client credentials
   3    the user denied the authorization
   4    the callback's state did not match (possible CSRF)
-  5    Medium answered with an error or an unexpected response
-  6    network: Medium could not be reached, or the browser never came back
+  5    the server answered with an error or an unexpected response
+  6    network: the server could not be reached, or the browser never came back
   7    re-authorization required: no credentials, or the grant was revoked
+  8    the server refused the client id or secret: fix them, logging in again cannot help
   130  cancelled with Ctrl-C";
 
 /// Log in to Medium through the browser, print fresh tokens for scripts, run
@@ -37,46 +39,19 @@ enum Command {
     Login(login::LoginArgs),
     /// Print a valid access token alone on stdout, refreshing it when due.
     Token(commands::TokenArgs),
-    /// Show who is logged in, the scopes and the expiry (never secrets).
-    Status(Common),
+    /// Show who is logged in, the scopes and the expiry (never secrets), and
+    /// check the token with the server.
+    Status(commands::StatusArgs),
     /// Remove the stored credentials.
-    Logout(Common),
+    Logout(commands::LogoutArgs),
     /// Run the local Medium emulator until Ctrl-C.
     Emulator(medium_oauth_emulator::Args),
-}
-
-/// Options every command that talks to Medium shares.
-#[derive(Args, Clone, Debug)]
-pub struct Common {
-    /// The app's client id.
-    #[arg(long, env = "MEDIUM_CLIENT_ID")]
-    client_id: Option<String>,
-    /// The app's client secret.
-    #[arg(long, env = "MEDIUM_CLIENT_SECRET", hide_env_values = true)]
-    client_secret: Option<String>,
-    /// Base URL of the authorization server [default: Medium's].
-    #[arg(long, value_name = "URL")]
-    authorize_url: Option<String>,
-    /// Base URL of the API server [default: Medium's].
-    #[arg(long, value_name = "URL")]
-    api_url: Option<String>,
-    /// Credentials file [default: the platform config directory's
-    /// medium-oauth/credentials.json].
-    #[arg(long, value_name = "PATH")]
-    credentials: Option<PathBuf>,
-}
-
-impl Common {
-    fn credentials_path(&self) -> Result<PathBuf, Failure> {
-        if let Some(path) = &self.credentials {
-            return Ok(path.clone());
-        }
-        dirs::config_dir()
-            .map(|dir| dir.join("medium-oauth").join("credentials.json"))
-            .ok_or_else(|| {
-                Failure::usage("no config directory is known here; pass --credentials PATH")
-            })
-    }
+    /// Print a shell completion script, e.g.
+    /// `medium-oauth completions bash > ~/.local/share/bash-completion/completions/medium-oauth`.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[tokio::main]
@@ -85,11 +60,20 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Login(args) => login::run(args).await,
         Command::Token(args) => commands::token(args).await,
-        Command::Status(common) => commands::status(&common),
-        Command::Logout(common) => commands::logout(&common),
+        Command::Status(args) => commands::status(args).await,
+        Command::Logout(args) => commands::logout(args).await,
         Command::Emulator(args) => medium_oauth_emulator::run(args)
             .await
             .map_err(Failure::other),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "medium-oauth",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -98,4 +82,9 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::from(failure.code)
         }
     }
+}
+
+/// A warning on stderr, one line, whatever text it carries.
+pub fn warn(message: impl AsRef<str>) {
+    eprintln!("warning: {}", failure::printable(message.as_ref()));
 }

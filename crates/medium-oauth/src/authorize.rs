@@ -77,18 +77,16 @@ impl PendingAuthorization {
     }
 
     /// Checks a callback: the full redirect URL, or just its query (with or
-    /// without the `?`). In order: an `error` parameter is a denial; then the
-    /// `state` must be present and equal (compared in constant time); then a
-    /// `code` must be present. A failed check leaves the authorization
-    /// pending, so a forged callback cannot cancel the real one; success
-    /// completes it, and a second success is refused.
+    /// without the `?`). In order: the `state` must be present and equal
+    /// (compared in constant time), whatever else the callback carries, so a
+    /// forged callback (one without this authorization's state, even one
+    /// saying `error=access_denied` or nothing at all) is only ever
+    /// [`Error::CsrfMismatch`] and cannot end the flow; then the
+    /// authorization must be neither completed nor expired; then an `error`
+    /// parameter is a denial; then a `code` must be present. A failed check
+    /// leaves the authorization pending; success completes it, and a second
+    /// success is refused.
     pub fn verify(&self, callback: &str) -> Result<VerifiedCallback, Error> {
-        if self.completed.load(Ordering::Acquire) {
-            return Err(Error::AlreadyCompleted);
-        }
-        if self.is_expired() {
-            return Err(Error::AuthorizationExpired);
-        }
         let params = callback_params(callback)?;
         let get = |name: &str| {
             params
@@ -96,22 +94,24 @@ impl PendingAuthorization {
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.as_str())
         };
+        let state_matches = get("state").is_some_and(|s| CsrfState::new(s) == self.state);
+        if !state_matches {
+            return Err(Error::CsrfMismatch);
+        }
+        if self.completed.load(Ordering::Acquire) {
+            return Err(Error::AlreadyCompleted);
+        }
+        if self.is_expired() {
+            return Err(Error::AuthorizationExpired);
+        }
         if let Some(error) = get("error") {
-            // The callback's text is the server's (or a forger's): quoted
-            // safely, with the flow's own secrets redacted.
-            let secrets = [
-                self.state.expose_secret(),
-                get("state").unwrap_or_default(),
-                get("code").unwrap_or_default(),
-            ];
+            // The callback's text is the server's: quoted safely, with the
+            // flow's own secrets redacted.
+            let secrets = [self.state.expose_secret(), get("code").unwrap_or_default()];
             return Err(Error::Denied {
                 error: quote(error, &secrets),
                 description: get("error_description").map(|d| quote(d, &secrets)),
             });
-        }
-        let state_matches = get("state").is_some_and(|s| CsrfState::new(s) == self.state);
-        if !state_matches {
-            return Err(Error::CsrfMismatch);
         }
         let code = get("code")
             .filter(|c| !c.is_empty())
@@ -134,8 +134,8 @@ fn callback_params(callback: &str) -> Result<Vec<(String, String)>, Error> {
             // A query alone, or a path with its query ("/callback?code=…").
             match callback.split_once('?') {
                 Some((_, query)) => query.to_owned(),
-                None if callback.contains('=') => callback.to_owned(),
-                None => return Err(Error::InvalidCallback("no query string".into())),
+                // No query at all: no parameters, so no state either.
+                None => callback.to_owned(),
             }
         }
         Err(e) => return Err(Error::InvalidCallback(e.to_string())),
@@ -172,24 +172,25 @@ mod tests {
             assert_eq!(v.code.expose_secret(), "c", "{cb}");
         }
         assert!(matches!(
-            pending("s").verify("not a callback"),
+            pending("s").verify("http://[::1/cb?state=s&code=c"),
             Err(Error::InvalidCallback(_))
         ));
     }
 
+    const STATE: &str = "a-state-as-long-as-a-real-one";
+
     #[test]
-    fn checks_in_order_error_state_code() {
-        const STATE: &str = "a-state-as-long-as-a-real-one";
+    fn checks_in_order_state_error_code() {
         let p = pending(STATE);
-        assert!(matches!(
-            p.verify("?error=access_denied&state=wrong"),
-            Err(Error::Denied { ref error, .. }) if error == "access_denied"
-        ));
         assert!(matches!(
             p.verify("?code=c&state=wrong"),
             Err(Error::CsrfMismatch)
         ));
         assert!(matches!(p.verify("?code=c"), Err(Error::CsrfMismatch)));
+        assert!(matches!(
+            p.verify(&format!("?error=access_denied&state={STATE}")),
+            Err(Error::Denied { ref error, .. }) if error == "access_denied"
+        ));
         assert!(matches!(
             p.verify(&format!("?state={STATE}")),
             Err(Error::MissingCode)
@@ -204,6 +205,42 @@ mod tests {
             p.verify(&format!("?state={STATE}&code=c")),
             Err(Error::AlreadyCompleted)
         ));
+    }
+
+    /// Regression: an `error=` (or no parameter at all) was acted on before
+    /// the state was checked, so anyone who could reach the callback could
+    /// end a login in progress.
+    #[test]
+    fn a_callback_without_the_state_is_a_mismatch_whatever_it_carries() {
+        let p = pending(STATE);
+        for forged in [
+            "",
+            "/callback",
+            "http://127.0.0.1:1/callback",
+            "?error=access_denied",
+            "?error=access_denied&state=wrong",
+            "?error=%3Cscript%3E&error_description=%1B%5B2J",
+            "not a callback",
+        ] {
+            assert!(
+                matches!(p.verify(forged), Err(Error::CsrfMismatch)),
+                "{forged:?}"
+            );
+        }
+        // After completion and after expiry too: a forger learns nothing.
+        assert!(p.verify(&format!("?state={STATE}&code=c")).is_ok());
+        assert!(matches!(
+            p.verify("?error=access_denied"),
+            Err(Error::CsrfMismatch)
+        ));
+        let mut old = pending(STATE);
+        old.ttl = Duration::ZERO;
+        old.created -= Duration::from_millis(1);
+        assert!(matches!(old.verify("?code=c"), Err(Error::CsrfMismatch)));
+        // The real, still pending, authorization was not used up.
+        let q = pending(STATE);
+        let _ = q.verify("?error=access_denied");
+        assert!(q.verify(&format!("?state={STATE}&code=c")).is_ok());
     }
 
     #[test]

@@ -10,17 +10,27 @@ use medium_oauth2_api::{operations, servers, types};
 use secrecy::zeroize::Zeroize;
 use url::Url;
 
+use crate::api::{self, Envelope, User};
 use crate::authorize::{DEFAULT_PENDING_TTL, PendingAuthorization, VerifiedCallback};
 use crate::error::MediumError;
 use crate::redact::{quote, quote_bytes};
 use crate::{
-    ClientId, ClientSecret, CsrfState, Error, RefreshToken, RefreshingTokenSource, ScopeSet, Token,
+    AccessToken, ClientId, ClientSecret, CsrfState, Error, RefreshToken, RefreshingTokenSource,
+    ScopeSet, Token,
 };
+use reqwest::header::HeaderValue;
 
 /// How long one token request may take, connect to last byte, unless
 /// configured otherwise. Generous for a form POST, short enough that a hung
 /// proxy surfaces as an error instead of a stuck login.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Error codes with which a token endpoint refuses the app rather than the
+/// grant, making [`Error::InvalidClient`]: Medium's documented `6005
+/// Application not found` (an unknown or revoked app), and `6026`, the code
+/// the emulator chose for a wrong client secret (Medium documents none; see
+/// `medium_oauth_emulator::codes`).
+pub const INVALID_CLIENT_CODES: [i64; 2] = [6005, 6026];
 
 /// Which refresh form the server has been seen to serve.
 const REFRESH_FORM_UNKNOWN: u8 = 0;
@@ -322,6 +332,37 @@ impl OAuthClient {
         token
     }
 
+    /// `GET /me`: the user `token` belongs to, with this client's timeout and
+    /// body cap. The natural proof that a token works: a refused token is
+    /// [`Error::Api`] with status 401.
+    pub async fn me(&self, token: &AccessToken) -> Result<User, Error> {
+        let inner = &self.inner;
+        let host = self.host();
+        let mut bearer = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
+            .map_err(|_| Error::InvalidHeaderValue)?;
+        bearer.set_sensitive(true);
+        let request = inner
+            .http
+            .get(self.api_url(api::ME_PATH))
+            .header(reqwest::header::ACCEPT, "application/json")
+            .header(reqwest::header::AUTHORIZATION, bearer)
+            .build()
+            .map_err(|e| Error::transport(host, e))?;
+        let response = medium_oauth2_api::execute_capped(&inner.http, request)
+            .await
+            .map_err(|e| Error::transport(host, e))?;
+        let secrets = [token.expose_secret()];
+        classify_api::<User>(response, host, &secrets).await
+    }
+
+    /// `path` (one of the spec's operation paths, or one named in
+    /// [`api`](crate::api)) on the API server: the one place API URLs are
+    /// made.
+    fn api_url(&self, path: &str) -> String {
+        let base = self.inner.api_server.as_str().trim_end_matches('/');
+        format!("{base}{path}")
+    }
+
     /// The API server's host, for errors.
     fn host(&self) -> &str {
         self.inner.api_server.host_str().unwrap_or_default()
@@ -340,10 +381,9 @@ impl OAuthClient {
     ) -> Result<reqwest::Response, Error> {
         let inner = &self.inner;
         let host = self.host();
-        let base = inner.api_server.as_str().trim_end_matches('/');
         let request = inner
             .http
-            .post(format!("{base}{path}"))
+            .post(self.api_url(path))
             .header(reqwest::header::ACCEPT, "application/json")
             .form(body)
             .build()
@@ -449,7 +489,16 @@ async fn classify_response(
         .filter(|_| is_json)
         .map(|parsed| medium_errors(parsed, secrets))
         .filter(|errors| !errors.is_empty());
+    let refuses_client = errors.as_ref().is_some_and(|errors| {
+        errors
+            .iter()
+            .any(|e| INVALID_CLIENT_CODES.contains(&e.code))
+    });
     match (status.as_u16(), errors) {
+        (400..=499, Some(errors)) if refuses_client => Err(Error::InvalidClient {
+            status: status.as_u16(),
+            errors,
+        }),
         (401, errors) => Err(Error::InvalidGrant {
             status: 401,
             errors: errors.unwrap_or_default(),
@@ -467,6 +516,75 @@ async fn classify_response(
             retry_after,
         )),
     }
+}
+
+/// An API response's `data` when its status is 2xx; otherwise the error it
+/// describes (Medium's error items, or the start of whatever came instead).
+async fn classify_api<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+    host: &str,
+    secrets: &[&str],
+) -> Result<T, Error> {
+    let status = response.status().as_u16();
+    let retry_after = retry_after(response.headers());
+    if response
+        .extensions()
+        .get::<medium_oauth2_api::BodyTooLarge>()
+        .is_some()
+    {
+        return Err(Error::ResponseTooLarge {
+            limit: medium_oauth2_api::MAX_RESPONSE_BYTES,
+        });
+    }
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    // Already in memory (see `execute_capped`): this cannot wait on the
+    // network.
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| Error::transport(host, e))?;
+    if (200..300).contains(&status) {
+        return serde_json::from_slice::<Envelope<T>>(&body)
+            .map(|envelope| envelope.data)
+            .map_err(|e| Error::MalformedBody(describe_json_error(&e)));
+    }
+    match serde_json::from_slice::<types::Error>(&body)
+        .ok()
+        .map(|parsed| medium_errors(parsed, secrets))
+        .filter(|errors| !errors.is_empty())
+    {
+        Some(errors) => Err(Error::Api {
+            status,
+            errors,
+            retry_after,
+        }),
+        None => Err(unexpected(
+            status,
+            content_type,
+            &body,
+            secrets,
+            retry_after,
+        )),
+    }
+}
+
+/// Where a JSON body went wrong, never what it says (it may echo secrets).
+pub(crate) fn describe_json_error(e: &serde_json::Error) -> String {
+    format!(
+        "{} at line {} column {}",
+        match e.classify() {
+            serde_json::error::Category::Io => "unreadable body",
+            serde_json::error::Category::Syntax => "not JSON",
+            serde_json::error::Category::Data => "JSON of the wrong shape",
+            serde_json::error::Category::Eof => "truncated or empty JSON",
+        },
+        e.line(),
+        e.column()
+    )
 }
 
 fn unexpected(

@@ -75,18 +75,29 @@ pub enum Error {
     /// The pending authorization was already completed once.
     #[error("the authorization request was already completed")]
     AlreadyCompleted,
-    /// The grant was rejected: the code is bad, used or expired, the refresh
-    /// token is revoked, or the client credentials are wrong (HTTP 401 from the
-    /// token endpoint). Retrying will not help; the user must authorize again.
-    #[error("Medium rejected the grant (HTTP {status}): {}; re-authorization required", list(.errors))]
+    /// The grant was rejected: the code is bad, used or expired, or the
+    /// refresh token is revoked (HTTP 401 from the token endpoint). Retrying
+    /// will not help; the user must authorize again.
+    #[error("the server rejected the grant (HTTP {status}): {}; re-authorization required", list(.errors))]
     InvalidGrant {
         /// HTTP status.
         status: u16,
         /// Medium's error items.
         errors: Vec<MediumError>,
     },
-    /// Medium answered with an error body.
-    #[error("Medium API error (HTTP {status}): {}", list(.errors))]
+    /// The token endpoint refused the app itself: an unknown or revoked
+    /// client id, or a wrong client secret (see
+    /// [`INVALID_CLIENT_CODES`](crate::INVALID_CLIENT_CODES)). Authorizing
+    /// again cannot help; the client credentials must be fixed.
+    #[error("the server refused the client credentials (HTTP {status}): {}; check the client id and secret", list(.errors))]
+    InvalidClient {
+        /// HTTP status.
+        status: u16,
+        /// Medium's error items.
+        errors: Vec<MediumError>,
+    },
+    /// The server answered with an error body.
+    #[error("API error (HTTP {status}): {}", list(.errors))]
     Api {
         /// HTTP status.
         status: u16,

@@ -87,6 +87,7 @@
 
 #![deny(missing_docs)]
 
+pub mod api;
 mod authorize;
 mod client;
 mod error;
@@ -99,7 +100,7 @@ mod store;
 mod token;
 
 pub use authorize::{DEFAULT_PENDING_TTL, PendingAuthorization, VerifiedCallback};
-pub use client::{DEFAULT_REQUEST_TIMEOUT, OAuthClient, OAuthClientBuilder};
+pub use client::{DEFAULT_REQUEST_TIMEOUT, INVALID_CLIENT_CODES, OAuthClient, OAuthClientBuilder};
 pub use error::{Error, MediumError, TransportKind};
 pub use middleware::BearerAuth;
 pub use scope::{Scope, ScopeSet, UnknownScope};
@@ -111,5 +112,8 @@ pub use source::{
     RefreshingTokenSource, RefreshingTokenSourceBuilder, StaticTokenSource, SystemClock,
     TokenFuture, TokenSource,
 };
-pub use store::{BoxFuture, FileTokenStore, LOCK_WAIT, MemoryTokenStore, StoreLock, TokenStore};
+pub use store::{
+    BoxFuture, Document, FileTokenStore, LOCK_WAIT, MAX_FILE_BYTES, MemoryTokenStore, StoreLock,
+    TokenStore,
+};
 pub use token::{GrantedScopes, MAX_UNKNOWN_SCOPES, Token, TokenRecord};

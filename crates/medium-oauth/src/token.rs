@@ -203,20 +203,9 @@ impl Token {
     /// Parses a token response body: Medium's JSON, with unknown scopes kept.
     /// An error never quotes the body.
     pub fn from_response_body(body: &[u8]) -> Result<Self, Error> {
-        let wire: WireToken = serde_json::from_slice(body).map_err(|e| {
-            // serde's message can quote the input; say where, not what.
-            Error::MalformedBody(format!(
-                "{} at line {} column {}",
-                match e.classify() {
-                    serde_json::error::Category::Io => "unreadable body",
-                    serde_json::error::Category::Syntax => "not JSON",
-                    serde_json::error::Category::Data => "JSON of the wrong shape",
-                    serde_json::error::Category::Eof => "truncated or empty JSON",
-                },
-                e.line(),
-                e.column()
-            ))
-        })?;
+        // serde's message can quote the input; say where, not what.
+        let wire: WireToken = serde_json::from_slice(body)
+            .map_err(|e| Error::MalformedBody(crate::client::describe_json_error(&e)))?;
         wire.into_token()
     }
 }

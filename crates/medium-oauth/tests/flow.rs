@@ -241,9 +241,45 @@ async fn reused_and_expired_codes_are_invalid_grants() {
     assert!(matches!(err, Error::InvalidGrant { .. }), "{err}");
 }
 
+/// Regression: a wrong client secret was an invalid grant, whose remedy
+/// (authorize again) cannot help.
 #[tokio::test]
-async fn wrong_secret_is_rejected() {
+async fn wrong_secret_or_unknown_client_is_an_invalid_client_not_grant() {
     let emu = emulator(auto()).await;
+    for (id, secret, code) in [
+        (
+            "demo-client",
+            "not-the-secret",
+            codes::CLIENT_SECRET_INVALID,
+        ),
+        ("no-such-client", SECRET, codes::APPLICATION_NOT_FOUND),
+    ] {
+        let client = medium_oauth::OAuthClient::builder(
+            medium_oauth::ClientId::new(id),
+            medium_oauth::ClientSecret::new(secret),
+            REDIRECT,
+        )
+        .authorization_server(emu.authorization_server())
+        .api_server(emu.api_server())
+        .build()
+        .unwrap();
+        let good = client_for_refresh(&emu).await;
+        let err = client
+            .refresh(good.refresh_token().unwrap())
+            .await
+            .unwrap_err();
+        match &err {
+            Error::InvalidClient { status, errors } => {
+                assert_eq!(*status, 401);
+                assert_eq!(errors[0].code, code);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!err.requires_reauthorization(), "{err}");
+        assert!(!err.is_transient(), "{err}");
+        assert!(!err.to_string().contains(secret), "{err}");
+    }
+    // At the code exchange too.
     let client = medium_oauth::OAuthClient::builder(
         medium_oauth::ClientId::new("demo-client"),
         medium_oauth::ClientSecret::new("not-the-secret"),
@@ -254,12 +290,15 @@ async fn wrong_secret_is_rejected() {
     .build()
     .unwrap();
     let (pending, callback) = code_callback(&client).await;
-    match client.complete(&pending, &callback).await.unwrap_err() {
-        Error::InvalidGrant { errors, .. } => {
-            assert_eq!(errors[0].code, codes::CLIENT_SECRET_INVALID)
-        }
-        other => panic!("{other:?}"),
-    }
+    assert!(matches!(
+        client.complete(&pending, &callback).await,
+        Err(Error::InvalidClient { .. })
+    ));
+}
+
+/// A token with a refresh token, from the demo app.
+async fn client_for_refresh(emu: &medium_oauth_emulator::Emulator) -> medium_oauth::Token {
+    login(&client(emu), scopes![basicProfile]).await
 }
 
 #[tokio::test]

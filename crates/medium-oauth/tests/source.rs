@@ -957,7 +957,11 @@ async fn a_token_the_store_refused_long_ago_is_saved_and_refreshed_not_refused()
     advance(6 * HOUR - Duration::from_secs(9)).await;
     let token = s.source.token().await.unwrap();
     assert!(token.expires_at().unwrap() > kept_until, "a new token");
-    assert_eq!(s.emu.refreshes(), 2, "refreshed with the kept refresh token");
+    assert_eq!(
+        s.emu.refreshes(),
+        2,
+        "refreshed with the kept refresh token"
+    );
     assert!(same(&store.inner.load().await.unwrap().unwrap(), &token));
 }
 

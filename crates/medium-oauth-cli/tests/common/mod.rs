@@ -106,3 +106,170 @@ pub fn query_param(url: &str, name: &str) -> String {
 pub fn stored(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
+
+/// What a hostile API server does with `GET /v1/me`.
+#[derive(Clone, Copy, Debug)]
+pub enum MeBehaviour {
+    /// Accepts the request and never answers.
+    Silent,
+    /// Answers 200 and sends a body without end (a bounded 512 MiB, far
+    /// past any cap).
+    Endless,
+}
+
+/// An API server in front of an emulator: token requests are passed on to
+/// it, `GET /v1/me` gets `me`. A raw TCP server, as a hostile one would be;
+/// nothing of ours is mocked.
+pub struct HostileApi {
+    /// Its API base URL, to pass as `--api-url`.
+    pub url: String,
+    /// Notified when a `/me` request arrives.
+    pub me_called: std::sync::Arc<tokio::sync::Notify>,
+}
+
+/// Longest request head read by the hostile server.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+pub async fn hostile_api(emu: &Emulator, me: MeBehaviour) -> HostileApi {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let upstream = emu.base_url();
+    let me_called = std::sync::Arc::new(tokio::sync::Notify::new());
+    let notify = me_called.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let upstream = upstream.clone();
+            let notify = notify.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let head_end = loop {
+                    let mut chunk = [0u8; 4096];
+                    let n = socket.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 || buf.len() > MAX_HEAD_BYTES {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+                let mut lines = head.lines();
+                let request_line = lines.next().unwrap_or_default().to_owned();
+                let mut parts = request_line.split(' ');
+                let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                let header = |name: &str| {
+                    head.lines()
+                        .filter_map(|l| l.split_once(':'))
+                        .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+                        .map(|(_, v)| v.trim().to_owned())
+                };
+                if path.starts_with("/v1/me") {
+                    notify.notify_one();
+                    match me {
+                        MeBehaviour::Silent => {
+                            std::future::pending::<()>().await;
+                        }
+                        MeBehaviour::Endless => {
+                            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                                        Transfer-Encoding: chunked\r\n\r\n9\r\n{\"data\":\"\r\n";
+                            if socket.write_all(head.as_bytes()).await.is_err() {
+                                return;
+                            }
+                            let chunk = format!("{:x}\r\n{}\r\n", 64 * 1024, "a".repeat(64 * 1024));
+                            for _ in 0..(512 * 16) {
+                                if socket.write_all(chunk.as_bytes()).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                    return;
+                }
+                let length: usize = header("content-length")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0)
+                    .min(MAX_HEAD_BYTES);
+                let mut body = buf[head_end..].to_vec();
+                while body.len() < length {
+                    let mut chunk = [0u8; 4096];
+                    let n = socket.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    body.extend_from_slice(&chunk[..n]);
+                }
+                let mut request = reqwest::Client::new()
+                    .request(method.parse().unwrap(), format!("{upstream}{path}"))
+                    .body(body);
+                if let Some(ct) = header("content-type") {
+                    request = request.header("content-type", ct);
+                }
+                let Ok(answer) = request.send().await else {
+                    return;
+                };
+                let status = answer.status().as_u16();
+                let ct = answer
+                    .headers()
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("application/json")
+                    .to_owned();
+                let body = answer.bytes().await.unwrap_or_default();
+                let head = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n\
+                     Connection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(&body).await;
+            });
+        }
+    });
+    HostileApi {
+        url: format!("http://{addr}/v1"),
+        me_called,
+    }
+}
+
+/// Like [`finish`], and also the child's peak resident memory in KiB, read
+/// from the kernel as it reaps the child.
+#[cfg(target_os = "linux")]
+pub fn finish_measured(
+    mut child: Child,
+    mut stdout: BufReader<ChildStdout>,
+) -> (i32, String, String, i64) {
+    let mut stderr = child.stderr.take().unwrap();
+    let err = std::thread::spawn(move || {
+        let mut err = String::new();
+        stderr.read_to_string(&mut err).unwrap();
+        err
+    });
+    let mut out = String::new();
+    stdout.read_to_string(&mut out).unwrap();
+    let err = err.join().unwrap();
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    (code, out, err, usage.ru_maxrss)
+}
+
+/// Runs `finish` on a blocking thread, so the test's runtime (and the
+/// emulator on it) keeps serving meanwhile; with the time it took.
+pub async fn finish_async(
+    child: Child,
+    stdout: BufReader<ChildStdout>,
+) -> ((i32, String, String), std::time::Duration) {
+    let started = std::time::Instant::now();
+    let result = tokio::task::spawn_blocking(move || finish(child, stdout))
+        .await
+        .unwrap();
+    (result, started.elapsed())
+}

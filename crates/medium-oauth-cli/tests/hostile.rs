@@ -1,0 +1,314 @@
+//! The CLI under hostile input: forged callbacks, hostile servers, half-open
+//! connections, planted links, leftovers and out-of-range expiries.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use common::*;
+use medium_oauth_emulator::Config;
+
+fn auto() -> Config {
+    Config {
+        auto_approve: true,
+        ..Config::default()
+    }
+}
+
+/// Regression: a bare `curl http://127.0.0.1:PORT/callback` (or any
+/// `error=` without the login's state) ended a login in progress, and its
+/// text went raw into the page and the terminal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bare_or_forged_error_callback_does_not_end_the_login() {
+    let emu = emulator(auto()).await;
+    let cli = Cli::new(&emu);
+    let (child, stdout, url) = cli.start_login(&["--timeout", "60"]);
+    let redirect_uri = query_param(&url, "redirect_uri");
+    for forged in [
+        redirect_uri.clone(),
+        format!(
+            "{redirect_uri}?error=%3Cscript%3Ealert(1)%3C/script%3E&error_description=%1B%5B2J%1B%5D0;pwned%07"
+        ),
+        format!("{redirect_uri}?error=access_denied&state=forged"),
+    ] {
+        let page = reqwest::get(&forged).await.unwrap();
+        assert_eq!(page.status(), 400, "{forged}");
+        let text = page.text().await.unwrap();
+        assert!(!text.contains("<script>"), "{text}");
+        assert!(text.contains("still"), "{text}");
+    }
+    assert!(!cli.credentials.exists());
+    let real = reqwest::get(&url).await.unwrap();
+    assert_eq!(real.status(), 200, "the login was still waiting");
+    let ((code, out, err), _) = finish_async(child, stdout).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(err.contains("3 so far"), "{err}");
+    assert!(!err.contains('\u{1b}') && !err.contains('\u{7}'), "{err:?}");
+    assert!(cli.credentials.exists());
+}
+
+/// Regression: a `/me` that never answered hung the login past its
+/// `--timeout`, and the token was never saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_me_that_never_answers_ends_the_login_at_its_deadline_with_the_token_saved() {
+    let emu = emulator(auto()).await;
+    let mut cli = Cli::new(&emu);
+    cli.api_url = hostile_api(&emu, MeBehaviour::Silent).await.url;
+    let (child, stdout, url) = cli.start_login(&["--timeout", "4"]);
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    let ((code, out, err), took) = finish_async(child, stdout).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(err.contains("before the login's deadline"), "{err}");
+    assert!(out.contains("Logged in\n"), "{out}");
+    // The library's own request timeout is 30 s: the login's deadline came
+    // first.
+    assert!(took < Duration::from_secs(25), "took {took:?}");
+    let saved = stored(&cli.credentials);
+    assert!(saved["token"]["access_token"].is_string(), "{saved}");
+    assert!(saved.get("user").is_none(), "{saved}");
+}
+
+/// Regression: an endless `/me` body grew the CLI to 4 GB.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_me_body_neither_hangs_the_login_nor_grows_its_memory() {
+    /// Far above the CLI's own footprint (tens of MiB), far below the
+    /// 512 MiB the server sends.
+    const MAX_RSS_KIB: i64 = 200 * 1024;
+    let emu = emulator(auto()).await;
+    let mut cli = Cli::new(&emu);
+    cli.api_url = hostile_api(&emu, MeBehaviour::Endless).await.url;
+    let (child, stdout, url) = cli.start_login(&["--timeout", "60"]);
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    let (code, out, err, rss) = tokio::task::spawn_blocking(move || finish_measured(child, stdout))
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(err.contains("exceeds 1048576 bytes"), "{err}");
+    assert!(rss < MAX_RSS_KIB, "peak memory {rss} KiB");
+    assert!(stored(&cli.credentials)["token"]["access_token"].is_string());
+}
+
+/// Regression: once the wait was over, Ctrl-C was swallowed by the signal
+/// handler nobody listened to any more.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_after_the_wait_stops_the_process() {
+    let emu = emulator(auto()).await;
+    let mut cli = Cli::new(&emu);
+    let api = hostile_api(&emu, MeBehaviour::Silent).await;
+    cli.api_url = api.url.clone();
+    let (child, stdout, url) = cli.start_login(&["--timeout", "120"]);
+    let notified = api.me_called.notified();
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    // The login has stopped waiting and asks who logged in.
+    notified.await;
+    let pid = child.id() as i32;
+    let started = std::time::Instant::now();
+    let waiter = tokio::task::spawn_blocking(move || {
+        let mut child = child;
+        drop(stdout);
+        child.wait().unwrap()
+    });
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let status = tokio::time::timeout(Duration::from_secs(60), waiter)
+        .await
+        .expect("Ctrl-C was ignored")
+        .unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGINT), "{status:?}");
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+/// The callback's port, from the URL a login printed.
+fn callback_addr(url: &str) -> String {
+    let redirect = query_param(url, "redirect_uri");
+    let parsed = url::Url::parse(&redirect).unwrap();
+    format!("127.0.0.1:{}", parsed.port().unwrap())
+}
+
+/// Regression: a connection left half-sent froze the login for about two
+/// minutes after a successful exchange.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_open_connection_does_not_hold_the_login() {
+    let emu = emulator(auto()).await;
+    let cli = Cli::new(&emu);
+    let (child, stdout, url) = cli.start_login(&["--timeout", "120"]);
+    let mut half = std::net::TcpStream::connect(callback_addr(&url)).unwrap();
+    half.write_all(b"GET /callback HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .unwrap();
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    let ((code, out, err), took) = finish_async(child, stdout).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    drop(half);
+}
+
+/// A connection that never finishes its headers is cut off after
+/// `HEADER_READ_TIMEOUT` (5 s), while the login goes on waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_sent_request_is_cut_off_by_the_header_read_timeout() {
+    let emu = emulator(auto()).await;
+    let cli = Cli::new(&emu);
+    let (child, stdout, url) = cli.start_login(&["--timeout", "120"]);
+    let addr = callback_addr(&url);
+    let closed = tokio::task::spawn_blocking(move || {
+        let mut half = std::net::TcpStream::connect(addr).unwrap();
+        half.write_all(b"GET /callback HTTP/1.1\r\n").unwrap();
+        half.set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut rest = Vec::new();
+        // EOF (with or without a 408 first) within the deadline.
+        half.read_to_end(&mut rest).is_ok()
+    })
+    .await
+    .unwrap();
+    assert!(closed, "the listener kept a half-sent request open");
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    let ((code, out, err), _) = finish_async(child, stdout).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+}
+
+/// Logs in through `cli` (auto-approving emulator) and returns the stored
+/// document.
+async fn log_in(cli: &Cli) -> serde_json::Value {
+    let (child, stdout, url) = cli.start_login(&[]);
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    let ((code, out, err), _) = finish_async(child, stdout).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    stored(&cli.credentials)
+}
+
+fn set_expiry_ms(cli: &Cli, ms: i64) {
+    let mut doc = stored(&cli.credentials);
+    doc["token"]["expires_at_ms"] = ms.into();
+    std::fs::write(&cli.credentials, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+}
+
+/// Regression: `status` panicked (exit 101) on every run once an expiry
+/// before 1970 or after 9999 was stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_and_token_survive_expiries_before_1970_and_after_9999() {
+    let emu = emulator(auto()).await;
+    let cli = Cli::new(&emu);
+    log_in(&cli).await;
+    for (ms, says) in [
+        (-86_400_000_i64, "before 1970"),
+        (i64::MAX, "after the year 9999"),
+        (253_402_300_800_000, "after the year 9999"),
+    ] {
+        set_expiry_ms(&cli, ms);
+        let out = cli.run(&["status", "--offline"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert!(text(&out.stdout).contains(says), "{}", text(&out.stdout));
+        let json = cli.run(&["status", "--offline", "--json"]);
+        assert_eq!(json.status.code(), Some(0), "{}", text(&json.stderr));
+        let out = cli.run(&["token"]);
+        assert_ne!(out.status.code(), Some(101), "{}", text(&out.stderr));
+    }
+}
+
+/// Regression: a link planted at the lock file's name made `token` create
+/// the link's target.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_refuses_a_planted_lock_link_and_creates_nothing() {
+    let emu = emulator(auto()).await;
+    let cli = Cli::new(&emu);
+    log_in(&cli).await;
+    set_expiry_ms(&cli, 1000);
+    let dir = cli.credentials.parent().unwrap();
+    let target = dir.join("planted-target");
+    // The login made the lock file; an attacker swaps it for a link.
+    std::fs::remove_file(dir.join("credentials.json.lock")).unwrap();
+    std::os::unix::fs::symlink(&target, dir.join("credentials.json.lock")).unwrap();
+    let out = cli.run(&["token"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("symbolic link"), "{err}");
+    assert!(err.contains("credentials.json.lock"), "{err}");
+    assert!(!target.exists());
+    assert!(out.stdout.is_empty());
+}
+
+/// Regression: `logout` deleted without the lock and unlinked the lock
+/// file, and a crash's temporary file (holding the refresh token) stayed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_keeps_the_lock_file_and_removes_leftovers() {
+    let emu = emulator(auto()).await;
+    let cli = Cli::new(&emu);
+    let saved = log_in(&cli).await;
+    let dir = cli.credentials.parent().unwrap();
+    let leftover = dir.join(".credentials.json.Ab12Cd.tmp");
+    std::fs::write(&leftover, serde_json::to_vec(&saved).unwrap()).unwrap();
+    let out = cli.run(&["logout"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!cli.credentials.exists());
+    assert!(
+        !leftover.exists(),
+        "the refresh token survived in a leftover"
+    );
+    assert!(dir.join("credentials.json.lock").exists());
+}
+
+/// Regression: `--client-secret` is readable in /proc/PID/cmdline by other
+/// users; a file (or standard input) keeps it out of the process list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_secret_from_a_file_or_stdin_and_a_warning_for_the_argument() {
+    let emu = emulator(auto()).await;
+    let cli = Cli::new(&emu);
+    log_in(&cli).await;
+    set_expiry_ms(&cli, 1000);
+    let secret_file = cli.credentials.with_file_name("secret");
+    std::fs::write(&secret_file, "demo-secret\n").unwrap();
+    let path = secret_file.display().to_string();
+    let out = cli
+        .command(&["token", "--client-secret-file", &path])
+        .env_remove("MEDIUM_CLIENT_SECRET")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("warning"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    set_expiry_ms(&cli, 1000);
+    let mut child = cli
+        .command(&["token", "--client-secret-file", "-"])
+        .env_remove("MEDIUM_CLIENT_SECRET")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"demo-secret")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    set_expiry_ms(&cli, 1000);
+    let out = cli.run(&["token", "--client-secret", "demo-secret"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("warning: --client-secret is visible"), "{err}");
+    assert!(!err.contains("demo-secret"), "{err}");
+
+    std::fs::write(&secret_file, "").unwrap();
+    let out = cli
+        .command(&["token", "--force-refresh", "--client-secret-file", &path])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("is empty"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::body::Body;
 use axum::extract::{Query, State as Extract};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -17,6 +18,7 @@ use medium_oauth2_api::operations::authorize_user::{fixed, param};
 use crate::routes;
 use crate::scopes::{self, Scopes};
 use crate::state::{CODE_TTL, CodeEntry, PendingConsent, State, random_hex};
+use crate::tokens::read_body;
 
 /// Name of the consent form's hidden field that identifies the request.
 const CONSENT_FIELD: &str = "consent";
@@ -119,11 +121,12 @@ pub(crate) async fn authorize(
     Html(body).into_response()
 }
 
-pub(crate) async fn consent(
-    Extract(state): Extract<Arc<State>>,
-    form: Result<axum::Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
-) -> Response {
-    let Ok(axum::Form(form)) = form else {
+pub(crate) async fn consent(Extract(state): Extract<Arc<State>>, body: Body) -> Response {
+    let form: Option<HashMap<String, String>> = match read_body(&state, body).await {
+        Ok(bytes) => serde_urlencoded::from_bytes(&bytes).ok(),
+        Err(_) => None,
+    };
+    let Some(form) = form else {
         return error_page("The consent form could not be read.");
     };
     let approve = match form.get(DECISION_FIELD).map(String::as_str) {

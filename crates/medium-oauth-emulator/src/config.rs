@@ -152,7 +152,8 @@ impl Default for Config {
     }
 }
 
-/// Caps that keep a flood of requests from growing the emulator without bound.
+/// Caps and deadlines that keep a flood of requests, or of idle or stalled
+/// connections, from growing the emulator without bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Authorization codes and consent pages awaiting an answer.
@@ -161,7 +162,49 @@ pub struct Limits {
     pub tokens: usize,
     /// Largest accepted request body, in bytes.
     pub request_body_bytes: usize,
+    /// How long a connection may take to send a request's headers, counted
+    /// from when it connects or from the end of its previous response. It is
+    /// also the keep-alive idle timeout: an idle keep-alive connection is one
+    /// waiting for its next request's headers, so it is closed this long
+    /// after its last response.
+    ///
+    /// This and the other connection deadlines count wall time, not tokio's:
+    /// a test on paused time can jump hours ahead without its connections
+    /// being closed under it.
+    pub header_read_timeout: Duration,
+    /// How long a request's body may take to arrive once its headers have.
+    pub body_read_timeout: Duration,
+    /// How long a shutdown lets requests in flight finish before closing
+    /// their connections anyway.
+    pub shutdown_grace: Duration,
+    /// Connections served at once; further ones wait in the listen backlog
+    /// until one closes. At least one is always served.
+    pub connections: usize,
 }
+
+/// [`Limits::header_read_timeout`] by default: loopback clients send their
+/// headers within milliseconds even on a loaded CI machine, and an idle
+/// keep-alive client (whose process may wait for its pooled connections to
+/// close before exiting) is let go 10 seconds after its last response.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// [`Limits::body_read_timeout`] by default: token forms and the consent
+/// form are a few hundred bytes, sent with the headers; only a client
+/// trickling its body on purpose takes longer.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// [`Limits::shutdown_grace`] by default. The emulator answers in
+/// microseconds, so only an injected `Fault::Delay` or a client that stopped
+/// mid-request is still there after it, and a Ctrl-C should not wait long
+/// for either.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// [`Limits::connections`] by default. An in-process emulator shares its
+/// process's file descriptors with the clients under test, two per loopback
+/// connection, and Linux's usual soft limit is 1024; 256 leaves most of them
+/// to the test while serving more parallel clients than any test here opens
+/// (200).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -174,6 +217,10 @@ impl Default for Limits {
             tokens: 1_000_000,
             // Token forms are a few hundred bytes; 64 KiB is generous.
             request_body_bytes: 64 * 1024,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }

@@ -33,7 +33,7 @@ pub(crate) async fn tokens_refresh(
 }
 
 async fn handle(state: Arc<State>, endpoint: Endpoint, headers: HeaderMap, body: Body) -> Response {
-    let body = axum::body::to_bytes(body, state.config.limits.request_body_bytes).await;
+    let body = read_body(&state, body).await;
     let form = body.as_ref().ok().and_then(|b| parse_form(&headers, b));
     let grant = match form.as_ref().and_then(|f| field(f, "grant_type")) {
         Some("authorization_code") => Grant::AuthorizationCode,
@@ -53,11 +53,7 @@ async fn handle(state: Arc<State>, endpoint: Endpoint, headers: HeaderMap, body:
         return response;
     }
     let result = match (body, form) {
-        (Err(_), _) => Err(ApiError::new(
-            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-            codes::BODY_TOO_LARGE,
-            "Request body is too large.",
-        )),
+        (Err(e), _) => Err(e),
         // Query strings, JSON and multipart bodies are refused the way Medium
         // refuses them: as if grant_type were missing.
         (Ok(_), None) => Err(ApiError::grant_type_invalid()),
@@ -85,6 +81,27 @@ async fn handle(state: Arc<State>, endpoint: Endpoint, headers: HeaderMap, body:
     };
     state.record_request(endpoint, grant, Outcome::Status(response.status().as_u16()));
     response
+}
+
+/// Reads a request body under the size cap and the body deadline.
+pub(crate) async fn read_body(state: &State, body: Body) -> Result<Bytes, ApiError> {
+    let limits = &state.config.limits;
+    let read = axum::body::to_bytes(body, limits.request_body_bytes);
+    match crate::wall::timeout(limits.body_read_timeout, read).await {
+        Some(Ok(bytes)) => Ok(bytes),
+        // Over the cap, or a connection that broke mid-body: either way
+        // nothing usable arrived, and a broken connection reads no answer.
+        Some(Err(_)) => Err(ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            codes::BODY_TOO_LARGE,
+            "Request body is too large.",
+        )),
+        None => Err(ApiError::new(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            codes::BODY_TOO_SLOW,
+            "Request body took too long to arrive.",
+        )),
+    }
 }
 
 /// The [`Fault::ExpiredToken`] answer: what was issued, expired a second ago.

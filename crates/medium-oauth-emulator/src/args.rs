@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::config::{ClientApp, Config, RedirectRule, RefreshEndpoints, SuccessStatus};
+use crate::config::{
+    ClientApp, Config, MAX_TOKEN_LIFETIME, RedirectRule, RefreshEndpoints, SuccessStatus,
+};
 
 /// Options of a standalone emulator.
 #[derive(Debug, Clone, clap::Args)]
@@ -14,8 +16,9 @@ pub struct Args {
     /// Approve every valid authorization request without a consent page.
     #[arg(long)]
     pub auto_approve: bool,
-    /// Access token lifetime in seconds (default: 60 days).
-    #[arg(long, value_name = "SECS")]
+    /// Access token lifetime in seconds, from 1 to 315360000 (10 years)
+    /// [default: 60 days].
+    #[arg(long, value_name = "SECS", value_parser = parse_token_lifetime)]
     pub token_lifetime: Option<u64>,
     /// Each refresh issues a new refresh token and invalidates the old one.
     #[arg(long)]
@@ -39,6 +42,21 @@ pub struct Args {
     /// Most live access and refresh tokens held at once [default: 1000000].
     #[arg(long, value_name = "N")]
     pub max_tokens: Option<usize>,
+}
+
+/// Checks a token lifetime in seconds against 1 s ..= [`MAX_TOKEN_LIFETIME`].
+fn check_token_lifetime(secs: u64) -> Result<u64, String> {
+    let max = MAX_TOKEN_LIFETIME.as_secs();
+    if (1..=max).contains(&secs) {
+        Ok(secs)
+    } else {
+        Err(format!("expected whole seconds from 1 to {max} (10 years)"))
+    }
+}
+
+fn parse_token_lifetime(text: &str) -> Result<u64, String> {
+    // Not a number, or past u64: 0 stands in, so the message is the range's.
+    check_token_lifetime(text.parse().unwrap_or(0))
 }
 
 fn parse_success_status(text: &str) -> Result<u16, String> {
@@ -75,6 +93,8 @@ impl Args {
             ..Config::default()
         };
         if let Some(secs) = self.token_lifetime {
+            // Parsing checked it; an `Args` built in code is checked here.
+            let secs = check_token_lifetime(secs).map_err(|e| format!("--token-lifetime: {e}"))?;
             config.token_lifetime = Duration::from_secs(secs);
         }
         if let Some(n) = self.max_pending_grants {
@@ -127,4 +147,60 @@ pub async fn run(args: Args) -> Result<(), String> {
         .map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
     emulator.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        Cli::try_parse_from(std::iter::once("emulator").chain(args.iter().copied())).map(|c| c.args)
+    }
+
+    #[test]
+    fn token_lifetime_is_checked_against_one_second_to_ten_years() {
+        for bad in [
+            "0",
+            "315360001",
+            "9223372036854775",
+            "18446744073709551615",
+            "-1",
+            "1.5",
+            "a day",
+        ] {
+            let flag = format!("--token-lifetime={bad}");
+            let err = parse(&[&flag]).expect_err(bad).to_string();
+            assert!(err.contains("--token-lifetime"), "{bad}: {err}");
+            assert!(
+                err.contains("from 1 to 315360000 (10 years)"),
+                "{bad}: {err}"
+            );
+        }
+        for good in ["1", "3600", "315360000"] {
+            let args = parse(&["--token-lifetime", good]).unwrap();
+            let config = args.config().unwrap();
+            assert_eq!(config.token_lifetime.as_secs().to_string(), good);
+        }
+    }
+
+    #[test]
+    fn token_lifetime_set_in_code_is_checked_too() {
+        let mut args = parse(&[]).unwrap();
+        args.token_lifetime = Some(u64::MAX);
+        let err = args.config().unwrap_err();
+        assert!(
+            err.contains("--token-lifetime") && err.contains("10 years"),
+            "{err}"
+        );
+        args.token_lifetime = Some(0);
+        assert!(args.config().is_err());
+    }
 }

@@ -17,7 +17,7 @@ use medium_oauth2_api::operations::authorize_user::{fixed, param};
 
 use crate::routes;
 use crate::scopes::{self, Scopes};
-use crate::state::{CODE_TTL, CodeEntry, PendingConsent, State, random_hex};
+use crate::state::{CODE_TTL, CodeEntry, PendingConsent, State, ms_after, random_hex};
 use crate::tokens::read_body;
 
 /// Name of the consent form's hidden field that identifies the request.
@@ -74,7 +74,7 @@ fn validate(
         redirect_uri: redirect_uri.to_owned(),
         scopes,
         state: state_param.to_owned(),
-        expires_at_ms: state.clock.now_ms() + CODE_TTL.as_millis() as i64,
+        expires_at_ms: ms_after(state.clock.now_ms(), CODE_TTL),
     })
 }
 
@@ -163,7 +163,7 @@ fn decide(state: &State, consent: PendingConsent, approve: bool) -> Response {
                     client_id: consent.client_id,
                     redirect_uri: consent.redirect_uri,
                     scopes: consent.scopes,
-                    expires_at_ms: state.clock.now_ms() + CODE_TTL.as_millis() as i64,
+                    expires_at_ms: ms_after(state.clock.now_ms(), CODE_TTL),
                     grant: None,
                 },
             );

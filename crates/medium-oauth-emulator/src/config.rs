@@ -8,6 +8,13 @@ use url::Url;
 /// How long access tokens live unless configured otherwise: Medium's 60 days.
 pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 24 * 60 * 60);
 
+/// The longest `--token-lifetime` accepted: 10 years (of 365 days), far past
+/// any test's horizon, and small enough that an expiry in milliseconds since
+/// the epoch stays an exact integer in every JSON reader, JavaScript's
+/// included. A [`Config`] built in code may say more; expiries then
+/// saturate instead of overflowing.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
+
 /// The built-in app's client id.
 pub const DEMO_CLIENT_ID: &str = "demo-client";
 /// The built-in app's client secret.

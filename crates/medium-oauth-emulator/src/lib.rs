@@ -51,7 +51,7 @@ pub use args::{Args, run};
 pub use config::{
     ClientApp, Config, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_GRACE, DEFAULT_TOKEN_LIFETIME, DEMO_CLIENT_ID,
-    DEMO_CLIENT_SECRET, Limits, RedirectRule, RefreshEndpoints, SuccessStatus,
+    DEMO_CLIENT_SECRET, Limits, MAX_TOKEN_LIFETIME, RedirectRule, RefreshEndpoints, SuccessStatus,
 };
 pub use errors::codes;
 pub use faults::Fault;

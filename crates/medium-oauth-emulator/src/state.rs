@@ -23,6 +23,12 @@ pub const CODE_TTL: Duration = Duration::from_secs(10 * 60);
 /// Random bytes in codes and tokens: 128 bits, beyond guessing.
 const SECRET_BYTES: usize = 16;
 
+/// `now_ms` plus `by`, saturating: a lifetime set in code may be anything up
+/// to `Duration::MAX`, and the clock may have been advanced as far.
+pub(crate) fn ms_after(now_ms: i64, by: Duration) -> i64 {
+    now_ms.saturating_add(i64::try_from(by.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// A random value as lowercase hex, the form Medium's tokens take.
 pub(crate) fn random_hex() -> String {
     let mut bytes = [0u8; SECRET_BYTES];

@@ -16,7 +16,7 @@ use medium_oauth2_api::types;
 use crate::errors::{ApiError, codes};
 use crate::faults::Fault;
 use crate::scopes::Scopes;
-use crate::state::{Endpoint, Grant, Issued, Outcome, State};
+use crate::state::{Endpoint, Grant, Issued, Outcome, State, ms_after};
 
 const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
 
@@ -107,7 +107,7 @@ pub(crate) async fn read_body(state: &State, body: Body) -> Result<Bytes, ApiErr
 /// The [`Fault::ExpiredToken`] answer: what was issued, expired a second ago.
 fn expire(state: &State, mut issued: Issued) -> Issued {
     const AGO_MS: i64 = 1000;
-    issued.expires_at_ms = state.clock.now_ms() - AGO_MS;
+    issued.expires_at_ms = state.clock.now_ms().saturating_sub(AGO_MS);
     if let Some(entry) = state.tables().access.get_mut(&issued.access_token) {
         entry.expires_at_ms = issued.expires_at_ms;
     }
@@ -202,7 +202,7 @@ fn exchange(state: &State, form: &Form, raw: &Bytes) -> Result<Issued, ApiError>
     if let Some(entry) = tables.codes.get_mut(&body.code) {
         entry.grant = Some(grant);
     }
-    let expires = now + state.config.token_lifetime.as_millis() as i64;
+    let expires = ms_after(now, state.config.token_lifetime);
     let issued = tables.issue(grant, &body.client_id, scopes, expires, true);
     state.counters.exchanges.fetch_add(1, Ordering::Relaxed);
     Ok(issued)
@@ -229,7 +229,7 @@ fn refresh(state: &State, form: &Form, raw: &Bytes) -> Result<Issued, ApiError> 
     if rotate {
         tables.refresh.remove(&body.refresh_token);
     }
-    let expires = state.clock.now_ms() + state.config.token_lifetime.as_millis() as i64;
+    let expires = ms_after(state.clock.now_ms(), state.config.token_lifetime);
     let issued = tables.issue(grant, &body.client_id, scopes, expires, rotate);
     state.counters.refreshes.fetch_add(1, Ordering::Relaxed);
     Ok(issued)

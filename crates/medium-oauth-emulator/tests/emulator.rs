@@ -815,3 +815,44 @@ async fn parallel_exchanges() {
             .all(|r| r.status().is_success() || r.status() == StatusCode::UNAUTHORIZED)
     );
 }
+#[tokio::test]
+async fn a_huge_token_lifetime_does_not_panic_the_server() {
+    // 9223372036854775 s is the `--token-lifetime` that used to overflow;
+    // `Duration::MAX` is the most a Config can say.
+    for lifetime in [Duration::from_secs(9_223_372_036_854_775), Duration::MAX] {
+        let emu = start(Config {
+            token_lifetime: lifetime,
+            ..auto()
+        })
+        .await;
+        let c = code(&emu, "basicProfile").await;
+        let token = token_body(exchange(&emu, &c).await).await;
+        assert_eq!(token.expires_at, Some(i64::MAX), "saturates at the far end");
+        let access = token.access_token.unwrap();
+        assert_eq!(me(&emu, Some(&access)).await.status(), StatusCode::OK);
+        let refreshed =
+            token_body(refresh_at(&emu, "/tokens", &token.refresh_token.unwrap()).await).await;
+        assert_eq!(refreshed.expires_at, Some(i64::MAX));
+    }
+}
+
+#[tokio::test]
+async fn a_clock_advanced_to_the_end_of_time_does_not_panic_the_server() {
+    let emu = start(auto()).await;
+    emu.advance_clock(Duration::MAX);
+    let resp = http()
+        .get(authorize_url(&emu, &good_params("basicProfile", "st")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    let q = query_of(resp.headers()["location"].to_str().unwrap());
+    let c = param(&q, "code").unwrap();
+    // Nothing outlives the end of time, but the server answers.
+    assert_api_error(
+        exchange(&emu, &c).await,
+        StatusCode::UNAUTHORIZED,
+        codes::CODE_INVALID,
+    )
+    .await;
+}

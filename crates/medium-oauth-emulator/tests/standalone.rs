@@ -51,6 +51,24 @@ async fn memory_caps_are_flags() {
 }
 
 #[test]
+fn token_lifetimes_outside_one_second_to_ten_years_are_refused() {
+    for lifetime in ["0", "315360001", "9223372036854775", "99999999999999999999"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_medium-oauth-emulator"))
+            .args(["--listen", "127.0.0.1:0", "--token-lifetime", lifetime])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{lifetime}");
+        assert!(out.stdout.is_empty(), "{lifetime}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--token-lifetime"), "{lifetime}: {err}");
+        assert!(
+            err.contains("from 1 to 315360000 (10 years)"),
+            "{lifetime}: {err}"
+        );
+    }
+}
+
+#[test]
 fn bad_options_are_refused() {
     for args in [
         &["--success-status", "204"][..],

@@ -15,6 +15,7 @@ use axum::response::{Html, IntoResponse, Response};
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 use medium_oauth2_api::operations::authorize_user::{fixed, param};
 
+use crate::config::MAX_STATE_BYTES;
 use crate::routes;
 use crate::scopes::{self, Scopes};
 use crate::state::{CODE_TTL, CodeEntry, PendingConsent, State, ms_after, random_hex};
@@ -41,10 +42,7 @@ fn overloaded_page() -> Response {
 
 /// Validates the five parameters in the order that keeps redirects safe: the
 /// app and its redirect URI first, so later errors may not redirect either.
-fn validate(
-    state: &State,
-    query: &HashMap<String, String>,
-) -> Result<PendingConsent, &'static str> {
+fn validate(state: &State, query: &HashMap<String, String>) -> Result<PendingConsent, String> {
     let get = |name: &str| {
         query
             .get(name)
@@ -55,19 +53,25 @@ fn validate(
     let app = state.client(client_id).ok_or("Unknown client_id.")?;
     let redirect_uri = get(param::REDIRECT_URI).ok_or("redirect_uri is missing.")?;
     if !app.redirect.allows(redirect_uri) {
-        return Err("redirect_uri is not registered for this application.");
+        return Err("redirect_uri is not registered for this application.".into());
     }
     if get(param::RESPONSE_TYPE) != Some(fixed::RESPONSE_TYPE) {
-        return Err("response_type must be code.");
+        return Err("response_type must be code.".into());
     }
     let state_param = get(param::STATE).ok_or("state is missing.")?;
+    if state_param.len() > MAX_STATE_BYTES {
+        return Err(format!(
+            "state is too long: {} bytes, and at most {MAX_STATE_BYTES} are accepted.",
+            state_param.len()
+        ));
+    }
     let scopes = Scopes::parse(get(param::SCOPE).ok_or("scope is missing.")?)
         .map_err(|_| "scope names an unknown scope.")?;
     if scopes.is_empty() {
-        return Err("scope is empty.");
+        return Err("scope is empty.".into());
     }
     if scopes.iter().any(scopes::is_extended) && !app.extended_scope_approved {
-        return Err("This application is not approved for uploadImage.");
+        return Err("This application is not approved for uploadImage.".into());
     }
     Ok(PendingConsent {
         client_id: client_id.to_owned(),
@@ -84,7 +88,7 @@ pub(crate) async fn authorize(
 ) -> Response {
     let consent = match validate(&state, &query) {
         Ok(consent) => consent,
-        Err(reason) => return error_page(reason),
+        Err(reason) => return error_page(&reason),
     };
     if state.config.auto_approve {
         return decide(&state, consent, true);
@@ -99,12 +103,14 @@ pub(crate) async fn authorize(
         .map(|s| format!("<li>{}</li>", text(scopes::describe(s))))
         .collect();
     let id = random_hex();
-    {
-        let mut tables = state.tables();
-        if !tables.room_for_pending(state.config.limits.pending_grants, state.clock.now_ms()) {
-            return overloaded_page();
-        }
-        tables.consents.insert(id.clone(), consent);
+    let held = state.tables().insert_consent(
+        &state.config.limits,
+        state.clock.now_ms(),
+        id.clone(),
+        consent,
+    );
+    if held.is_err() {
+        return overloaded_page();
     }
     let action = routes::authorize_path();
     let body = format!(
@@ -137,7 +143,7 @@ pub(crate) async fn consent(Extract(state): Extract<Arc<State>>, body: Body) -> 
     let now = state.clock.now_ms();
     let pending = form
         .get(CONSENT_FIELD)
-        .and_then(|id| state.tables().consents.remove(id))
+        .and_then(|id| state.tables().take_consent(id))
         .filter(|c| c.expires_at_ms > now);
     match pending {
         Some(consent) => decide(&state, consent, approve),
@@ -152,21 +158,19 @@ fn decide(state: &State, consent: PendingConsent, approve: bool) -> Response {
     };
     if approve {
         let code = random_hex();
-        {
-            let mut tables = state.tables();
-            if !tables.room_for_pending(state.config.limits.pending_grants, state.clock.now_ms()) {
-                return overloaded_page();
-            }
-            tables.codes.insert(
-                code.clone(),
-                CodeEntry {
-                    client_id: consent.client_id,
-                    redirect_uri: consent.redirect_uri,
-                    scopes: consent.scopes,
-                    expires_at_ms: ms_after(state.clock.now_ms(), CODE_TTL),
-                    grant: None,
-                },
-            );
+        let now = state.clock.now_ms();
+        let entry = CodeEntry {
+            client_id: consent.client_id,
+            redirect_uri: consent.redirect_uri,
+            scopes: consent.scopes,
+            expires_at_ms: ms_after(now, CODE_TTL),
+            grant: None,
+        };
+        let held = state
+            .tables()
+            .insert_code(&state.config.limits, now, code.clone(), entry);
+        if held.is_err() {
+            return overloaded_page();
         }
         target
             .query_pairs_mut()

@@ -15,6 +15,13 @@ pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 24 * 60 * 
 /// saturate instead of overflowing.
 pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
 
+/// The longest `state` the authorize endpoint accepts, in bytes. Real
+/// clients send 32 to 64 characters (this workspace's client sends 64); 1 KiB
+/// leaves room for clients that pack a return path into it, while 10,000
+/// pending consents stay near 10 MB instead of the 650 MB that 64 KiB states
+/// came to.
+pub const MAX_STATE_BYTES: usize = 1024;
+
 /// The built-in app's client id.
 pub const DEMO_CLIENT_ID: &str = "demo-client";
 /// The built-in app's client secret.
@@ -165,6 +172,9 @@ impl Default for Config {
 pub struct Limits {
     /// Authorization codes and consent pages awaiting an answer.
     pub pending_grants: usize,
+    /// Bytes those codes and consent pages may hold together, roughly: their
+    /// text (client id, redirect URI, state, key) and their table slots.
+    pub pending_grant_bytes: usize,
     /// Live access and refresh tokens together.
     pub tokens: usize,
     /// Largest accepted request body, in bytes.
@@ -219,6 +229,12 @@ impl Default for Limits {
             // Far above any interactive use; a flood hits the cap, gets 503s,
             // and the table drains as codes expire.
             pending_grants: 10_000,
+            // A typical grant takes about 300 bytes, so the entry cap binds
+            // first in normal use; 16 MiB still admits 10,000 consents with
+            // the longest states allowed, and bounds a flood of long redirect
+            // URIs (each up to hyper's 64 KiB URI limit) at 16 MiB rather
+            // than the ~650 MB 10,000 of them would take.
+            pending_grant_bytes: 16 * 1024 * 1024,
             // Enough for load tests of 100k exchanges (two tokens each) with
             // headroom, at roughly 200 bytes per token.
             tokens: 1_000_000,

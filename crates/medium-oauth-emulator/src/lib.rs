@@ -51,7 +51,8 @@ pub use args::{Args, run};
 pub use config::{
     ClientApp, Config, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_GRACE, DEFAULT_TOKEN_LIFETIME, DEMO_CLIENT_ID,
-    DEMO_CLIENT_SECRET, Limits, MAX_TOKEN_LIFETIME, RedirectRule, RefreshEndpoints, SuccessStatus,
+    DEMO_CLIENT_SECRET, Limits, MAX_STATE_BYTES, MAX_TOKEN_LIFETIME, RedirectRule,
+    RefreshEndpoints, SuccessStatus,
 };
 pub use errors::codes;
 pub use faults::Fault;
@@ -286,8 +287,13 @@ impl Emulator {
 
     /// Authorization codes and consent pages held in memory.
     pub fn pending_grants(&self) -> usize {
-        let tables = self.state.tables();
-        tables.consents.len() + tables.codes.len()
+        self.state.tables().pending()
+    }
+
+    /// Bytes the authorization codes and consent pages hold, roughly, as
+    /// [`Limits::pending_grant_bytes`] counts them.
+    pub fn pending_grant_bytes(&self) -> usize {
+        self.state.tables().pending_bytes()
     }
 
     /// While `refuse` is set, the API (`GET /v1/me`) answers 401 to every

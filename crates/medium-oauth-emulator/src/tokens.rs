@@ -182,7 +182,7 @@ fn exchange(state: &State, form: &Form, raw: &Bytes) -> Result<Issued, ApiError>
         || ApiError::unauthorized(codes::CODE_INVALID, "Authorization code was invalid.");
     let now = state.clock.now_ms();
     let mut tables = state.tables();
-    let entry = tables.codes.get(&body.code).ok_or_else(invalid_code)?;
+    let entry = tables.code(&body.code).ok_or_else(invalid_code)?;
     if entry.expires_at_ms <= now || entry.client_id != body.client_id {
         return Err(invalid_code());
     }
@@ -199,9 +199,7 @@ fn exchange(state: &State, form: &Form, raw: &Bytes) -> Result<Issued, ApiError>
     let scopes = entry.scopes;
     room_for_tokens(state, &mut tables)?;
     let grant = tables.new_grant();
-    if let Some(entry) = tables.codes.get_mut(&body.code) {
-        entry.grant = Some(grant);
-    }
+    tables.mark_exchanged(&body.code, grant);
     let expires = ms_after(now, state.config.token_lifetime);
     let issued = tables.issue(grant, &body.client_id, scopes, expires, true);
     state.counters.exchanges.fetch_add(1, Ordering::Relaxed);

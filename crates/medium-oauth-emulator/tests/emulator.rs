@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use medium_oauth_emulator::{
-    ClientApp, Config, Emulator, Endpoint, Fault, Grant, Limits, RedirectRule, RefreshEndpoints,
-    SuccessStatus, codes,
+    ClientApp, Config, Emulator, Endpoint, Fault, Grant, Limits, MAX_STATE_BYTES, RedirectRule,
+    RefreshEndpoints, SuccessStatus, codes,
 };
 use medium_oauth2_api::types;
 use reqwest::StatusCode;
@@ -815,6 +815,136 @@ async fn parallel_exchanges() {
             .all(|r| r.status().is_success() || r.status() == StatusCode::UNAUTHORIZED)
     );
 }
+
+async fn consent_page(
+    emu: &Emulator,
+    params: &[(&str, &str)],
+) -> (reqwest::header::HeaderMap, String) {
+    let resp = http().get(authorize_url(emu, params)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let headers = resp.headers().clone();
+    (headers, resp.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn an_over_long_state_is_refused_and_nothing_is_held() {
+    let emu = start(Config::default()).await;
+    let too_long = "s".repeat(MAX_STATE_BYTES + 1);
+    let resp = http()
+        .get(authorize_url(&emu, &good_params("basicProfile", &too_long)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(resp.headers().get("location").is_none());
+    let page = resp.text().await.unwrap();
+    assert!(
+        page.contains(&format!("at most {MAX_STATE_BYTES} are accepted")),
+        "{page}"
+    );
+    assert!(!page.contains(&too_long), "the page echoes the state");
+    assert_eq!(emu.pending_grants(), 0);
+
+    let longest = "s".repeat(MAX_STATE_BYTES);
+    consent_page(&emu, &good_params("basicProfile", &longest)).await;
+    assert_eq!(emu.pending_grants(), 1);
+}
+
+#[tokio::test]
+async fn pending_grants_are_capped_in_bytes() {
+    const CAP_BYTES: usize = 16 * 1024;
+    let emu = start(Config {
+        limits: Limits {
+            pending_grant_bytes: CAP_BYTES,
+            ..Limits::default()
+        },
+        ..Config::default()
+    })
+    .await;
+    let long_state = "s".repeat(MAX_STATE_BYTES);
+    let mut pages = Vec::new();
+    let refused = loop {
+        let resp = http()
+            .get(authorize_url(
+                &emu,
+                &good_params("basicProfile", &long_state),
+            ))
+            .send()
+            .await
+            .unwrap();
+        if resp.status() != StatusCode::OK {
+            break resp;
+        }
+        pages.push(resp.text().await.unwrap());
+        assert!(pages.len() <= CAP_BYTES / MAX_STATE_BYTES, "no byte cap");
+    };
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // Far fewer than the entry cap, and each held at least its state.
+    assert!(
+        pages.len() >= CAP_BYTES / (2 * MAX_STATE_BYTES),
+        "{}",
+        pages.len()
+    );
+    assert_eq!(emu.pending_grants(), pages.len());
+    let held = emu.pending_grant_bytes();
+    assert!(held <= CAP_BYTES, "{held}");
+    assert!(held >= pages.len() * MAX_STATE_BYTES, "{held}");
+
+    // Answering a consent gives its bytes back.
+    let consent = format!("{}/authorize", emu.authorization_server());
+    for page in &pages {
+        let deny = http()
+            .post(&consent)
+            .form(&[("consent", consent_id(page).as_str()), ("decision", "deny")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(deny.status(), StatusCode::FOUND);
+    }
+    assert_eq!(emu.pending_grants(), 0);
+    assert_eq!(emu.pending_grant_bytes(), 0);
+
+    // And so does expiry: filled up again, then expired, there is room.
+    for _ in 0..pages.len() {
+        consent_page(&emu, &good_params("basicProfile", &long_state)).await;
+    }
+    let full = http()
+        .get(authorize_url(
+            &emu,
+            &good_params("basicProfile", &long_state),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(full.status(), StatusCode::SERVICE_UNAVAILABLE);
+    emu.advance_clock(Duration::from_secs(11 * 60));
+    let last = consent_page(&emu, &good_params("basicProfile", &long_state))
+        .await
+        .1;
+    assert_eq!(emu.pending_grants(), 1, "the expired ones were swept");
+    let consent_bytes = emu.pending_grant_bytes();
+    assert!(
+        (MAX_STATE_BYTES..2 * MAX_STATE_BYTES).contains(&consent_bytes),
+        "{consent_bytes}"
+    );
+
+    // An approved consent becomes a code, counted until it expires.
+    let approve = http()
+        .post(&consent)
+        .form(&[
+            ("consent", consent_id(&last).as_str()),
+            ("decision", "approve"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approve.status(), StatusCode::FOUND);
+    assert_eq!(emu.pending_grants(), 1);
+    // It keeps no state, which went back with the redirect.
+    let code_bytes = emu.pending_grant_bytes();
+    assert!(code_bytes < MAX_STATE_BYTES, "{code_bytes}");
+}
+
 #[tokio::test]
 async fn a_huge_token_lifetime_does_not_panic_the_server() {
     // 9223372036854775 s is the `--token-lifetime` that used to overflow;

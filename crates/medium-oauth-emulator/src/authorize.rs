@@ -16,6 +16,7 @@ use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 use medium_oauth2_api::operations::authorize_user::{fixed, param};
 
 use crate::config::MAX_STATE_BYTES;
+use crate::me::User;
 use crate::routes;
 use crate::scopes::{self, Scopes};
 use crate::state::{CODE_TTL, CodeEntry, PendingConsent, State, ms_after, random_hex};
@@ -26,18 +27,73 @@ const CONSENT_FIELD: &str = "consent";
 /// Name of the consent form's button field.
 const DECISION_FIELD: &str = "decision";
 
-fn error_page(reason: &str) -> Response {
+/// Inline, so the pages load nothing from anywhere: the emulator runs
+/// offline and its CSP allows no other source.
+const STYLE: &str = "\
+:root{color-scheme:light}\
+body{margin:0;background:#f2f2ee;color:#242424;\
+font:16px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif}\
+main{max-width:30rem;margin:0 auto;padding:1.5rem 1rem}\
+.notice{margin:0;padding:.75rem 1rem;border:1px solid #d9b64a;border-radius:8px;\
+background:#fff6d6;font-size:.9rem}\
+.card{margin-top:1rem;padding:1.5rem;border-radius:12px;background:#fff;\
+box-shadow:0 1px 4px rgba(0,0,0,.15)}\
+h1{margin:0 0 .75rem;font-size:1.4rem;line-height:1.3;overflow-wrap:anywhere}\
+ul{margin:0;padding-left:1.25rem}li{margin:.4rem 0}\
+.fine{color:#6b6b6b;font-size:.85rem;overflow-wrap:anywhere}\
+.actions{display:flex;gap:.75rem;margin-top:1.5rem}\
+button{flex:1;padding:.75rem 1rem;border:1px solid #242424;border-radius:999px;\
+font:inherit;cursor:pointer;background:#fff;color:#242424}\
+button#approve{border-color:#1a8917;background:#1a8917;color:#fff}\
+button:focus-visible{outline:3px solid #6aa7ff;outline-offset:2px}";
+
+/// Sent with every page: no script, style only inline, no framing (a
+/// consent page in someone else's frame invites clickjacking). No
+/// `form-action`: browsers apply it to the redirect after the form's POST,
+/// which goes to the app's own redirect URI.
+const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
+
+/// A complete page. `title` is escaped here; `main` must already be.
+fn page(status: StatusCode, title: &str, main: &str) -> Response {
     let body = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Medium</title></head>\
-         <body><h1>We didn't understand your request</h1><p id=\"reason\">{}</p></body></html>",
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title} \u{b7} Medium emulator</title><style>{STYLE}</style></head>\
+         <body><main><p class=\"notice\" id=\"emulator-notice\" role=\"note\">\
+         <strong>Local emulator, not Medium.</strong> This page is served by the \
+         medium-oauth emulator on this computer; nothing done here reaches Medium.</p>\
+         <div class=\"card\">{main}</div></main></body></html>",
+        title = text(title),
+    );
+    (
+        status,
+        [
+            (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+            // The consent page holds a one-time consent id.
+            (header::CACHE_CONTROL, "no-store"),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        Html(body),
+    )
+        .into_response()
+}
+
+fn error_page(reason: &str) -> Response {
+    let main = format!(
+        "<h1>We didn't understand your request</h1><p id=\"reason\">{}</p>",
         text(reason)
     );
-    (StatusCode::BAD_REQUEST, Html(body)).into_response()
+    page(StatusCode::BAD_REQUEST, "Error", &main)
 }
 
 fn overloaded_page() -> Response {
-    let body = "<!doctype html><html><body><h1>Try again later</h1></body></html>";
-    (StatusCode::SERVICE_UNAVAILABLE, Html(body)).into_response()
+    page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Try again later",
+        "<h1>Try again later</h1><p id=\"reason\">The emulator is at its memory cap.</p>",
+    )
 }
 
 /// Validates the five parameters in the order that keeps redirects safe: the
@@ -102,6 +158,7 @@ pub(crate) async fn authorize(
         .iter()
         .map(|s| format!("<li>{}</li>", text(scopes::describe(s))))
         .collect();
+    let redirect_uri = consent.redirect_uri.clone();
     let id = random_hex();
     let held = state.tables().insert_consent(
         &state.config.limits,
@@ -112,19 +169,25 @@ pub(crate) async fn authorize(
     if held.is_err() {
         return overloaded_page();
     }
-    let action = routes::authorize_path();
-    let body = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Authorize {name}</title></head>\
-         <body><h1>{name} would like to</h1><ul id=\"scopes\">{scope_items}</ul>\
+    let user = User::demo();
+    let main = format!(
+        "<h1><span id=\"app-name\">{name}</span> would like to</h1>\
+         <ul id=\"scopes\">{scope_items}</ul>\
+         <p class=\"fine\">Approving signs you in as {user} (@{username}) and sends you \
+         back to <span id=\"redirect-uri\">{redirect}</span>.</p>\
          <form method=\"post\" action=\"{action}\">\
          <input type=\"hidden\" name=\"{CONSENT_FIELD}\" value=\"{id}\">\
+         <div class=\"actions\">\
          <button id=\"approve\" type=\"submit\" name=\"{DECISION_FIELD}\" value=\"approve\">Approve</button>\
          <button id=\"deny\" type=\"submit\" name=\"{DECISION_FIELD}\" value=\"deny\">Deny</button>\
-         </form></body></html>",
+         </div></form>",
         name = text(&app_name),
-        action = attr(&action),
+        user = text(&user.name),
+        username = text(&user.username),
+        redirect = text(&redirect_uri),
+        action = attr(&routes::authorize_path()),
     );
-    Html(body).into_response()
+    page(StatusCode::OK, &format!("Authorize {app_name}"), &main)
 }
 
 pub(crate) async fn consent(Extract(state): Extract<Arc<State>>, body: Body) -> Response {

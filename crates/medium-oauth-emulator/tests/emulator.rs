@@ -986,3 +986,73 @@ async fn a_clock_advanced_to_the_end_of_time_does_not_panic_the_server() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn consent_page_says_it_is_the_emulator_and_fits_a_phone() {
+    let emu = start(Config::default()).await;
+    let (headers, page) = consent_page(&emu, &good_params("basicProfile,publishPost", "st")).await;
+    assert!(page.contains("Local emulator, not Medium"), "{page}");
+    assert!(
+        page.contains(r#"<meta name="viewport" content="width=device-width, initial-scale=1">"#)
+    );
+    assert!(page.contains("<style>"));
+    for external in ["<link", "<script", "src=", "url(", "@import"] {
+        assert!(!page.contains(external), "loads {external}: {page}");
+    }
+    assert!(page.contains(r#"<span id="app-name">Demo App</span> would like to"#));
+    let scopes_start = page.find(r#"<ul id="scopes">"#).unwrap();
+    let scopes = &page[scopes_start..scopes_start + page[scopes_start..].find("</ul>").unwrap()];
+    assert_eq!(scopes.matches("<li>").count(), 2, "{scopes}");
+    assert!(scopes.contains("See your name, username, profile URL and picture"));
+    assert!(scopes.contains("Publish posts under your name"));
+    assert!(page.contains(
+        r#"<button id="approve" type="submit" name="decision" value="approve">Approve</button>"#
+    ));
+    assert!(
+        page.contains(
+            r#"<button id="deny" type="submit" name="decision" value="deny">Deny</button>"#
+        )
+    );
+    assert!(page.contains(&format!(r#"<span id="redirect-uri">{REDIRECT}</span>"#)));
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
+    assert_eq!(headers["cache-control"], "no-store");
+}
+
+#[tokio::test]
+async fn consent_page_escapes_what_it_shows() {
+    let evil_app = ClientApp {
+        name: "<script>alert(1)</script> & Co".into(),
+        id: "evil".into(),
+        secret: "evil-secret".into(),
+        redirect: RedirectRule::AnyLoopback,
+        extended_scope_approved: false,
+    };
+    let emu = start(Config {
+        clients: vec![evil_app],
+        ..Config::default()
+    })
+    .await;
+    let redirect = r#"http://127.0.0.1:9/cb?x="><script>alert(2)</script>"#;
+    let (_, page) = consent_page(
+        &emu,
+        &[
+            ("client_id", "evil"),
+            ("scope", "basicProfile"),
+            ("state", "<script>alert(3)</script>"),
+            ("response_type", "code"),
+            ("redirect_uri", redirect),
+        ],
+    )
+    .await;
+    assert!(!page.contains("<script"), "{page}");
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; Co"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<title>Authorize &lt;script&gt;alert(1)"),
+        "{page}"
+    );
+    assert!(page.contains(r#"?x="&gt;&lt;script&gt;alert(2)"#), "{page}");
+}

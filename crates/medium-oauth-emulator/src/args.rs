@@ -8,7 +8,7 @@ use crate::config::{
 };
 
 /// Options of a standalone emulator.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Clone, clap::Args)]
 pub struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -42,6 +42,29 @@ pub struct Args {
     /// Most live access and refresh tokens held at once [default: 1000000].
     #[arg(long, value_name = "N")]
     pub max_tokens: Option<usize>,
+}
+
+/// Secrets in `--client` stay out of debug output: an `Args` may be logged.
+impl std::fmt::Debug for Args {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let clients: Vec<String> = self
+            .clients
+            .iter()
+            .map(|(id, _, uri)| format!("{id}:<redacted>:{uri}"))
+            .collect();
+        f.debug_struct("Args")
+            .field("listen", &self.listen)
+            .field("auto_approve", &self.auto_approve)
+            .field("token_lifetime", &self.token_lifetime)
+            .field("rotate_refresh_tokens", &self.rotate_refresh_tokens)
+            .field("refresh_endpoints", &self.refresh_endpoints)
+            .field("success_status", &self.success_status)
+            .field("clients", &clients)
+            .field("extended_scope", &self.extended_scope)
+            .field("max_pending_grants", &self.max_pending_grants)
+            .field("max_tokens", &self.max_tokens)
+            .finish()
+    }
 }
 
 /// Checks a token lifetime in seconds against 1 s ..= [`MAX_TOKEN_LIFETIME`].
@@ -202,5 +225,16 @@ mod tests {
         );
         args.token_lifetime = Some(0);
         assert!(args.config().is_err());
+    }
+
+    #[test]
+    fn debug_output_hides_client_secrets() {
+        let args = parse(&["--client", "app:s3cret-value:https://app.example/cb"]).unwrap();
+        let shown = format!("{args:?}");
+        assert!(!shown.contains("s3cret-value"), "{shown}");
+        assert!(
+            shown.contains("app:<redacted>:https://app.example/cb"),
+            "{shown}"
+        );
     }
 }

@@ -101,7 +101,7 @@ impl RedirectRule {
 }
 
 /// An app registered with the emulator.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ClientApp {
     /// Shown on the consent page.
     pub name: String,
@@ -113,6 +113,19 @@ pub struct ClientApp {
     pub redirect: RedirectRule,
     /// Whether Medium approved it for the extended `uploadImage` scope.
     pub extended_scope_approved: bool,
+}
+
+/// The secret stays out of debug output: a [`Config`] may be logged.
+impl std::fmt::Debug for ClientApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientApp")
+            .field("name", &self.name)
+            .field("id", &self.id)
+            .field("secret", &"<redacted>")
+            .field("redirect", &self.redirect)
+            .field("extended_scope_approved", &self.extended_scope_approved)
+            .finish()
+    }
 }
 
 impl ClientApp {

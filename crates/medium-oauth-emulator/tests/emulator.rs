@@ -1056,3 +1056,46 @@ async fn consent_page_escapes_what_it_shows() {
     );
     assert!(page.contains(r#"?x="&gt;&lt;script&gt;alert(2)"#), "{page}");
 }
+
+#[tokio::test]
+async fn pages_never_show_the_state_or_a_secret() {
+    let emu = start(Config {
+        clients: vec![ClientApp::demo(), registered_app()],
+        ..Config::default()
+    })
+    .await;
+    let state = "state-0123456789abcdef-must-stay-private";
+    let (_, page) = consent_page(
+        &emu,
+        &[
+            ("client_id", "reg"),
+            ("scope", "basicProfile"),
+            ("state", state),
+            ("response_type", "code"),
+            ("redirect_uri", "https://app.example/cb"),
+        ],
+    )
+    .await;
+    let error = http()
+        .get(authorize_url(
+            &emu,
+            &[
+                ("client_id", "reg"),
+                ("scope", "readMinds"),
+                ("state", state),
+                ("response_type", "code"),
+                ("redirect_uri", "https://app.example/cb"),
+            ],
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for shown in [page, error, format!("{:?}", emu.config())] {
+        assert!(!shown.contains(state), "{shown}");
+        assert!(!shown.contains("reg-secret"), "{shown}");
+        assert!(!shown.contains("demo-secret"), "{shown}");
+    }
+}

@@ -1,10 +1,12 @@
 //! The emulator's command-line options, shared by its own binary and
 //! `medium-oauth emulator`.
 
+use std::io::Write;
 use std::time::Duration;
 
 use crate::config::{
-    ClientApp, Config, MAX_TOKEN_LIFETIME, RedirectRule, RefreshEndpoints, SuccessStatus,
+    ClientApp, Config, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, MAX_TOKEN_LIFETIME, RedirectRule,
+    RefreshEndpoints, SuccessStatus,
 };
 
 /// Options of a standalone emulator.
@@ -157,14 +159,67 @@ impl Args {
     }
 }
 
-/// Runs an emulator until Ctrl-C. Prints exactly one line to stdout when it
-/// is ready, `listening on http://HOST:PORT`.
+/// What a standalone emulator prints when it is ready. The first line,
+/// `listening on http://HOST:PORT`, is what scripts and tests wait for and
+/// stays first and unchanged; the rest tells a person how to use it. The
+/// demo app's secret is public test data; secrets of apps given with
+/// `--client` are not printed.
+pub(crate) fn ready_message(emulator: &crate::Emulator) -> String {
+    let login = [
+        "medium-oauth",
+        "login",
+        "--client-id",
+        DEMO_CLIENT_ID,
+        "--client-secret",
+        DEMO_CLIENT_SECRET,
+        "--authorize-url",
+        &emulator.authorization_server(),
+        "--api-url",
+        &emulator.api_server(),
+    ]
+    .map(shell_word)
+    .join(" ");
+    format!(
+        "listening on {base}\n\
+         demo app: client id {id}, client secret {secret} (public test data)\n\
+         log in to it with:\n  {login}\n",
+        base = emulator.base_url(),
+        id = DEMO_CLIENT_ID,
+        secret = DEMO_CLIENT_SECRET,
+    )
+}
+
+/// `word` as one POSIX shell word: as is when it holds nothing a shell
+/// treats specially, else single-quoted (an IPv6 address's brackets are
+/// glob characters).
+fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// Runs an emulator until Ctrl-C. When it is ready it prints, first,
+/// exactly the line `listening on http://HOST:PORT`, then the demo app's
+/// credentials and a `medium-oauth login` command that works against it.
 pub async fn run(args: Args) -> Result<(), String> {
     let config = args.config()?;
     let emulator = crate::Emulator::start(config, args.listen.as_str())
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-    println!("listening on {}", emulator.base_url());
+    // One write, so a reader that takes the first line and closes the pipe
+    // cannot make a later line fail; and a failed write (nobody reading) is
+    // no reason to stop serving.
+    let mut stdout = std::io::stdout().lock();
+    let printed = stdout
+        .write_all(ready_message(&emulator).as_bytes())
+        .and_then(|()| stdout.flush());
+    drop(stdout);
+    if let Err(e) = printed {
+        tracing::debug!("cannot print the ready message: {e}");
+    }
     tokio::signal::ctrl_c()
         .await
         .map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
@@ -236,5 +291,16 @@ mod tests {
             shown.contains("app:<redacted>:https://app.example/cb"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        assert_eq!(
+            shell_word("http://127.0.0.1:8080/m/oauth"),
+            "http://127.0.0.1:8080/m/oauth"
+        );
+        assert_eq!(shell_word("http://[::1]:8080/v1"), "'http://[::1]:8080/v1'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_word(""), "''");
     }
 }

@@ -1,12 +1,16 @@
 //! The emulator's command-line options, shared by its own binary and
 //! `medium-oauth emulator`.
 
+use std::io::Write;
 use std::time::Duration;
 
-use crate::config::{ClientApp, Config, RedirectRule, RefreshEndpoints, SuccessStatus};
+use crate::config::{
+    ClientApp, Config, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, MAX_TOKEN_LIFETIME, RedirectRule,
+    RefreshEndpoints, SuccessStatus,
+};
 
 /// Options of a standalone emulator.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Clone, clap::Args)]
 pub struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -14,8 +18,9 @@ pub struct Args {
     /// Approve every valid authorization request without a consent page.
     #[arg(long)]
     pub auto_approve: bool,
-    /// Access token lifetime in seconds (default: 60 days).
-    #[arg(long, value_name = "SECS")]
+    /// Access token lifetime in seconds, from 1 to 315360000 (10 years)
+    /// [default: 60 days].
+    #[arg(long, value_name = "SECS", value_parser = parse_token_lifetime)]
     pub token_lifetime: Option<u64>,
     /// Each refresh issues a new refresh token and invalidates the old one.
     #[arg(long)]
@@ -39,6 +44,44 @@ pub struct Args {
     /// Most live access and refresh tokens held at once [default: 1000000].
     #[arg(long, value_name = "N")]
     pub max_tokens: Option<usize>,
+}
+
+/// Secrets in `--client` stay out of debug output: an `Args` may be logged.
+impl std::fmt::Debug for Args {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let clients: Vec<String> = self
+            .clients
+            .iter()
+            .map(|(id, _, uri)| format!("{id}:<redacted>:{uri}"))
+            .collect();
+        f.debug_struct("Args")
+            .field("listen", &self.listen)
+            .field("auto_approve", &self.auto_approve)
+            .field("token_lifetime", &self.token_lifetime)
+            .field("rotate_refresh_tokens", &self.rotate_refresh_tokens)
+            .field("refresh_endpoints", &self.refresh_endpoints)
+            .field("success_status", &self.success_status)
+            .field("clients", &clients)
+            .field("extended_scope", &self.extended_scope)
+            .field("max_pending_grants", &self.max_pending_grants)
+            .field("max_tokens", &self.max_tokens)
+            .finish()
+    }
+}
+
+/// Checks a token lifetime in seconds against 1 s ..= [`MAX_TOKEN_LIFETIME`].
+fn check_token_lifetime(secs: u64) -> Result<u64, String> {
+    let max = MAX_TOKEN_LIFETIME.as_secs();
+    if (1..=max).contains(&secs) {
+        Ok(secs)
+    } else {
+        Err(format!("expected whole seconds from 1 to {max} (10 years)"))
+    }
+}
+
+fn parse_token_lifetime(text: &str) -> Result<u64, String> {
+    // Not a number, or past u64: 0 stands in, so the message is the range's.
+    check_token_lifetime(text.parse().unwrap_or(0))
 }
 
 fn parse_success_status(text: &str) -> Result<u16, String> {
@@ -75,6 +118,8 @@ impl Args {
             ..Config::default()
         };
         if let Some(secs) = self.token_lifetime {
+            // Parsing checked it; an `Args` built in code is checked here.
+            let secs = check_token_lifetime(secs).map_err(|e| format!("--token-lifetime: {e}"))?;
             config.token_lifetime = Duration::from_secs(secs);
         }
         if let Some(n) = self.max_pending_grants {
@@ -114,17 +159,148 @@ impl Args {
     }
 }
 
-/// Runs an emulator until Ctrl-C. Prints exactly one line to stdout when it
-/// is ready, `listening on http://HOST:PORT`.
+/// What a standalone emulator prints when it is ready. The first line,
+/// `listening on http://HOST:PORT`, is what scripts and tests wait for and
+/// stays first and unchanged; the rest tells a person how to use it. The
+/// demo app's secret is public test data; secrets of apps given with
+/// `--client` are not printed.
+pub(crate) fn ready_message(emulator: &crate::Emulator) -> String {
+    let login = [
+        "medium-oauth",
+        "login",
+        "--client-id",
+        DEMO_CLIENT_ID,
+        "--client-secret",
+        DEMO_CLIENT_SECRET,
+        "--authorize-url",
+        &emulator.authorization_server(),
+        "--api-url",
+        &emulator.api_server(),
+    ]
+    .map(shell_word)
+    .join(" ");
+    format!(
+        "listening on {base}\n\
+         demo app: client id {id}, client secret {secret} (public test data)\n\
+         log in to it with:\n  {login}\n",
+        base = emulator.base_url(),
+        id = DEMO_CLIENT_ID,
+        secret = DEMO_CLIENT_SECRET,
+    )
+}
+
+/// `word` as one POSIX shell word: as is when it holds nothing a shell
+/// treats specially, else single-quoted (an IPv6 address's brackets are
+/// glob characters).
+fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// Runs an emulator until Ctrl-C. When it is ready it prints, first,
+/// exactly the line `listening on http://HOST:PORT`, then the demo app's
+/// credentials and a `medium-oauth login` command that works against it.
 pub async fn run(args: Args) -> Result<(), String> {
     let config = args.config()?;
     let emulator = crate::Emulator::start(config, args.listen.as_str())
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-    println!("listening on {}", emulator.base_url());
+    // One write, so a reader that takes the first line and closes the pipe
+    // cannot make a later line fail; and a failed write (nobody reading) is
+    // no reason to stop serving.
+    let mut stdout = std::io::stdout().lock();
+    let printed = stdout
+        .write_all(ready_message(&emulator).as_bytes())
+        .and_then(|()| stdout.flush());
+    drop(stdout);
+    if let Err(e) = printed {
+        tracing::debug!("cannot print the ready message: {e}");
+    }
     tokio::signal::ctrl_c()
         .await
         .map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
     emulator.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        Cli::try_parse_from(std::iter::once("emulator").chain(args.iter().copied())).map(|c| c.args)
+    }
+
+    #[test]
+    fn token_lifetime_is_checked_against_one_second_to_ten_years() {
+        for bad in [
+            "0",
+            "315360001",
+            "9223372036854775",
+            "18446744073709551615",
+            "-1",
+            "1.5",
+            "a day",
+        ] {
+            let flag = format!("--token-lifetime={bad}");
+            let err = parse(&[&flag]).expect_err(bad).to_string();
+            assert!(err.contains("--token-lifetime"), "{bad}: {err}");
+            assert!(
+                err.contains("from 1 to 315360000 (10 years)"),
+                "{bad}: {err}"
+            );
+        }
+        for good in ["1", "3600", "315360000"] {
+            let args = parse(&["--token-lifetime", good]).unwrap();
+            let config = args.config().unwrap();
+            assert_eq!(config.token_lifetime.as_secs().to_string(), good);
+        }
+    }
+
+    #[test]
+    fn token_lifetime_set_in_code_is_checked_too() {
+        let mut args = parse(&[]).unwrap();
+        args.token_lifetime = Some(u64::MAX);
+        let err = args.config().unwrap_err();
+        assert!(
+            err.contains("--token-lifetime") && err.contains("10 years"),
+            "{err}"
+        );
+        args.token_lifetime = Some(0);
+        assert!(args.config().is_err());
+    }
+
+    #[test]
+    fn debug_output_hides_client_secrets() {
+        let args = parse(&["--client", "app:s3cret-value:https://app.example/cb"]).unwrap();
+        let shown = format!("{args:?}");
+        assert!(!shown.contains("s3cret-value"), "{shown}");
+        assert!(
+            shown.contains("app:<redacted>:https://app.example/cb"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        assert_eq!(
+            shell_word("http://127.0.0.1:8080/m/oauth"),
+            "http://127.0.0.1:8080/m/oauth"
+        );
+        assert_eq!(shell_word("http://[::1]:8080/v1"), "'http://[::1]:8080/v1'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_word(""), "''");
+    }
 }

@@ -8,41 +8,97 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::body::Body;
 use axum::extract::{Query, State as Extract};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 use medium_oauth2_api::operations::authorize_user::{fixed, param};
 
+use crate::config::MAX_STATE_BYTES;
+use crate::me::User;
 use crate::routes;
 use crate::scopes::{self, Scopes};
-use crate::state::{CODE_TTL, CodeEntry, PendingConsent, State, random_hex};
+use crate::state::{CODE_TTL, CodeEntry, PendingConsent, State, ms_after, random_hex};
+use crate::tokens::read_body;
 
 /// Name of the consent form's hidden field that identifies the request.
 const CONSENT_FIELD: &str = "consent";
 /// Name of the consent form's button field.
 const DECISION_FIELD: &str = "decision";
 
-fn error_page(reason: &str) -> Response {
+/// Inline, so the pages load nothing from anywhere: the emulator runs
+/// offline and its CSP allows no other source.
+const STYLE: &str = "\
+:root{color-scheme:light}\
+body{margin:0;background:#f2f2ee;color:#242424;\
+font:16px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif}\
+main{max-width:30rem;margin:0 auto;padding:1.5rem 1rem}\
+.notice{margin:0;padding:.75rem 1rem;border:1px solid #d9b64a;border-radius:8px;\
+background:#fff6d6;font-size:.9rem}\
+.card{margin-top:1rem;padding:1.5rem;border-radius:12px;background:#fff;\
+box-shadow:0 1px 4px rgba(0,0,0,.15)}\
+h1{margin:0 0 .75rem;font-size:1.4rem;line-height:1.3;overflow-wrap:anywhere}\
+ul{margin:0;padding-left:1.25rem}li{margin:.4rem 0}\
+.fine{color:#6b6b6b;font-size:.85rem;overflow-wrap:anywhere}\
+.actions{display:flex;gap:.75rem;margin-top:1.5rem}\
+button{flex:1;padding:.75rem 1rem;border:1px solid #242424;border-radius:999px;\
+font:inherit;cursor:pointer;background:#fff;color:#242424}\
+button#approve{border-color:#1a8917;background:#1a8917;color:#fff}\
+button:focus-visible{outline:3px solid #6aa7ff;outline-offset:2px}";
+
+/// Sent with every page: no script, style only inline, no framing (a
+/// consent page in someone else's frame invites clickjacking). No
+/// `form-action`: browsers apply it to the redirect after the form's POST,
+/// which goes to the app's own redirect URI.
+const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
+
+/// A complete page. `title` is escaped here; `main` must already be.
+fn page(status: StatusCode, title: &str, main: &str) -> Response {
     let body = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Medium</title></head>\
-         <body><h1>We didn't understand your request</h1><p id=\"reason\">{}</p></body></html>",
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title} \u{b7} Medium emulator</title><style>{STYLE}</style></head>\
+         <body><main><p class=\"notice\" id=\"emulator-notice\" role=\"note\">\
+         <strong>Local emulator, not Medium.</strong> This page is served by the \
+         medium-oauth emulator on this computer; nothing done here reaches Medium.</p>\
+         <div class=\"card\">{main}</div></main></body></html>",
+        title = text(title),
+    );
+    (
+        status,
+        [
+            (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+            // The consent page holds a one-time consent id.
+            (header::CACHE_CONTROL, "no-store"),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        Html(body),
+    )
+        .into_response()
+}
+
+fn error_page(reason: &str) -> Response {
+    let main = format!(
+        "<h1>We didn't understand your request</h1><p id=\"reason\">{}</p>",
         text(reason)
     );
-    (StatusCode::BAD_REQUEST, Html(body)).into_response()
+    page(StatusCode::BAD_REQUEST, "Error", &main)
 }
 
 fn overloaded_page() -> Response {
-    let body = "<!doctype html><html><body><h1>Try again later</h1></body></html>";
-    (StatusCode::SERVICE_UNAVAILABLE, Html(body)).into_response()
+    page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Try again later",
+        "<h1>Try again later</h1><p id=\"reason\">The emulator is at its memory cap.</p>",
+    )
 }
 
 /// Validates the five parameters in the order that keeps redirects safe: the
 /// app and its redirect URI first, so later errors may not redirect either.
-fn validate(
-    state: &State,
-    query: &HashMap<String, String>,
-) -> Result<PendingConsent, &'static str> {
+fn validate(state: &State, query: &HashMap<String, String>) -> Result<PendingConsent, String> {
     let get = |name: &str| {
         query
             .get(name)
@@ -53,26 +109,32 @@ fn validate(
     let app = state.client(client_id).ok_or("Unknown client_id.")?;
     let redirect_uri = get(param::REDIRECT_URI).ok_or("redirect_uri is missing.")?;
     if !app.redirect.allows(redirect_uri) {
-        return Err("redirect_uri is not registered for this application.");
+        return Err("redirect_uri is not registered for this application.".into());
     }
     if get(param::RESPONSE_TYPE) != Some(fixed::RESPONSE_TYPE) {
-        return Err("response_type must be code.");
+        return Err("response_type must be code.".into());
     }
     let state_param = get(param::STATE).ok_or("state is missing.")?;
+    if state_param.len() > MAX_STATE_BYTES {
+        return Err(format!(
+            "state is too long: {} bytes, and at most {MAX_STATE_BYTES} are accepted.",
+            state_param.len()
+        ));
+    }
     let scopes = Scopes::parse(get(param::SCOPE).ok_or("scope is missing.")?)
         .map_err(|_| "scope names an unknown scope.")?;
     if scopes.is_empty() {
-        return Err("scope is empty.");
+        return Err("scope is empty.".into());
     }
     if scopes.iter().any(scopes::is_extended) && !app.extended_scope_approved {
-        return Err("This application is not approved for uploadImage.");
+        return Err("This application is not approved for uploadImage.".into());
     }
     Ok(PendingConsent {
         client_id: client_id.to_owned(),
         redirect_uri: redirect_uri.to_owned(),
         scopes,
         state: state_param.to_owned(),
-        expires_at_ms: state.clock.now_ms() + CODE_TTL.as_millis() as i64,
+        expires_at_ms: ms_after(state.clock.now_ms(), CODE_TTL),
     })
 }
 
@@ -82,7 +144,7 @@ pub(crate) async fn authorize(
 ) -> Response {
     let consent = match validate(&state, &query) {
         Ok(consent) => consent,
-        Err(reason) => return error_page(reason),
+        Err(reason) => return error_page(&reason),
     };
     if state.config.auto_approve {
         return decide(&state, consent, true);
@@ -96,34 +158,44 @@ pub(crate) async fn authorize(
         .iter()
         .map(|s| format!("<li>{}</li>", text(scopes::describe(s))))
         .collect();
+    let redirect_uri = consent.redirect_uri.clone();
     let id = random_hex();
-    {
-        let mut tables = state.tables();
-        if !tables.room_for_pending(state.config.limits.pending_grants, state.clock.now_ms()) {
-            return overloaded_page();
-        }
-        tables.consents.insert(id.clone(), consent);
+    let held = state.tables().insert_consent(
+        &state.config.limits,
+        state.clock.now_ms(),
+        id.clone(),
+        consent,
+    );
+    if held.is_err() {
+        return overloaded_page();
     }
-    let action = routes::authorize_path();
-    let body = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Authorize {name}</title></head>\
-         <body><h1>{name} would like to</h1><ul id=\"scopes\">{scope_items}</ul>\
+    let user = User::demo();
+    let main = format!(
+        "<h1><span id=\"app-name\">{name}</span> would like to</h1>\
+         <ul id=\"scopes\">{scope_items}</ul>\
+         <p class=\"fine\">Approving signs you in as {user} (@{username}) and sends you \
+         back to <span id=\"redirect-uri\">{redirect}</span>.</p>\
          <form method=\"post\" action=\"{action}\">\
          <input type=\"hidden\" name=\"{CONSENT_FIELD}\" value=\"{id}\">\
+         <div class=\"actions\">\
          <button id=\"approve\" type=\"submit\" name=\"{DECISION_FIELD}\" value=\"approve\">Approve</button>\
          <button id=\"deny\" type=\"submit\" name=\"{DECISION_FIELD}\" value=\"deny\">Deny</button>\
-         </form></body></html>",
+         </div></form>",
         name = text(&app_name),
-        action = attr(&action),
+        user = text(&user.name),
+        username = text(&user.username),
+        redirect = text(&redirect_uri),
+        action = attr(&routes::authorize_path()),
     );
-    Html(body).into_response()
+    page(StatusCode::OK, &format!("Authorize {app_name}"), &main)
 }
 
-pub(crate) async fn consent(
-    Extract(state): Extract<Arc<State>>,
-    form: Result<axum::Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
-) -> Response {
-    let Ok(axum::Form(form)) = form else {
+pub(crate) async fn consent(Extract(state): Extract<Arc<State>>, body: Body) -> Response {
+    let form: Option<HashMap<String, String>> = match read_body(&state, body).await {
+        Ok(bytes) => serde_urlencoded::from_bytes(&bytes).ok(),
+        Err(_) => None,
+    };
+    let Some(form) = form else {
         return error_page("The consent form could not be read.");
     };
     let approve = match form.get(DECISION_FIELD).map(String::as_str) {
@@ -134,7 +206,7 @@ pub(crate) async fn consent(
     let now = state.clock.now_ms();
     let pending = form
         .get(CONSENT_FIELD)
-        .and_then(|id| state.tables().consents.remove(id))
+        .and_then(|id| state.tables().take_consent(id))
         .filter(|c| c.expires_at_ms > now);
     match pending {
         Some(consent) => decide(&state, consent, approve),
@@ -149,21 +221,19 @@ fn decide(state: &State, consent: PendingConsent, approve: bool) -> Response {
     };
     if approve {
         let code = random_hex();
-        {
-            let mut tables = state.tables();
-            if !tables.room_for_pending(state.config.limits.pending_grants, state.clock.now_ms()) {
-                return overloaded_page();
-            }
-            tables.codes.insert(
-                code.clone(),
-                CodeEntry {
-                    client_id: consent.client_id,
-                    redirect_uri: consent.redirect_uri,
-                    scopes: consent.scopes,
-                    expires_at_ms: state.clock.now_ms() + CODE_TTL.as_millis() as i64,
-                    grant: None,
-                },
-            );
+        let now = state.clock.now_ms();
+        let entry = CodeEntry {
+            client_id: consent.client_id,
+            redirect_uri: consent.redirect_uri,
+            scopes: consent.scopes,
+            expires_at_ms: ms_after(now, CODE_TTL),
+            grant: None,
+        };
+        let held = state
+            .tables()
+            .insert_code(&state.config.limits, now, code.clone(), entry);
+        if held.is_err() {
+            return overloaded_page();
         }
         target
             .query_pairs_mut()

@@ -8,6 +8,20 @@ use url::Url;
 /// How long access tokens live unless configured otherwise: Medium's 60 days.
 pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 24 * 60 * 60);
 
+/// The longest `--token-lifetime` accepted: 10 years (of 365 days), far past
+/// any test's horizon, and small enough that an expiry in milliseconds since
+/// the epoch stays an exact integer in every JSON reader, JavaScript's
+/// included. A [`Config`] built in code may say more; expiries then
+/// saturate instead of overflowing.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
+
+/// The longest `state` the authorize endpoint accepts, in bytes. Real
+/// clients send 32 to 64 characters (this workspace's client sends 64); 1 KiB
+/// leaves room for clients that pack a return path into it, while 10,000
+/// pending consents stay near 10 MB instead of the 650 MB that 64 KiB states
+/// came to.
+pub const MAX_STATE_BYTES: usize = 1024;
+
 /// The built-in app's client id.
 pub const DEMO_CLIENT_ID: &str = "demo-client";
 /// The built-in app's client secret.
@@ -87,7 +101,7 @@ impl RedirectRule {
 }
 
 /// An app registered with the emulator.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ClientApp {
     /// Shown on the consent page.
     pub name: String,
@@ -99,6 +113,19 @@ pub struct ClientApp {
     pub redirect: RedirectRule,
     /// Whether Medium approved it for the extended `uploadImage` scope.
     pub extended_scope_approved: bool,
+}
+
+/// The secret stays out of debug output: a [`Config`] may be logged.
+impl std::fmt::Debug for ClientApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientApp")
+            .field("name", &self.name)
+            .field("id", &self.id)
+            .field("secret", &"<redacted>")
+            .field("redirect", &self.redirect)
+            .field("extended_scope_approved", &self.extended_scope_approved)
+            .finish()
+    }
 }
 
 impl ClientApp {
@@ -152,16 +179,62 @@ impl Default for Config {
     }
 }
 
-/// Caps that keep a flood of requests from growing the emulator without bound.
+/// Caps and deadlines that keep a flood of requests, or of idle or stalled
+/// connections, from growing the emulator without bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Authorization codes and consent pages awaiting an answer.
     pub pending_grants: usize,
+    /// Bytes those codes and consent pages may hold together, roughly: their
+    /// text (client id, redirect URI, state, key) and their table slots.
+    pub pending_grant_bytes: usize,
     /// Live access and refresh tokens together.
     pub tokens: usize,
     /// Largest accepted request body, in bytes.
     pub request_body_bytes: usize,
+    /// How long a connection may take to send a request's headers, counted
+    /// from when it connects or from the end of its previous response. It is
+    /// also the keep-alive idle timeout: an idle keep-alive connection is one
+    /// waiting for its next request's headers, so it is closed this long
+    /// after its last response.
+    ///
+    /// This and the other connection deadlines count wall time, not tokio's:
+    /// a test on paused time can jump hours ahead without its connections
+    /// being closed under it.
+    pub header_read_timeout: Duration,
+    /// How long a request's body may take to arrive once its headers have.
+    pub body_read_timeout: Duration,
+    /// How long a shutdown lets requests in flight finish before closing
+    /// their connections anyway.
+    pub shutdown_grace: Duration,
+    /// Connections served at once; further ones wait in the listen backlog
+    /// until one closes. At least one is always served.
+    pub connections: usize,
 }
+
+/// [`Limits::header_read_timeout`] by default: loopback clients send their
+/// headers within milliseconds even on a loaded CI machine, and an idle
+/// keep-alive client (whose process may wait for its pooled connections to
+/// close before exiting) is let go 10 seconds after its last response.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// [`Limits::body_read_timeout`] by default: token forms and the consent
+/// form are a few hundred bytes, sent with the headers; only a client
+/// trickling its body on purpose takes longer.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// [`Limits::shutdown_grace`] by default. The emulator answers in
+/// microseconds, so only an injected `Fault::Delay` or a client that stopped
+/// mid-request is still there after it, and a Ctrl-C should not wait long
+/// for either.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// [`Limits::connections`] by default. An in-process emulator shares its
+/// process's file descriptors with the clients under test, two per loopback
+/// connection, and Linux's usual soft limit is 1024; 256 leaves most of them
+/// to the test while serving more parallel clients than any test here opens
+/// (200).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -169,11 +242,21 @@ impl Default for Limits {
             // Far above any interactive use; a flood hits the cap, gets 503s,
             // and the table drains as codes expire.
             pending_grants: 10_000,
+            // A typical grant takes about 300 bytes, so the entry cap binds
+            // first in normal use; 16 MiB still admits 10,000 consents with
+            // the longest states allowed, and bounds a flood of long redirect
+            // URIs (each up to hyper's 64 KiB URI limit) at 16 MiB rather
+            // than the ~650 MB 10,000 of them would take.
+            pending_grant_bytes: 16 * 1024 * 1024,
             // Enough for load tests of 100k exchanges (two tokens each) with
             // headroom, at roughly 200 bytes per token.
             tokens: 1_000_000,
             // Token forms are a few hundred bytes; 64 KiB is generous.
             request_body_bytes: 64 * 1024,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }

@@ -39,6 +39,9 @@ pub mod codes {
     pub const CLIENT_SECRET_INVALID: i64 = 6026;
     /// Emulator's choice: no such endpoint or method.
     pub const NOT_FOUND: i64 = 6404;
+    /// Emulator's choice: the request body did not arrive within the body
+    /// read timeout.
+    pub const BODY_TOO_SLOW: i64 = 6408;
     /// Emulator's choice: the request body is over the size limit.
     pub const BODY_TOO_LARGE: i64 = 6413;
     /// Emulator's choice: a memory cap is reached; try again later.

@@ -33,8 +33,10 @@ mod errors;
 mod faults;
 mod me;
 mod scopes;
+mod serve;
 mod state;
 mod tokens;
+mod wall;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,8 +49,10 @@ use tokio::task::JoinHandle;
 
 pub use args::{Args, run};
 pub use config::{
-    ClientApp, Config, DEFAULT_TOKEN_LIFETIME, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Limits,
-    RedirectRule, RefreshEndpoints, SuccessStatus,
+    ClientApp, Config, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_GRACE, DEFAULT_TOKEN_LIFETIME, DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET, Limits, MAX_STATE_BYTES, MAX_TOKEN_LIFETIME, RedirectRule,
+    RefreshEndpoints, SuccessStatus,
 };
 pub use errors::codes;
 pub use faults::Fault;
@@ -126,6 +130,7 @@ fn router(state: Arc<state::State>) -> axum::Router {
 pub struct Emulator {
     addr: SocketAddr,
     state: Arc<state::State>,
+    connections: serve::Connections,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -147,17 +152,18 @@ impl Emulator {
         let state = Arc::new(state::State::new(config));
         let (stop, stopped) = oneshot::channel();
         let app = router(state.clone());
-        let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = stopped.await;
-            });
-            if let Err(e) = serve.await {
-                tracing::error!("emulator server failed: {e}");
-            }
-        });
+        let connections = serve::Connections::new(&state.config.limits);
+        let task = tokio::spawn(serve::serve(
+            listener,
+            app,
+            state.config.limits,
+            connections.clone(),
+            stopped,
+        ));
         Ok(Self {
             addr,
             state,
+            connections,
             stop: Some(stop),
             task: Some(task),
         })
@@ -207,6 +213,16 @@ impl Emulator {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .extend(faults);
+    }
+
+    /// Faults queued and not used yet: once it drops, a token request has
+    /// taken one (and, for a [`Fault::Delay`], is waiting it out).
+    pub fn queued_faults(&self) -> usize {
+        self.state
+            .faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
     }
 
     /// Takes back the faults not used yet, e.g. to let a request of the
@@ -271,8 +287,13 @@ impl Emulator {
 
     /// Authorization codes and consent pages held in memory.
     pub fn pending_grants(&self) -> usize {
-        let tables = self.state.tables();
-        tables.consents.len() + tables.codes.len()
+        self.state.tables().pending()
+    }
+
+    /// Bytes the authorization codes and consent pages hold, roughly, as
+    /// [`Limits::pending_grant_bytes`] counts them.
+    pub fn pending_grant_bytes(&self) -> usize {
+        self.state.tables().pending_bytes()
     }
 
     /// While `refuse` is set, the API (`GET /v1/me`) answers 401 to every
@@ -284,6 +305,12 @@ impl Emulator {
             .store(refuse, Ordering::Relaxed);
     }
 
+    /// Connections being served now; those beyond [`Limits::connections`]
+    /// wait in the listen backlog and are not counted.
+    pub fn open_connections(&self) -> usize {
+        self.connections.open()
+    }
+
     /// Revokes every issued token, as a user removing the app would.
     pub fn revoke_all_tokens(&self) {
         let mut tables = self.state.tables();
@@ -291,7 +318,9 @@ impl Emulator {
         tables.refresh.clear();
     }
 
-    /// Stops accepting connections, lets requests in flight finish, and waits.
+    /// Stops accepting connections, lets requests in flight finish for up to
+    /// [`Limits::shutdown_grace`], closes the connections still open, and
+    /// waits.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand::RngCore;
 
-use crate::config::{ClientApp, Config};
+use crate::config::{ClientApp, Config, Limits};
 use crate::faults::Fault;
 use crate::scopes::Scopes;
 
@@ -22,6 +22,12 @@ pub const CODE_TTL: Duration = Duration::from_secs(10 * 60);
 
 /// Random bytes in codes and tokens: 128 bits, beyond guessing.
 const SECRET_BYTES: usize = 16;
+
+/// `now_ms` plus `by`, saturating: a lifetime set in code may be anything up
+/// to `Duration::MAX`, and the clock may have been advanced as far.
+pub(crate) fn ms_after(now_ms: i64, by: Duration) -> i64 {
+    now_ms.saturating_add(i64::try_from(by.as_millis()).unwrap_or(i64::MAX))
+}
 
 /// A random value as lowercase hex, the form Medium's tokens take.
 pub(crate) fn random_hex() -> String {
@@ -161,10 +167,34 @@ pub(crate) struct RefreshEntry {
     pub(crate) scopes: Scopes,
 }
 
+impl PendingConsent {
+    /// Roughly what it holds in memory under `key`: its text and its slot.
+    fn footprint(&self, key: &str) -> usize {
+        std::mem::size_of::<(String, Self)>()
+            + key.len()
+            + self.client_id.len()
+            + self.redirect_uri.len()
+            + self.state.len()
+    }
+}
+
+impl CodeEntry {
+    /// Roughly what it holds in memory under `key`: its text and its slot.
+    fn footprint(&self, key: &str) -> usize {
+        std::mem::size_of::<(String, Self)>()
+            + key.len()
+            + self.client_id.len()
+            + self.redirect_uri.len()
+    }
+}
+
+/// The grant tables. Consents and codes are only changed through methods, so
+/// `pending_bytes` stays their exact total footprint.
 #[derive(Default)]
 pub(crate) struct Tables {
-    pub(crate) consents: HashMap<String, PendingConsent>,
-    pub(crate) codes: HashMap<String, CodeEntry>,
+    consents: HashMap<String, PendingConsent>,
+    codes: HashMap<String, CodeEntry>,
+    pending_bytes: usize,
     pub(crate) access: HashMap<String, AccessEntry>,
     pub(crate) refresh: HashMap<String, RefreshEntry>,
     next_grant: u64,
@@ -182,19 +212,104 @@ impl Tables {
     /// Drops expired consents, codes and access tokens. Refresh tokens do not
     /// expire on Medium, so they stay until revoked or rotated.
     pub(crate) fn sweep(&mut self, now_ms: i64) {
-        self.consents.retain(|_, c| c.expires_at_ms > now_ms);
-        self.codes.retain(|_, c| c.expires_at_ms > now_ms);
+        let mut freed = 0;
+        self.consents.retain(|key, c| {
+            let keep = c.expires_at_ms > now_ms;
+            if !keep {
+                freed += c.footprint(key);
+            }
+            keep
+        });
+        self.codes.retain(|key, c| {
+            let keep = c.expires_at_ms > now_ms;
+            if !keep {
+                freed += c.footprint(key);
+            }
+            keep
+        });
+        self.pending_bytes = self.pending_bytes.saturating_sub(freed);
         self.access.retain(|_, t| t.expires_at_ms > now_ms);
     }
 
-    /// Whether `extra` more pending grants fit under `limit`, sweeping
-    /// expired entries first when they would not.
-    pub(crate) fn room_for_pending(&mut self, limit: usize, now_ms: i64) -> bool {
-        let pending = |t: &Self| t.consents.len() + t.codes.len();
-        if pending(self) >= limit {
+    /// Consents and codes held.
+    pub(crate) fn pending(&self) -> usize {
+        self.consents.len() + self.codes.len()
+    }
+
+    /// Bytes the consents and codes hold, roughly.
+    pub(crate) fn pending_bytes(&self) -> usize {
+        self.pending_bytes
+    }
+
+    /// Whether one more pending grant of `bytes` fits under `limits`,
+    /// sweeping expired entries first when it would not.
+    fn room_for_pending(&mut self, limits: &Limits, bytes: usize, now_ms: i64) -> bool {
+        let fits = |t: &Self| {
+            t.pending() < limits.pending_grants
+                && t.pending_bytes.saturating_add(bytes) <= limits.pending_grant_bytes
+        };
+        if !fits(self) {
             self.sweep(now_ms);
         }
-        pending(self) < limit
+        fits(self)
+    }
+
+    /// Holds a consent under `id`, or gives it back when a cap is reached.
+    pub(crate) fn insert_consent(
+        &mut self,
+        limits: &Limits,
+        now_ms: i64,
+        id: String,
+        consent: PendingConsent,
+    ) -> Result<(), PendingConsent> {
+        let bytes = consent.footprint(&id);
+        if !self.room_for_pending(limits, bytes, now_ms) {
+            return Err(consent);
+        }
+        if let Some(old) = self.consents.insert(id.clone(), consent) {
+            self.pending_bytes = self.pending_bytes.saturating_sub(old.footprint(&id));
+        }
+        self.pending_bytes = self.pending_bytes.saturating_add(bytes);
+        Ok(())
+    }
+
+    /// Takes the consent held under `id`, if any.
+    pub(crate) fn take_consent(&mut self, id: &str) -> Option<PendingConsent> {
+        let (key, consent) = self.consents.remove_entry(id)?;
+        self.pending_bytes = self.pending_bytes.saturating_sub(consent.footprint(&key));
+        Some(consent)
+    }
+
+    /// Holds a code, or gives it back when a cap is reached.
+    pub(crate) fn insert_code(
+        &mut self,
+        limits: &Limits,
+        now_ms: i64,
+        code: String,
+        entry: CodeEntry,
+    ) -> Result<(), CodeEntry> {
+        let bytes = entry.footprint(&code);
+        if !self.room_for_pending(limits, bytes, now_ms) {
+            return Err(entry);
+        }
+        if let Some(old) = self.codes.insert(code.clone(), entry) {
+            self.pending_bytes = self.pending_bytes.saturating_sub(old.footprint(&code));
+        }
+        self.pending_bytes = self.pending_bytes.saturating_add(bytes);
+        Ok(())
+    }
+
+    /// The code `code`, if held.
+    pub(crate) fn code(&self, code: &str) -> Option<&CodeEntry> {
+        self.codes.get(code)
+    }
+
+    /// Records that `code` was exchanged for `grant`; its footprint is
+    /// unchanged.
+    pub(crate) fn mark_exchanged(&mut self, code: &str, grant: u64) {
+        if let Some(entry) = self.codes.get_mut(code) {
+            entry.grant = Some(grant);
+        }
     }
 
     /// Whether an exchange's two new tokens fit under `limit`, sweeping

@@ -16,7 +16,7 @@ use medium_oauth2_api::types;
 use crate::errors::{ApiError, codes};
 use crate::faults::Fault;
 use crate::scopes::Scopes;
-use crate::state::{Endpoint, Grant, Issued, Outcome, State};
+use crate::state::{Endpoint, Grant, Issued, Outcome, State, ms_after};
 
 const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
 
@@ -33,7 +33,7 @@ pub(crate) async fn tokens_refresh(
 }
 
 async fn handle(state: Arc<State>, endpoint: Endpoint, headers: HeaderMap, body: Body) -> Response {
-    let body = axum::body::to_bytes(body, state.config.limits.request_body_bytes).await;
+    let body = read_body(&state, body).await;
     let form = body.as_ref().ok().and_then(|b| parse_form(&headers, b));
     let grant = match form.as_ref().and_then(|f| field(f, "grant_type")) {
         Some("authorization_code") => Grant::AuthorizationCode,
@@ -53,11 +53,7 @@ async fn handle(state: Arc<State>, endpoint: Endpoint, headers: HeaderMap, body:
         return response;
     }
     let result = match (body, form) {
-        (Err(_), _) => Err(ApiError::new(
-            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-            codes::BODY_TOO_LARGE,
-            "Request body is too large.",
-        )),
+        (Err(e), _) => Err(e),
         // Query strings, JSON and multipart bodies are refused the way Medium
         // refuses them: as if grant_type were missing.
         (Ok(_), None) => Err(ApiError::grant_type_invalid()),
@@ -87,10 +83,31 @@ async fn handle(state: Arc<State>, endpoint: Endpoint, headers: HeaderMap, body:
     response
 }
 
+/// Reads a request body under the size cap and the body deadline.
+pub(crate) async fn read_body(state: &State, body: Body) -> Result<Bytes, ApiError> {
+    let limits = &state.config.limits;
+    let read = axum::body::to_bytes(body, limits.request_body_bytes);
+    match crate::wall::timeout(limits.body_read_timeout, read).await {
+        Some(Ok(bytes)) => Ok(bytes),
+        // Over the cap, or a connection that broke mid-body: either way
+        // nothing usable arrived, and a broken connection reads no answer.
+        Some(Err(_)) => Err(ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            codes::BODY_TOO_LARGE,
+            "Request body is too large.",
+        )),
+        None => Err(ApiError::new(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            codes::BODY_TOO_SLOW,
+            "Request body took too long to arrive.",
+        )),
+    }
+}
+
 /// The [`Fault::ExpiredToken`] answer: what was issued, expired a second ago.
 fn expire(state: &State, mut issued: Issued) -> Issued {
     const AGO_MS: i64 = 1000;
-    issued.expires_at_ms = state.clock.now_ms() - AGO_MS;
+    issued.expires_at_ms = state.clock.now_ms().saturating_sub(AGO_MS);
     if let Some(entry) = state.tables().access.get_mut(&issued.access_token) {
         entry.expires_at_ms = issued.expires_at_ms;
     }
@@ -165,7 +182,7 @@ fn exchange(state: &State, form: &Form, raw: &Bytes) -> Result<Issued, ApiError>
         || ApiError::unauthorized(codes::CODE_INVALID, "Authorization code was invalid.");
     let now = state.clock.now_ms();
     let mut tables = state.tables();
-    let entry = tables.codes.get(&body.code).ok_or_else(invalid_code)?;
+    let entry = tables.code(&body.code).ok_or_else(invalid_code)?;
     if entry.expires_at_ms <= now || entry.client_id != body.client_id {
         return Err(invalid_code());
     }
@@ -182,10 +199,8 @@ fn exchange(state: &State, form: &Form, raw: &Bytes) -> Result<Issued, ApiError>
     let scopes = entry.scopes;
     room_for_tokens(state, &mut tables)?;
     let grant = tables.new_grant();
-    if let Some(entry) = tables.codes.get_mut(&body.code) {
-        entry.grant = Some(grant);
-    }
-    let expires = now + state.config.token_lifetime.as_millis() as i64;
+    tables.mark_exchanged(&body.code, grant);
+    let expires = ms_after(now, state.config.token_lifetime);
     let issued = tables.issue(grant, &body.client_id, scopes, expires, true);
     state.counters.exchanges.fetch_add(1, Ordering::Relaxed);
     Ok(issued)
@@ -212,7 +227,7 @@ fn refresh(state: &State, form: &Form, raw: &Bytes) -> Result<Issued, ApiError> 
     if rotate {
         tables.refresh.remove(&body.refresh_token);
     }
-    let expires = state.clock.now_ms() + state.config.token_lifetime.as_millis() as i64;
+    let expires = ms_after(state.clock.now_ms(), state.config.token_lifetime);
     let issued = tables.issue(grant, &body.client_id, scopes, expires, rotate);
     state.counters.refreshes.fetch_add(1, Ordering::Relaxed);
     Ok(issued)

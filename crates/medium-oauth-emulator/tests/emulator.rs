@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use medium_oauth_emulator::{
-    ClientApp, Config, Emulator, Endpoint, Fault, Grant, Limits, RedirectRule, RefreshEndpoints,
-    SuccessStatus, codes,
+    ClientApp, Config, Emulator, Endpoint, Fault, Grant, Limits, MAX_STATE_BYTES, RedirectRule,
+    RefreshEndpoints, SuccessStatus, codes,
 };
 use medium_oauth2_api::types;
 use reqwest::StatusCode;
@@ -814,4 +814,288 @@ async fn parallel_exchanges() {
         same.iter()
             .all(|r| r.status().is_success() || r.status() == StatusCode::UNAUTHORIZED)
     );
+}
+
+async fn consent_page(
+    emu: &Emulator,
+    params: &[(&str, &str)],
+) -> (reqwest::header::HeaderMap, String) {
+    let resp = http().get(authorize_url(emu, params)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let headers = resp.headers().clone();
+    (headers, resp.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn an_over_long_state_is_refused_and_nothing_is_held() {
+    let emu = start(Config::default()).await;
+    let too_long = "s".repeat(MAX_STATE_BYTES + 1);
+    let resp = http()
+        .get(authorize_url(&emu, &good_params("basicProfile", &too_long)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(resp.headers().get("location").is_none());
+    let page = resp.text().await.unwrap();
+    assert!(
+        page.contains(&format!("at most {MAX_STATE_BYTES} are accepted")),
+        "{page}"
+    );
+    assert!(!page.contains(&too_long), "the page echoes the state");
+    assert_eq!(emu.pending_grants(), 0);
+
+    let longest = "s".repeat(MAX_STATE_BYTES);
+    consent_page(&emu, &good_params("basicProfile", &longest)).await;
+    assert_eq!(emu.pending_grants(), 1);
+}
+
+#[tokio::test]
+async fn pending_grants_are_capped_in_bytes() {
+    const CAP_BYTES: usize = 16 * 1024;
+    let emu = start(Config {
+        limits: Limits {
+            pending_grant_bytes: CAP_BYTES,
+            ..Limits::default()
+        },
+        ..Config::default()
+    })
+    .await;
+    let long_state = "s".repeat(MAX_STATE_BYTES);
+    let mut pages = Vec::new();
+    let refused = loop {
+        let resp = http()
+            .get(authorize_url(
+                &emu,
+                &good_params("basicProfile", &long_state),
+            ))
+            .send()
+            .await
+            .unwrap();
+        if resp.status() != StatusCode::OK {
+            break resp;
+        }
+        pages.push(resp.text().await.unwrap());
+        assert!(pages.len() <= CAP_BYTES / MAX_STATE_BYTES, "no byte cap");
+    };
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // Far fewer than the entry cap, and each held at least its state.
+    assert!(
+        pages.len() >= CAP_BYTES / (2 * MAX_STATE_BYTES),
+        "{}",
+        pages.len()
+    );
+    assert_eq!(emu.pending_grants(), pages.len());
+    let held = emu.pending_grant_bytes();
+    assert!(held <= CAP_BYTES, "{held}");
+    assert!(held >= pages.len() * MAX_STATE_BYTES, "{held}");
+
+    // Answering a consent gives its bytes back.
+    let consent = format!("{}/authorize", emu.authorization_server());
+    for page in &pages {
+        let deny = http()
+            .post(&consent)
+            .form(&[("consent", consent_id(page).as_str()), ("decision", "deny")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(deny.status(), StatusCode::FOUND);
+    }
+    assert_eq!(emu.pending_grants(), 0);
+    assert_eq!(emu.pending_grant_bytes(), 0);
+
+    // And so does expiry: filled up again, then expired, there is room.
+    for _ in 0..pages.len() {
+        consent_page(&emu, &good_params("basicProfile", &long_state)).await;
+    }
+    let full = http()
+        .get(authorize_url(
+            &emu,
+            &good_params("basicProfile", &long_state),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(full.status(), StatusCode::SERVICE_UNAVAILABLE);
+    emu.advance_clock(Duration::from_secs(11 * 60));
+    let last = consent_page(&emu, &good_params("basicProfile", &long_state))
+        .await
+        .1;
+    assert_eq!(emu.pending_grants(), 1, "the expired ones were swept");
+    let consent_bytes = emu.pending_grant_bytes();
+    assert!(
+        (MAX_STATE_BYTES..2 * MAX_STATE_BYTES).contains(&consent_bytes),
+        "{consent_bytes}"
+    );
+
+    // An approved consent becomes a code, counted until it expires.
+    let approve = http()
+        .post(&consent)
+        .form(&[
+            ("consent", consent_id(&last).as_str()),
+            ("decision", "approve"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approve.status(), StatusCode::FOUND);
+    assert_eq!(emu.pending_grants(), 1);
+    // It keeps no state, which went back with the redirect.
+    let code_bytes = emu.pending_grant_bytes();
+    assert!(code_bytes < MAX_STATE_BYTES, "{code_bytes}");
+}
+
+#[tokio::test]
+async fn a_huge_token_lifetime_does_not_panic_the_server() {
+    // 9223372036854775 s is the `--token-lifetime` that used to overflow;
+    // `Duration::MAX` is the most a Config can say.
+    for lifetime in [Duration::from_secs(9_223_372_036_854_775), Duration::MAX] {
+        let emu = start(Config {
+            token_lifetime: lifetime,
+            ..auto()
+        })
+        .await;
+        let c = code(&emu, "basicProfile").await;
+        let token = token_body(exchange(&emu, &c).await).await;
+        assert_eq!(token.expires_at, Some(i64::MAX), "saturates at the far end");
+        let access = token.access_token.unwrap();
+        assert_eq!(me(&emu, Some(&access)).await.status(), StatusCode::OK);
+        let refreshed =
+            token_body(refresh_at(&emu, "/tokens", &token.refresh_token.unwrap()).await).await;
+        assert_eq!(refreshed.expires_at, Some(i64::MAX));
+    }
+}
+
+#[tokio::test]
+async fn a_clock_advanced_to_the_end_of_time_does_not_panic_the_server() {
+    let emu = start(auto()).await;
+    emu.advance_clock(Duration::MAX);
+    let resp = http()
+        .get(authorize_url(&emu, &good_params("basicProfile", "st")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    let q = query_of(resp.headers()["location"].to_str().unwrap());
+    let c = param(&q, "code").unwrap();
+    // Nothing outlives the end of time, but the server answers.
+    assert_api_error(
+        exchange(&emu, &c).await,
+        StatusCode::UNAUTHORIZED,
+        codes::CODE_INVALID,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn consent_page_says_it_is_the_emulator_and_fits_a_phone() {
+    let emu = start(Config::default()).await;
+    let (headers, page) = consent_page(&emu, &good_params("basicProfile,publishPost", "st")).await;
+    assert!(page.contains("Local emulator, not Medium"), "{page}");
+    assert!(
+        page.contains(r#"<meta name="viewport" content="width=device-width, initial-scale=1">"#)
+    );
+    assert!(page.contains("<style>"));
+    for external in ["<link", "<script", "src=", "url(", "@import"] {
+        assert!(!page.contains(external), "loads {external}: {page}");
+    }
+    assert!(page.contains(r#"<span id="app-name">Demo App</span> would like to"#));
+    let scopes_start = page.find(r#"<ul id="scopes">"#).unwrap();
+    let scopes = &page[scopes_start..scopes_start + page[scopes_start..].find("</ul>").unwrap()];
+    assert_eq!(scopes.matches("<li>").count(), 2, "{scopes}");
+    assert!(scopes.contains("See your name, username, profile URL and picture"));
+    assert!(scopes.contains("Publish posts under your name"));
+    assert!(page.contains(
+        r#"<button id="approve" type="submit" name="decision" value="approve">Approve</button>"#
+    ));
+    assert!(
+        page.contains(
+            r#"<button id="deny" type="submit" name="decision" value="deny">Deny</button>"#
+        )
+    );
+    assert!(page.contains(&format!(r#"<span id="redirect-uri">{REDIRECT}</span>"#)));
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
+    assert_eq!(headers["cache-control"], "no-store");
+}
+
+#[tokio::test]
+async fn consent_page_escapes_what_it_shows() {
+    let evil_app = ClientApp {
+        name: "<script>alert(1)</script> & Co".into(),
+        id: "evil".into(),
+        secret: "evil-secret".into(),
+        redirect: RedirectRule::AnyLoopback,
+        extended_scope_approved: false,
+    };
+    let emu = start(Config {
+        clients: vec![evil_app],
+        ..Config::default()
+    })
+    .await;
+    let redirect = r#"http://127.0.0.1:9/cb?x="><script>alert(2)</script>"#;
+    let (_, page) = consent_page(
+        &emu,
+        &[
+            ("client_id", "evil"),
+            ("scope", "basicProfile"),
+            ("state", "<script>alert(3)</script>"),
+            ("response_type", "code"),
+            ("redirect_uri", redirect),
+        ],
+    )
+    .await;
+    assert!(!page.contains("<script"), "{page}");
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; Co"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<title>Authorize &lt;script&gt;alert(1)"),
+        "{page}"
+    );
+    assert!(page.contains(r#"?x="&gt;&lt;script&gt;alert(2)"#), "{page}");
+}
+
+#[tokio::test]
+async fn pages_never_show_the_state_or_a_secret() {
+    let emu = start(Config {
+        clients: vec![ClientApp::demo(), registered_app()],
+        ..Config::default()
+    })
+    .await;
+    let state = "state-0123456789abcdef-must-stay-private";
+    let (_, page) = consent_page(
+        &emu,
+        &[
+            ("client_id", "reg"),
+            ("scope", "basicProfile"),
+            ("state", state),
+            ("response_type", "code"),
+            ("redirect_uri", "https://app.example/cb"),
+        ],
+    )
+    .await;
+    let error = http()
+        .get(authorize_url(
+            &emu,
+            &[
+                ("client_id", "reg"),
+                ("scope", "readMinds"),
+                ("state", state),
+                ("response_type", "code"),
+                ("redirect_uri", "https://app.example/cb"),
+            ],
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for shown in [page, error, format!("{:?}", emu.config())] {
+        assert!(!shown.contains(state), "{shown}");
+        assert!(!shown.contains("reg-secret"), "{shown}");
+        assert!(!shown.contains("demo-secret"), "{shown}");
+    }
 }

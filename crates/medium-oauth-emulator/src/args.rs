@@ -165,13 +165,16 @@ impl Args {
 /// demo app's secret is public test data; secrets of apps given with
 /// `--client` are not printed.
 pub(crate) fn ready_message(emulator: &crate::Emulator) -> String {
+    // Its own profile, so the login never replaces a real Medium one; the
+    // secret through the environment, which other users cannot read in the
+    // process list (and the CLI warns of as an argument).
     let login = [
         "medium-oauth",
         "login",
+        "--profile",
+        LOGIN_PROFILE,
         "--client-id",
         DEMO_CLIENT_ID,
-        "--client-secret",
-        DEMO_CLIENT_SECRET,
         "--authorize-url",
         &emulator.authorization_server(),
         "--api-url",
@@ -182,12 +185,16 @@ pub(crate) fn ready_message(emulator: &crate::Emulator) -> String {
     format!(
         "listening on {base}\n\
          demo app: client id {id}, client secret {secret} (public test data)\n\
-         log in to it with:\n  {login}\n",
+         log in to it with:\n  MEDIUM_CLIENT_SECRET={secret} {login}\n\
+         then print a token with:\n  medium-oauth token --profile {LOGIN_PROFILE}\n",
         base = emulator.base_url(),
         id = DEMO_CLIENT_ID,
-        secret = DEMO_CLIENT_SECRET,
+        secret = shell_word(DEMO_CLIENT_SECRET),
     )
 }
+
+/// The CLI profile the printed login command saves to.
+const LOGIN_PROFILE: &str = "local";
 
 /// `word` as one POSIX shell word: as is when it holds nothing a shell
 /// treats specially, else single-quoted (an IPv6 address's brackets are

@@ -85,7 +85,10 @@ async fn prints_the_demo_credentials_and_a_login_command_that_works() {
     );
     let command = loop {
         let line = next();
-        if let Some(command) = line.trim().strip_prefix("medium-oauth login ") {
+        if let Some(command) = line
+            .trim()
+            .strip_prefix("MEDIUM_CLIENT_SECRET=demo-secret medium-oauth login ")
+        {
             break command.to_owned();
         }
     };
@@ -95,10 +98,10 @@ async fn prints_the_demo_credentials_and_a_login_command_that_works() {
     assert_eq!(
         words,
         [
+            "--profile",
+            "local",
             "--client-id",
             "demo-client",
-            "--client-secret",
-            "demo-secret",
             "--authorize-url",
             &authorize_url,
             "--api-url",
@@ -138,7 +141,7 @@ async fn prints_the_demo_credentials_and_a_login_command_that_works() {
         .form(&[
             ("code", code.as_str()),
             ("client_id", value("--client-id")),
-            ("client_secret", value("--client-secret")),
+            ("client_secret", "demo-secret"),
             ("grant_type", "authorization_code"),
             ("redirect_uri", redirect),
         ])
@@ -156,7 +159,7 @@ fn secrets_of_registered_apps_are_not_printed() {
         spawn_lines(&["--client", "mine:not-for-printing:https://app.example/cb"]);
     let mut printed = Vec::new();
     while let Ok(line) = lines.recv_timeout(READY_DEADLINE) {
-        let done = line.trim().starts_with("medium-oauth login ");
+        let done = line.contains("medium-oauth login ");
         printed.push(line);
         if done {
             break;

@@ -5,44 +5,21 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use medium_oauth::{
-    ClientId, ClientSecret, FileTokenStore, OAuthClient, Token, TokenStore, scopes,
-};
-use medium_oauth_emulator::{Config, Emulator, Endpoint, Grant};
+use medium_oauth::{FileTokenStore, Token, TokenStore, scopes};
+use medium_oauth_emulator::{Config, Endpoint, Grant};
+use medium_oauth_test_support::{auto_approving, demo_client, emulator, login};
 
 const PROCESSES: usize = 4;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn processes_sharing_a_file_refresh_once_at_expiry() {
-    let emu = Emulator::start(
-        Config {
-            auto_approve: true,
-            rotate_refresh_tokens: true,
-            ..Config::default()
-        },
-        "127.0.0.1:0",
-    )
-    .await
-    .unwrap();
-    let client = OAuthClient::builder(
-        ClientId::new("demo-client"),
-        ClientSecret::new("demo-secret"),
-        "http://127.0.0.1:9/callback",
-    )
-    .authorization_server(emu.authorization_server())
-    .api_server(emu.api_server())
-    .build()
-    .unwrap();
-    let (url, pending) = client.authorize_url(scopes![basicProfile]).unwrap();
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let callback = browser.get(url.as_str()).send().await.unwrap().headers()["location"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let token = client.complete(&pending, &callback).await.unwrap();
+    let emu = emulator(Config {
+        rotate_refresh_tokens: true,
+        ..auto_approving()
+    })
+    .await;
+    let client = demo_client(&emu);
+    let token = login(&client, scopes![basicProfile]).await;
     // Stored as already expired: every process must refresh before use.
     let expired = Token::new(
         token.access_token().clone(),

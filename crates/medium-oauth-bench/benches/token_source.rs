@@ -28,7 +28,7 @@ use medium_oauth::{
     AccessToken, ClientId, ClientSecret, GrantedScopes, OAuthClient, RefreshToken,
     RefreshingTokenSource, StaticTokenSource, Token, TokenSource, scopes,
 };
-use medium_oauth_emulator::{Config, Emulator};
+use medium_oauth_test_support::{auto_approving, demo_client, emulator, login};
 
 /// The thread counts the goal is set for: one caller alone, and two callers
 /// at once sharing the token (this machine has two cores).
@@ -234,34 +234,9 @@ fn refresh(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let emu = rt
-        .block_on(Emulator::start(
-            Config {
-                auto_approve: true,
-                ..Config::default()
-            },
-            "127.0.0.1:0",
-        ))
-        .unwrap();
-    let client = OAuthClient::builder(
-        ClientId::new("demo-client"),
-        ClientSecret::new("demo-secret"),
-        "http://127.0.0.1:9/callback",
-    )
-    .authorization_server(emu.authorization_server())
-    .api_server(emu.api_server())
-    .build()
-    .unwrap();
-    let token = rt.block_on(async {
-        let (url, pending) = client.authorize_url(scopes![basicProfile]).unwrap();
-        let browser = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let answer = browser.get(url.as_str()).send().await.unwrap();
-        let callback = answer.headers()["location"].to_str().unwrap().to_owned();
-        client.complete(&pending, &callback).await.unwrap()
-    });
+    let emu = rt.block_on(emulator(auto_approving()));
+    let client = demo_client(&emu);
+    let token = rt.block_on(login(&client, scopes![basicProfile]));
     let refresh_token = token.refresh_token().unwrap().clone();
 
     let mut group = c.benchmark_group("refresh");

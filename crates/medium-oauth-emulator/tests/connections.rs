@@ -11,6 +11,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use medium_oauth_emulator::{Config, Emulator, Fault, Limits};
+use medium_oauth_test_support::emulator;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -33,7 +34,7 @@ async fn start(limits: Limits) -> Emulator {
         limits,
         ..Config::default()
     };
-    Emulator::start(config, "127.0.0.1:0").await.unwrap()
+    emulator(config).await
 }
 
 fn short_header_timeout() -> Limits {

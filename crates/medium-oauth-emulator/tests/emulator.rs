@@ -7,11 +7,10 @@ use medium_oauth_emulator::{
     ClientApp, Config, Emulator, Endpoint, Fault, Grant, Limits, MAX_STATE_BYTES, RedirectRule,
     RefreshEndpoints, SuccessStatus, codes,
 };
+use medium_oauth_test_support::{REDIRECT, auto_approving, emulator};
 use medium_oauth2_api::types;
 use reqwest::StatusCode;
 use serde_json::Value;
-
-const REDIRECT: &str = "http://127.0.0.1:9/callback";
 
 thread_local! {
     // Building a client loads TLS roots (tens of milliseconds); one per test
@@ -24,17 +23,6 @@ thread_local! {
 
 fn http() -> reqwest::Client {
     HTTP.with(Clone::clone)
-}
-
-async fn start(config: Config) -> Emulator {
-    Emulator::start(config, "127.0.0.1:0").await.unwrap()
-}
-
-fn auto() -> Config {
-    Config {
-        auto_approve: true,
-        ..Config::default()
-    }
 }
 
 fn registered_app() -> ClientApp {
@@ -171,7 +159,7 @@ async fn me(emu: &Emulator, token: Option<&str>) -> reqwest::Response {
 
 #[tokio::test]
 async fn serves_both_hosts_on_their_real_paths() {
-    let emu = start(Config::default()).await;
+    let emu = emulator(Config::default()).await;
     assert_eq!(
         emu.authorization_server(),
         format!("{}/m/oauth", emu.base_url())
@@ -188,7 +176,7 @@ async fn serves_both_hosts_on_their_real_paths() {
 
 #[tokio::test]
 async fn authorize_rejects_bad_requests_with_an_html_page_and_no_redirect() {
-    let emu = start(Config {
+    let emu = emulator(Config {
         clients: vec![ClientApp::demo(), registered_app()],
         ..Config::default()
     })
@@ -294,7 +282,7 @@ fn consent_id(page: &str) -> String {
 
 #[tokio::test]
 async fn consent_page_approve_and_deny() {
-    let emu = start(Config::default()).await;
+    let emu = emulator(Config::default()).await;
     let page_for = |state: &'static str| {
         let url = authorize_url(&emu, &good_params("basicProfile,publishPost", state));
         async move { http().get(url).send().await.unwrap().text().await.unwrap() }
@@ -366,7 +354,7 @@ async fn consent_page_approve_and_deny() {
 
 #[tokio::test]
 async fn exchange_succeeds_with_201_by_default_and_200_by_option() {
-    let emu = start(auto()).await;
+    let emu = emulator(auto_approving()).await;
     let c = code(&emu, "basicProfile").await;
     let before = emu.now_ms();
     let resp = exchange(&emu, &c).await;
@@ -381,9 +369,9 @@ async fn exchange_succeeds_with_201_by_default_and_200_by_option() {
     let sixty_days_ms = 60 * 24 * 3600 * 1000;
     assert!((before + sixty_days_ms..=emu.now_ms() + sixty_days_ms).contains(&expires));
 
-    let emu = start(Config {
+    let emu = emulator(Config {
         success_status: SuccessStatus::Ok,
-        ..auto()
+        ..auto_approving()
     })
     .await;
     let c = code(&emu, "basicProfile").await;
@@ -392,7 +380,7 @@ async fn exchange_succeeds_with_201_by_default_and_200_by_option() {
 
 #[tokio::test]
 async fn codes_are_single_use_and_reuse_revokes_the_first_tokens() {
-    let emu = start(auto()).await;
+    let emu = emulator(auto_approving()).await;
     let c = code(&emu, "basicProfile").await;
     let token = token_body(exchange(&emu, &c).await).await;
     let access = token.access_token.unwrap();
@@ -417,7 +405,7 @@ async fn codes_are_single_use_and_reuse_revokes_the_first_tokens() {
 
 #[tokio::test]
 async fn codes_expire_after_ten_minutes() {
-    let emu = start(auto()).await;
+    let emu = emulator(auto_approving()).await;
     let c = code(&emu, "basicProfile").await;
     emu.advance_clock(Duration::from_secs(10 * 60 + 1));
     assert_api_error(
@@ -430,9 +418,9 @@ async fn codes_expire_after_ten_minutes() {
 
 #[tokio::test]
 async fn token_endpoint_rejects_bad_requests() {
-    let emu = start(Config {
+    let emu = emulator(Config {
         clients: vec![ClientApp::demo(), registered_app()],
-        ..auto()
+        ..auto_approving()
     })
     .await;
     let c = code(&emu, "basicProfile").await;
@@ -554,9 +542,9 @@ async fn refresh_forms_follow_the_configured_endpoints() {
         (RefreshEndpoints::Spec, true, false),
         (RefreshEndpoints::Live, false, true),
     ] {
-        let emu = start(Config {
+        let emu = emulator(Config {
             refresh_endpoints: endpoints,
-            ..auto()
+            ..auto_approving()
         })
         .await;
         let c = code(&emu, "basicProfile").await;
@@ -596,7 +584,7 @@ async fn refresh_forms_follow_the_configured_endpoints() {
 
 #[tokio::test]
 async fn refresh_rejects_unknown_tokens_and_extra_fields() {
-    let emu = start(auto()).await;
+    let emu = emulator(auto_approving()).await;
     let resp = refresh_at(&emu, "/tokens/refresh", "feed").await;
     assert_api_error(resp, StatusCode::UNAUTHORIZED, codes::REFRESH_TOKEN_INVALID).await;
     let resp = post_form(
@@ -617,9 +605,9 @@ async fn refresh_rejects_unknown_tokens_and_extra_fields() {
 
 #[tokio::test]
 async fn rotation_issues_a_new_refresh_token_and_retires_the_old() {
-    let emu = start(Config {
+    let emu = emulator(Config {
         rotate_refresh_tokens: true,
-        ..auto()
+        ..auto_approving()
     })
     .await;
     let c = code(&emu, "basicProfile").await;
@@ -640,9 +628,9 @@ async fn rotation_issues_a_new_refresh_token_and_retires_the_old() {
 
 #[tokio::test]
 async fn me_checks_token_and_scope() {
-    let emu = start(Config {
+    let emu = emulator(Config {
         token_lifetime: Duration::from_secs(60),
-        ..auto()
+        ..auto_approving()
     })
     .await;
     assert_api_error(
@@ -693,7 +681,7 @@ async fn me_checks_token_and_scope() {
 
 #[tokio::test]
 async fn injected_faults_answer_the_next_requests_in_order() {
-    let emu = start(auto()).await;
+    let emu = emulator(auto_approving()).await;
     let c = code(&emu, "basicProfile").await;
     emu.inject_faults([
         Fault::Status(503),
@@ -762,13 +750,13 @@ async fn injected_faults_answer_the_next_requests_in_order() {
 
 #[tokio::test]
 async fn memory_stays_bounded_under_a_flood() {
-    let emu = start(Config {
+    let emu = emulator(Config {
         limits: Limits {
             pending_grants: 5,
             tokens: 4,
             ..Limits::default()
         },
-        ..auto()
+        ..auto_approving()
     })
     .await;
     let mut codes_issued = Vec::new();
@@ -796,7 +784,7 @@ async fn memory_stays_bounded_under_a_flood() {
 
 #[tokio::test]
 async fn parallel_exchanges() {
-    let emu = start(auto()).await;
+    let emu = emulator(auto_approving()).await;
     let mut codes_issued = Vec::new();
     for _ in 0..200 {
         codes_issued.push(code(&emu, "basicProfile").await);
@@ -828,7 +816,7 @@ async fn consent_page(
 
 #[tokio::test]
 async fn an_over_long_state_is_refused_and_nothing_is_held() {
-    let emu = start(Config::default()).await;
+    let emu = emulator(Config::default()).await;
     let too_long = "s".repeat(MAX_STATE_BYTES + 1);
     let resp = http()
         .get(authorize_url(&emu, &good_params("basicProfile", &too_long)))
@@ -853,7 +841,7 @@ async fn an_over_long_state_is_refused_and_nothing_is_held() {
 #[tokio::test]
 async fn pending_grants_are_capped_in_bytes() {
     const CAP_BYTES: usize = 16 * 1024;
-    let emu = start(Config {
+    let emu = emulator(Config {
         limits: Limits {
             pending_grant_bytes: CAP_BYTES,
             ..Limits::default()
@@ -950,9 +938,9 @@ async fn a_huge_token_lifetime_does_not_panic_the_server() {
     // 9223372036854775 s is the `--token-lifetime` that used to overflow;
     // `Duration::MAX` is the most a Config can say.
     for lifetime in [Duration::from_secs(9_223_372_036_854_775), Duration::MAX] {
-        let emu = start(Config {
+        let emu = emulator(Config {
             token_lifetime: lifetime,
-            ..auto()
+            ..auto_approving()
         })
         .await;
         let c = code(&emu, "basicProfile").await;
@@ -968,7 +956,7 @@ async fn a_huge_token_lifetime_does_not_panic_the_server() {
 
 #[tokio::test]
 async fn a_clock_advanced_to_the_end_of_time_does_not_panic_the_server() {
-    let emu = start(auto()).await;
+    let emu = emulator(auto_approving()).await;
     emu.advance_clock(Duration::MAX);
     let resp = http()
         .get(authorize_url(&emu, &good_params("basicProfile", "st")))
@@ -989,7 +977,7 @@ async fn a_clock_advanced_to_the_end_of_time_does_not_panic_the_server() {
 
 #[tokio::test]
 async fn consent_page_says_it_is_the_emulator_and_fits_a_phone() {
-    let emu = start(Config::default()).await;
+    let emu = emulator(Config::default()).await;
     let (headers, page) = consent_page(&emu, &good_params("basicProfile,publishPost", "st")).await;
     assert!(page.contains("Local emulator, not Medium"), "{page}");
     assert!(
@@ -1028,7 +1016,7 @@ async fn consent_page_escapes_what_it_shows() {
         redirect: RedirectRule::AnyLoopback,
         extended_scope_approved: false,
     };
-    let emu = start(Config {
+    let emu = emulator(Config {
         clients: vec![evil_app],
         ..Config::default()
     })
@@ -1059,7 +1047,7 @@ async fn consent_page_escapes_what_it_shows() {
 
 #[tokio::test]
 async fn pages_never_show_the_state_or_a_secret() {
-    let emu = start(Config {
+    let emu = emulator(Config {
         clients: vec![ClientApp::demo(), registered_app()],
         ..Config::default()
     })

@@ -11,8 +11,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
 async fn me_names_the_user_and_a_refused_token_is_a_401() {
-    let emu = emulator(auto()).await;
-    let client = client(&emu);
+    let emu = emulator(auto_approving()).await;
+    let client = demo_client(&emu);
     let token = login(&client, scopes![basicProfile]).await;
     let user = client.me(token.access_token()).await.unwrap();
     assert_eq!(user.username, "demo");
@@ -103,7 +103,7 @@ async fn an_endless_me_body_stops_at_the_cap() {
 fn builder_for(api: &str) -> medium_oauth::OAuthClientBuilder {
     medium_oauth::OAuthClient::builder(
         medium_oauth::ClientId::new("demo-client"),
-        medium_oauth::ClientSecret::new(SECRET),
+        medium_oauth::ClientSecret::new(DEMO_CLIENT_SECRET),
         REDIRECT,
     )
     .api_server(api)

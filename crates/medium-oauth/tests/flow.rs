@@ -12,8 +12,8 @@ use medium_oauth_emulator::{
 
 #[tokio::test]
 async fn happy_path() {
-    let emu = emulator(auto()).await;
-    let client = client(&emu);
+    let emu = emulator(auto_approving()).await;
+    let client = demo_client(&emu);
     let (url, pending) = client
         .authorize_url(scopes![basicProfile, publishPost])
         .unwrap();
@@ -34,7 +34,7 @@ async fn happy_path() {
             .starts_with(&format!("{}/authorize?", emu.authorization_server()))
     );
 
-    let callback = browse(&url).await;
+    let callback = approve(&url).await;
     let token = client.complete(&pending, &callback).await.unwrap();
     assert_eq!(token.scopes().known, scopes![basicProfile, publishPost]);
     assert!(token.scopes().require(Scope::PublishPost).is_ok());
@@ -62,10 +62,10 @@ async fn both_success_statuses_are_success() {
     for status in [SuccessStatus::Created, SuccessStatus::Ok] {
         let emu = emulator(Config {
             success_status: status,
-            ..auto()
+            ..auto_approving()
         })
         .await;
-        let client = client(&emu);
+        let client = demo_client(&emu);
         let token = login(&client, scopes![basicProfile]).await;
         let refreshed = client
             .refresh(token.refresh_token().unwrap())
@@ -78,7 +78,7 @@ async fn both_success_statuses_are_success() {
 #[tokio::test]
 async fn denial_is_a_typed_error() {
     let emu = emulator(Config::default()).await;
-    let client = client(&emu);
+    let client = demo_client(&emu);
     let (url, pending) = client.authorize_url(scopes![basicProfile]).unwrap();
     let page = reqwest::get(url.as_str())
         .await
@@ -110,10 +110,10 @@ async fn denial_is_a_typed_error() {
 
 #[tokio::test]
 async fn forged_missing_and_replayed_state() {
-    let emu = emulator(auto()).await;
-    let client = client(&emu);
+    let emu = emulator(auto_approving()).await;
+    let client = demo_client(&emu);
     let (url, pending) = client.authorize_url(scopes![basicProfile]).unwrap();
-    let callback = browse(&url).await;
+    let callback = approve(&url).await;
     let code = url::Url::parse(&callback)
         .unwrap()
         .query_pairs()
@@ -154,13 +154,13 @@ async fn forged_missing_and_replayed_state() {
 
 #[tokio::test(start_paused = true)]
 async fn pending_authorizations_expire_after_their_ttl_not_at_it() {
-    let emu = emulator(auto()).await;
-    let client = builder(&emu)
+    let emu = emulator(auto_approving()).await;
+    let client = demo_builder(&emu)
         .pending_ttl(Duration::from_secs(60))
         .build()
         .unwrap();
     let (url, pending) = client.authorize_url(scopes![basicProfile]).unwrap();
-    let callback = browse(&url).await;
+    let callback = approve(&url).await;
     tokio::time::advance(Duration::from_secs(60)).await;
     assert!(!pending.is_expired(), "exactly the TTL is still in time");
     tokio::time::advance(Duration::from_millis(1)).await;
@@ -173,10 +173,10 @@ async fn pending_authorizations_expire_after_their_ttl_not_at_it() {
 
 #[tokio::test(start_paused = true)]
 async fn the_default_pending_ttl_is_ten_minutes() {
-    let emu = emulator(auto()).await;
-    let client = client(&emu);
+    let emu = emulator(auto_approving()).await;
+    let client = demo_client(&emu);
     let (url, pending) = client.authorize_url(scopes![basicProfile]).unwrap();
-    let callback = browse(&url).await;
+    let callback = approve(&url).await;
     tokio::time::advance(Duration::from_secs(10 * 60)).await;
     assert!(!pending.is_expired());
     tokio::time::advance(Duration::from_millis(1)).await;
@@ -191,14 +191,14 @@ async fn code_callback(
     client: &medium_oauth::OAuthClient,
 ) -> (medium_oauth::PendingAuthorization, String) {
     let (url, pending) = client.authorize_url(scopes![basicProfile]).unwrap();
-    let callback = browse(&url).await;
+    let callback = approve(&url).await;
     (pending, callback)
 }
 
 #[tokio::test]
 async fn reused_and_expired_codes_are_invalid_grants() {
-    let emu = emulator(auto()).await;
-    let client = client(&emu);
+    let emu = emulator(auto_approving()).await;
+    let client = demo_client(&emu);
     let (pending, callback) = code_callback(&client).await;
     let first = client.complete(&pending, &callback).await.unwrap();
 
@@ -245,14 +245,18 @@ async fn reused_and_expired_codes_are_invalid_grants() {
 /// (authorize again) cannot help.
 #[tokio::test]
 async fn wrong_secret_or_unknown_client_is_an_invalid_client_not_grant() {
-    let emu = emulator(auto()).await;
+    let emu = emulator(auto_approving()).await;
     for (id, secret, code) in [
         (
             "demo-client",
             "not-the-secret",
             codes::CLIENT_SECRET_INVALID,
         ),
-        ("no-such-client", SECRET, codes::APPLICATION_NOT_FOUND),
+        (
+            "no-such-client",
+            DEMO_CLIENT_SECRET,
+            codes::APPLICATION_NOT_FOUND,
+        ),
     ] {
         let client = medium_oauth::OAuthClient::builder(
             medium_oauth::ClientId::new(id),
@@ -298,7 +302,7 @@ async fn wrong_secret_or_unknown_client_is_an_invalid_client_not_grant() {
 
 /// A token with a refresh token, from the demo app.
 async fn client_for_refresh(emu: &medium_oauth_emulator::Emulator) -> medium_oauth::Token {
-    login(&client(emu), scopes![basicProfile]).await
+    login(&demo_client(emu), scopes![basicProfile]).await
 }
 
 #[tokio::test]
@@ -312,10 +316,10 @@ async fn refresh_uses_whichever_form_the_server_serves_and_remembers_it() {
     ] {
         let emu = emulator(Config {
             refresh_endpoints: endpoints,
-            ..auto()
+            ..auto_approving()
         })
         .await;
-        let client = client(&emu);
+        let client = demo_client(&emu);
         let token = login(&client, scopes![basicProfile]).await;
         let refresh_token = token.refresh_token().unwrap().clone();
         for _ in 0..3 {
@@ -338,10 +342,10 @@ async fn refresh_uses_whichever_form_the_server_serves_and_remembers_it() {
 async fn rotation_returns_the_new_refresh_token() {
     let emu = emulator(Config {
         rotate_refresh_tokens: true,
-        ..auto()
+        ..auto_approving()
     })
     .await;
-    let client = client(&emu);
+    let client = demo_client(&emu);
     let token = login(&client, scopes![basicProfile]).await;
     let first = token.refresh_token().unwrap().clone();
     let rotated = client.refresh(&first).await.unwrap();
@@ -359,8 +363,8 @@ async fn rotation_returns_the_new_refresh_token() {
 
 #[tokio::test]
 async fn each_injected_fault_gives_the_right_error() {
-    let emu = emulator(auto()).await;
-    let client = builder(&emu)
+    let emu = emulator(auto_approving()).await;
+    let client = demo_builder(&emu)
         .timeout(Duration::from_millis(500))
         .build()
         .unwrap();
@@ -483,9 +487,9 @@ async fn each_injected_fault_gives_the_right_error() {
 
 #[tokio::test]
 async fn token_endpoint_redirects_are_not_followed() {
-    let emu = emulator(auto()).await;
-    let elsewhere = emulator(auto()).await;
-    let client = client(&emu);
+    let emu = emulator(auto_approving()).await;
+    let elsewhere = emulator(auto_approving()).await;
+    let client = demo_client(&emu);
     let token = login(&client, scopes![basicProfile]).await;
     emu.inject_faults([Fault::Redirect {
         location: format!("{}/tokens/refresh", elsewhere.api_server()),
@@ -503,8 +507,8 @@ async fn token_endpoint_redirects_are_not_followed() {
 
 #[tokio::test]
 async fn unknown_scopes_in_a_token_response_are_kept() {
-    let emu = emulator(auto()).await;
-    let client = client(&emu);
+    let emu = emulator(auto_approving()).await;
+    let client = demo_client(&emu);
     let token = login(&client, scopes![basicProfile]).await;
     for status in [200, 201] {
         emu.inject_faults([Fault::Respond {
@@ -523,8 +527,8 @@ async fn unknown_scopes_in_a_token_response_are_kept() {
 
 #[tokio::test]
 async fn fewer_scopes_than_requested() {
-    let emu = emulator(auto()).await;
-    let client = client(&emu);
+    let emu = emulator(auto_approving()).await;
+    let client = demo_client(&emu);
     let token = login(&client, scopes![basicProfile]).await;
     emu.inject_faults([Fault::Respond {
         status: 201,
@@ -569,8 +573,8 @@ async fn insecure_servers_are_refused() {
 async fn only_a_2xx_body_becomes_a_token() {
     // Defect 5: a 401 whose body parsed as a token was taken as a login, so
     // an attacker-chosen access token was saved.
-    let emu = emulator(auto()).await;
-    let client = client(&emu);
+    let emu = emulator(auto_approving()).await;
+    let client = demo_client(&emu);
     let token_body = br#"{"token_type":"Bearer","access_token":"attacker-chosen","refresh_token":"r","scope":["basicProfile"],"expires_at":99999999999999}"#;
     for (status, content_type, body) in [
         (401, "application/json", &token_body[..]),
@@ -587,7 +591,7 @@ async fn only_a_2xx_body_becomes_a_token() {
             body: body.to_vec(),
         };
         let (url, pending) = client.authorize_url(scopes![basicProfile]).unwrap();
-        let callback = browse(&url).await;
+        let callback = approve(&url).await;
         emu.inject_faults([fault.clone()]);
         let err = client.complete(&pending, &callback).await.unwrap_err();
         assert!(
@@ -626,10 +630,10 @@ async fn only_a_2xx_body_becomes_a_token() {
 async fn one_stray_404_does_not_switch_refresh_forms_for_good() {
     let emu = emulator(Config {
         refresh_endpoints: medium_oauth_emulator::RefreshEndpoints::Spec,
-        ..auto()
+        ..auto_approving()
     })
     .await;
-    let client = client(&emu);
+    let client = demo_client(&emu);
     let token = login(&client, scopes![basicProfile]).await;
     let refresh_token = token.refresh_token().unwrap();
     emu.inject_faults([Fault::Status(404)]);
@@ -643,8 +647,8 @@ async fn one_stray_404_does_not_switch_refresh_forms_for_good() {
 
 #[tokio::test]
 async fn an_error_body_with_thousands_of_items_makes_a_short_error() {
-    let emu = emulator(auto()).await;
-    let client = client(&emu);
+    let emu = emulator(auto_approving()).await;
+    let client = demo_client(&emu);
     let item = r#"{"message":"Something went wrong.","code":503}"#;
     let body = format!(r#"{{"errors":[{}]}}"#, vec![item; 20_000].join(","));
     emu.inject_faults([Fault::Respond {

@@ -50,7 +50,7 @@ async fn no_secret_in_debug_display_errors_or_logs() {
 
     let (url, pending) = client.authorize_url(scopes![basicProfile]).unwrap();
     let state = param(url.as_str(), "state");
-    let callback = browse(&url).await;
+    let callback = approve(&url).await;
     let code = param(&callback, "code");
     let (_, other_pending) = client.authorize_url(scopes![basicProfile]).unwrap();
     shown.push(format!("{pending:?} {other_pending:?}"));
@@ -236,7 +236,7 @@ async fn server_text_echoing_the_request_leaks_no_secret() {
 
     for status in [400, 401, 500] {
         let (url, pending) = client.authorize_url(scopes![basicProfile]).unwrap();
-        let callback = browse(&url).await;
+        let callback = approve(&url).await;
         let (code, state) = (param(&callback, "code"), param(&callback, "state"));
         let echo = format!("client_secret=sh0rt&code={code}&state={state}");
         emu.inject_faults([echoing_error(status, &echo)]);
@@ -244,7 +244,7 @@ async fn server_text_echoing_the_request_leaks_no_secret() {
         secrets.extend([code, state]);
     }
     let (url, pending) = client.authorize_url(scopes![basicProfile]).unwrap();
-    let callback = browse(&url).await;
+    let callback = approve(&url).await;
     let (code, state) = (param(&callback, "code"), param(&callback, "state"));
     // The authorization server never sees the client secret, so a denial
     // can only echo the callback's own code and state.

@@ -22,7 +22,7 @@ fn lifetime(secs: u64) -> Config {
     Config {
         token_lifetime: Duration::from_secs(secs),
         rotate_refresh_tokens: true,
-        ..auto()
+        ..auto_approving()
     }
 }
 
@@ -52,7 +52,7 @@ struct Setup {
 async fn setup(config: Config, margin: Duration) -> Setup {
     let emu = emulator(config).await;
     let clock = TestClock::matching(&emu);
-    let client = client(&emu);
+    let client = demo_client(&emu);
     let token = login(&client, scopes![basicProfile]).await;
     let store = Arc::new(MemoryTokenStore::with_token(token.clone()));
     let source = RefreshingTokenSource::builder(client, store.clone())
@@ -102,7 +102,7 @@ async fn cached_until_due_then_refreshed_ahead_of_expiry_and_persisted() {
     let s = setup(lifetime(4 * 3600), HOUR).await;
     let changes = Arc::new(AtomicUsize::new(0));
     let counted = changes.clone();
-    let source = RefreshingTokenSource::builder(client(&s.emu), s.store.clone())
+    let source = RefreshingTokenSource::builder(demo_client(&s.emu), s.store.clone())
         .margin(HOUR)
         .jitter(Duration::ZERO)
         .clock(s.clock.clone())
@@ -143,7 +143,7 @@ async fn a_source_over_an_expired_stored_token_refreshes_before_the_first_call_r
     // background timer noticed.
     let s = setup(lifetime(3600), Duration::ZERO).await;
     advance(HOUR + Duration::from_secs(60)).await;
-    let source = RefreshingTokenSource::builder(client(&s.emu), s.store.clone())
+    let source = RefreshingTokenSource::builder(demo_client(&s.emu), s.store.clone())
         .clock(s.clock.clone())
         .build()
         .await
@@ -363,7 +363,7 @@ async fn a_new_login_saved_to_the_store_ends_reauthorization() {
     // Defect 3: after InvalidGrant, a fresh login was never adopted.
     let s = expired_with_a_revoked_grant().await;
     assert!(needs_login(s.source.token().await));
-    let relogin = login(&client(&s.emu), scopes![basicProfile]).await;
+    let relogin = login(&demo_client(&s.emu), scopes![basicProfile]).await;
     s.store.save(&relogin).await.unwrap();
     // The store is re-read at most once per REAUTHORIZATION_RECHECK.
     assert!(needs_login(s.source.token().await));
@@ -379,7 +379,7 @@ async fn force_refresh_adopts_a_new_login_at_once() {
     assert!(needs_login(s.source.force_refresh().await));
     assert!(needs_login(s.source.force_refresh().await));
     assert_eq!(refresh_requests(&s.emu), 1);
-    let relogin = login(&client(&s.emu), scopes![basicProfile]).await;
+    let relogin = login(&demo_client(&s.emu), scopes![basicProfile]).await;
     s.store.save(&relogin).await.unwrap();
     let adopted = s.source.force_refresh().await.unwrap();
     assert!(same(&adopted, &relogin));
@@ -563,7 +563,7 @@ async fn rotation_survives_a_restart_of_the_source() {
     let emu = emulator(lifetime(3600)).await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("medium/credentials.json");
-    let client = client(&emu);
+    let client = demo_client(&emu);
     let token = login(&client, scopes![basicProfile]).await;
 
     let first =
@@ -592,7 +592,7 @@ async fn rotation_survives_a_restart_of_the_source() {
 #[tokio::test]
 async fn a_source_starts_from_the_token_a_login_returned() {
     let emu = emulator(lifetime(3600)).await;
-    let client = client(&emu);
+    let client = demo_client(&emu);
     let token = login(&client, scopes![basicProfile]).await;
     let source = client.token_source(token.clone());
     assert!(same(&source.token().await.unwrap(), &token));
@@ -601,8 +601,8 @@ async fn a_source_starts_from_the_token_a_login_returned() {
 
 #[tokio::test]
 async fn an_empty_store_needs_a_login() {
-    let emu = emulator(auto()).await;
-    let err = RefreshingTokenSource::builder(client(&emu), Arc::new(MemoryTokenStore::new()))
+    let emu = emulator(auto_approving()).await;
+    let err = RefreshingTokenSource::builder(demo_client(&emu), Arc::new(MemoryTokenStore::new()))
         .build()
         .await
         .unwrap_err();
@@ -693,7 +693,7 @@ impl TokenStore for SlowStore {
 async fn slow_setup(margin: Duration) -> (Setup, Arc<SlowStore>) {
     let s = setup(lifetime(6 * 3600), margin).await;
     let store = Arc::new(SlowStore::default());
-    let source = RefreshingTokenSource::builder(client(&s.emu), store.clone())
+    let source = RefreshingTokenSource::builder(demo_client(&s.emu), store.clone())
         .margin(margin)
         .jitter(Duration::ZERO)
         .clock(s.clock.clone())
@@ -765,7 +765,7 @@ async fn a_lock_held_by_a_hung_process_is_a_typed_transient_error() {
     let clock = TestClock::matching(&emu);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("credentials.json");
-    let client = client(&emu);
+    let client = demo_client(&emu);
     let token = login(&client, scopes![basicProfile]).await;
     let source = RefreshingTokenSource::builder(client, Arc::new(FileTokenStore::new(&path)))
         .initial_token(token)
@@ -798,7 +798,7 @@ async fn a_lock_held_by_a_hung_process_is_a_typed_transient_error() {
 async fn huge_settings_do_not_panic() {
     let emu = emulator(lifetime(3600)).await;
     let clock = TestClock::matching(&emu);
-    let client = client(&emu);
+    let client = demo_client(&emu);
     let token = login(&client, scopes![basicProfile]).await;
     let source = RefreshingTokenSource::builder(client, Arc::new(MemoryTokenStore::new()))
         .initial_token(token)

@@ -1,0 +1,90 @@
+//! What the workspace's tests share, so each is written once: an emulator
+//! on loopback, the demo client pointed at it, and a browser that follows
+//! the authorize URL to the callback (against an auto-approving emulator).
+//!
+//! ```no_run
+//! # async fn example() {
+//! use medium_oauth::scopes;
+//! use medium_oauth_test_support::{auto_approving, demo_client, emulator, login};
+//!
+//! let emu = emulator(auto_approving()).await;
+//! let client = demo_client(&emu);
+//! let token = login(&client, scopes![basicProfile]).await;
+//! # }
+//! ```
+
+use medium_oauth::{ClientId, ClientSecret, OAuthClient, OAuthClientBuilder, ScopeSet, Token};
+pub use medium_oauth_emulator::{Config, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Emulator};
+
+/// The demo client's redirect URI in tests that play the browser: they read
+/// the redirect and never follow it, so nothing needs to listen there
+/// (port 9 is discard).
+pub const REDIRECT: &str = "http://127.0.0.1:9/callback";
+
+/// An emulator serving `config` on a free loopback port.
+pub async fn emulator(config: Config) -> Emulator {
+    Emulator::start(config, "127.0.0.1:0")
+        .await
+        .expect("an emulator on a free loopback port")
+}
+
+/// The default configuration, approving every valid request without a
+/// consent page.
+pub fn auto_approving() -> Config {
+    Config {
+        auto_approve: true,
+        ..Config::default()
+    }
+}
+
+/// A builder for the emulator's demo app, redirecting to [`REDIRECT`].
+pub fn demo_builder(emu: &Emulator) -> OAuthClientBuilder {
+    OAuthClient::builder(
+        ClientId::new(DEMO_CLIENT_ID),
+        ClientSecret::new(DEMO_CLIENT_SECRET),
+        REDIRECT,
+    )
+    .authorization_server(emu.authorization_server())
+    .api_server(emu.api_server())
+}
+
+/// The emulator's demo app as a client.
+pub fn demo_client(emu: &Emulator) -> OAuthClient {
+    demo_builder(emu).build().expect("the demo client")
+}
+
+/// Plays the browser: opens the authorize `url` (the emulator approves by
+/// itself) and returns the callback URL it redirects to, unfollowed.
+pub async fn approve(url: &url::Url) -> String {
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a browser");
+    let resp = browser
+        .get(url.as_str())
+        .send()
+        .await
+        .expect("the authorize page");
+    let status = resp.status();
+    let location = resp.headers().get("location").cloned();
+    match location {
+        Some(location) if status == 302 => {
+            location.to_str().expect("an ASCII callback URL").to_owned()
+        }
+        _ => panic!(
+            "expected a redirect to the callback, got {status}: {}",
+            resp.text().await.unwrap_or_default()
+        ),
+    }
+}
+
+/// The whole flow against an auto-approving emulator: authorize, callback,
+/// exchange.
+pub async fn login(client: &OAuthClient, scopes: ScopeSet) -> Token {
+    let (url, pending) = client.authorize_url(scopes).expect("an authorize URL");
+    let callback = approve(&url).await;
+    client
+        .complete(&pending, &callback)
+        .await
+        .expect("a token for the approved authorization")
+}

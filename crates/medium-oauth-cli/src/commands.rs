@@ -251,7 +251,8 @@ async fn check(profile: &Profile, token: &Token) -> Check {
     };
     let host = host_of(client.api_server().as_str());
     match client.me(token.access_token()).await {
-        Ok(user) => Check::Valid(Some(user)),
+        // An implausible description is not shown; the stored one is.
+        Ok(user) => Check::Valid(crate::profile::plausible_user(user)),
         // Authenticated, but without basicProfile the server does not say
         // who.
         Err(Error::Api { status: 403, .. }) => Check::Valid(None),

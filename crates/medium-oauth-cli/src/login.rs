@@ -29,6 +29,10 @@ const SPINNER_TICK: Duration = Duration::from_millis(100);
 /// whole `--timeout`.
 const PROBE_DEADLINE: Duration = Duration::from_secs(5);
 
+/// Longest `--timeout`: a day is longer than any login takes, and far
+/// from the clock arithmetic's limits.
+const MAX_TIMEOUT_SECS: u64 = 24 * 60 * 60;
+
 /// Longest answer read to "replace the existing login?".
 const MAX_ANSWER_BYTES: u64 = 64;
 
@@ -51,8 +55,13 @@ pub struct LoginArgs {
     #[arg(long)]
     no_browser: bool,
     /// Seconds the whole login may take: the browser coming back, then
-    /// asking the server who logged in.
-    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    /// asking the server who logged in (at most a day).
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 300,
+        value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS)
+    )]
     timeout: u64,
     /// Start an in-process emulator with its demo app and log in to it
     /// (saved to the "emulator" profile unless --profile or --credentials
@@ -421,7 +430,7 @@ async fn look_up_user(client: &OAuthClient, token: &Token, deadline: Instant) ->
         return None;
     }
     match tokio::time::timeout_at(deadline, client.me(token.access_token())).await {
-        Ok(Ok(user)) => Some(user),
+        Ok(Ok(user)) => crate::profile::plausible_user(user),
         Ok(Err(e)) => {
             crate::warn(format!(
                 "logged in, but could not ask the server who you are: {}",

@@ -165,6 +165,34 @@ impl StoreArgs {
     }
 }
 
+/// Longest field of a user kept or shown, in bytes. Medium's are tens of
+/// bytes (a profile or avatar URL, a hundred or two); a server sending more
+/// is broken or hostile, and a user kept whole could push the credentials
+/// file past what the store reads back.
+pub const MAX_USER_FIELD_BYTES: usize = 2048;
+
+/// `user` when every field is of a plausible length; otherwise `None`, with
+/// a warning. What is kept is still the server's text: printed only
+/// through [`printable`](crate::failure::printable).
+pub fn plausible_user(user: User) -> Option<User> {
+    let fields = [
+        &user.id,
+        &user.username,
+        &user.name,
+        &user.url,
+        &user.image_url,
+    ];
+    if fields.iter().all(|f| f.len() <= MAX_USER_FIELD_BYTES) {
+        Some(user)
+    } else {
+        crate::warn(format!(
+            "the server described the user with a field over {MAX_USER_FIELD_BYTES} bytes; \
+             not kept or shown"
+        ));
+        None
+    }
+}
+
 /// The profile and its token, or "not logged in".
 pub fn logged_in(store: &ProfileStore) -> Result<(Profile, Token), Failure> {
     match store.read()? {

@@ -312,3 +312,164 @@ async fn the_secret_from_a_file_or_stdin_and_a_warning_for_the_argument() {
         text(&out.stderr)
     );
 }
+
+/// Longest any command below may take: each should end in well under a
+/// second, and a hang must fail the test rather than stall the suite.
+const PROMPTLY: Duration = Duration::from_secs(30);
+
+/// Regression: a FIFO at the credentials path made every command block in
+/// `open` until something wrote to it; `login` too, before it said anything.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifo_at_the_credentials_path_is_refused_at_once() {
+    let emu = emulator(auto()).await;
+    let cli = Cli::new(&emu);
+    std::fs::create_dir_all(cli.credentials.parent().unwrap()).unwrap();
+    let fifo = std::ffi::CString::new(cli.credentials.as_os_str().as_encoded_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    for args in [
+        &["status", "--offline"][..],
+        &["token"],
+        &[
+            "login",
+            "--no-browser",
+            "--authorize-url",
+            &cli.authorize_url,
+            "--api-url",
+            &cli.api_url,
+        ],
+    ] {
+        let out = output_within(cli.command(args), PROMPTLY);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("not a regular file"), "{args:?}: {err}");
+        assert!(
+            err.contains(&cli.credentials.display().to_string()),
+            "{err}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}: {}", text(&out.stdout));
+    }
+    use std::os::unix::fs::FileTypeExt;
+    assert!(
+        std::fs::symlink_metadata(&cli.credentials)
+            .unwrap()
+            .file_type()
+            .is_fifo(),
+        "the FIFO was replaced"
+    );
+}
+
+/// `{"data": USER}` for a hostile `/me`.
+fn me_body(user: serde_json::Value) -> String {
+    serde_json::json!({ "data": user }).to_string()
+}
+
+/// Regression: a `/me` body within the 1 MiB cap described a user as large
+/// as the cap; the login saved it, and the credentials file, now over the
+/// store's 1 MiB limit, was refused by every later command (`login`
+/// included) as too large.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_user_from_me_does_not_make_the_credentials_file_unreadable() {
+    let emu = emulator(auto()).await;
+    let mut cli = Cli::new(&emu);
+    let skeleton = me_body(serde_json::json!({"id": "1", "username": "demo", "name": ""}));
+    let name = "n".repeat(medium_oauth2_api::MAX_RESPONSE_BYTES - skeleton.len());
+    let body = me_body(serde_json::json!({"id": "1", "username": "demo", "name": name}));
+    assert_eq!(
+        body.len(),
+        medium_oauth2_api::MAX_RESPONSE_BYTES,
+        "at the cap"
+    );
+    cli.api_url = hostile_api(&emu, MeBehaviour::Answer(body)).await.url;
+    let (child, stdout, url) = cli.start_login(&["--timeout", "60"]);
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    let ((code, out, err), _) = finish_async(child, stdout).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.len() < 4096,
+        "the name went to the terminal: {} bytes",
+        out.len()
+    );
+    assert!(err.contains("warning"), "{err}");
+    let size = std::fs::metadata(&cli.credentials).unwrap().len();
+    assert!(size < 64 * 1024, "{size} bytes stored");
+    let status = cli.run(&["status", "--offline"]);
+    assert_eq!(status.status.code(), Some(0), "{}", text(&status.stderr));
+    let token = cli.run(&["token"]);
+    assert_eq!(token.status.code(), Some(0), "{}", text(&token.stderr));
+}
+
+/// A `/me` naming the user with escape sequences and markup: the terminal
+/// gets neither escape codes nor bells, at login or in `status`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_user_name_reaches_the_terminal_without_control_characters() {
+    let emu = emulator(auto()).await;
+    let mut cli = Cli::new(&emu);
+    let body = me_body(serde_json::json!({
+        "id": "1",
+        "username": "de\u{9b}31mmo\r\nerror: forged",
+        "name": "Evil\u{1b}[2J\u{1b}]0;pwned\u{7} <script>x</script>",
+    }));
+    cli.api_url = hostile_api(&emu, MeBehaviour::Answer(body)).await.url;
+    let (child, stdout, url) = cli.start_login(&["--timeout", "60"]);
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    let ((code, out, err), _) = finish_async(child, stdout).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    let status = cli.run(&["status"]);
+    let shown = format!("{out}{err}{}{}", text(&status.stdout), text(&status.stderr));
+    assert!(shown.contains("Evil"), "{shown}");
+    for bad in ['\u{1b}', '\u{7}', '\u{9b}', '\r'] {
+        assert!(!shown.contains(bad), "{bad:?} in {shown:?}");
+    }
+    assert!(!shown.contains("\nerror: forged"), "{shown}");
+}
+
+/// Regression: `--timeout` beyond what a clock can add panicked (exit 101,
+/// "overflow when adding duration to instant").
+#[test]
+fn an_out_of_range_timeout_is_a_usage_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = dir.path().join("credentials.json");
+    for timeout in ["18446744073709551615", "0"] {
+        let out = output_within(
+            {
+                let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_medium-oauth"));
+                command
+                    .args(["login", "--emulator", "--no-browser", "--timeout", timeout])
+                    .arg("--credentials")
+                    .arg(&credentials)
+                    .env_remove("MEDIUM_CLIENT_ID")
+                    .env_remove("MEDIUM_CLIENT_SECRET");
+                command
+            },
+            PROMPTLY,
+        );
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "--timeout {timeout}: {err}");
+        assert!(err.contains("--timeout"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    assert!(!credentials.exists());
+}
+
+/// Regression: every rejected callback printed a line, so a page (or a
+/// local process) sending thousands scrolled the authorize URL, which a
+/// user without a browser must copy, out of the terminal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_forged_callbacks_prints_a_few_lines_not_one_each() {
+    let emu = emulator(auto()).await;
+    let cli = Cli::new(&emu);
+    let (child, stdout, url) = cli.start_login(&["--timeout", "60"]);
+    let redirect_uri = query_param(&url, "redirect_uri");
+    let http = reqwest::Client::new();
+    for i in 0..150 {
+        let forged = format!("{redirect_uri}?code=x&state=forged-{i}");
+        assert_eq!(http.get(&forged).send().await.unwrap().status(), 400);
+    }
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    let ((code, out, err), _) = finish_async(child, stdout).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    let lines = err.matches("rejected").count();
+    assert!(lines <= 6, "{lines} lines for 150 rejections:\n{err}");
+    assert!(err.contains("100 so far"), "{err}");
+}

@@ -316,7 +316,7 @@ async fn probe(authorize_url: &str) -> Result<(), Failure> {
 /// for an auto-approving in-process emulator.
 fn show(url: &Url, args: &LoginArgs, emulator: bool) {
     if emulator && (args.no_browser || !has_display()) {
-        println!("{url}");
+        outln!("{url}");
         let target = url.to_string();
         tokio::spawn(async move {
             // Follows the emulator's redirect to our own callback.
@@ -325,14 +325,14 @@ fn show(url: &Url, args: &LoginArgs, emulator: bool) {
             }
         });
     } else if args.no_browser {
-        println!("{url}");
+        outln!("{url}");
     } else if has_display() && open::that_detached(url.as_str()).is_ok() {
         eprintln!(
             "Opened the authorization page in your browser. If it did not appear, open:\n{url}"
         );
     } else {
         eprintln!("Open this URL in a browser to log in:");
-        println!("{url}");
+        outln!("{url}");
     }
 }
 
@@ -469,23 +469,23 @@ fn report(
     no_store_secret: bool,
 ) {
     match user {
-        Some(user) => println!(
+        Some(user) => outln!(
             "Logged in as {} (@{})",
             printable(&user.name),
             printable(&user.username)
         ),
-        None => println!("Logged in"),
+        None => outln!("Logged in"),
     }
-    println!("Scopes: {}", token.scopes());
+    outln!("Scopes: {}", token.scopes());
     let missing = token.scopes().missing_from(requested);
     if !missing.is_empty() {
-        println!("Not granted: {missing}");
+        outln!("Not granted: {missing}");
     }
-    println!("Saved to {}", store.path().display());
+    outln!("Saved to {}", store.path().display());
     if no_store_secret {
-        println!("Client secret: not stored (give it to `token` for refreshes)");
+        outln!("Client secret: not stored (give it to `token` for refreshes)");
     }
-    println!(
+    outln!(
         "Token expires: {}",
         describe_expiry(token.expires_at(), std::time::SystemTime::now())
     );

@@ -473,3 +473,42 @@ async fn a_flood_of_forged_callbacks_prints_a_few_lines_not_one_each() {
     assert!(lines <= 6, "{lines} lines for 150 rejections:\n{err}");
     assert!(err.contains("100 so far"), "{err}");
 }
+
+/// Regression: standard output closed by its reader (`| head -1`, a
+/// script that stopped reading) made every command panic (exit 101, a
+/// backtrace on stderr). It now ends as other Unix tools do, by SIGPIPE,
+/// with nothing on stderr.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_standard_output_ends_the_command_as_sigpipe_not_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    let emu = emulator(auto()).await;
+    let cli = Cli::new(&emu);
+    log_in(&cli).await;
+    for args in [
+        &["status", "--offline"][..],
+        &["token"],
+        &["token", "--json"],
+        &["completions", "bash"],
+        &["logout"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let mut command = if args[0] == "completions" {
+            let mut bare = std::process::Command::new(env!("CARGO_BIN_EXE_medium-oauth"));
+            bare.args(args);
+            bare
+        } else {
+            cli.command(args)
+        };
+        let out = command
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    assert!(!cli.credentials.exists(), "logout did its work first");
+}

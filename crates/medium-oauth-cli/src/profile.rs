@@ -20,9 +20,21 @@ pub struct Profile {
     /// The app and servers: what `token` needs to refresh without options.
     #[serde(default)]
     pub client: StoredClient,
-    /// Who logged in, when the token has `basicProfile`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Who logged in, when the token has `basicProfile`. Only ever shown:
+    /// one of another shape (an earlier version kept `/me`'s `data`
+    /// verbatim) is ignored rather than making the whole file unreadable.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_user"
+    )]
     pub user: Option<User>,
+}
+
+/// The stored user if it has the shape of one, else `None`.
+fn lenient_user<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<User>, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    Ok(serde_json::from_value(value).ok())
 }
 
 /// The app and the servers a login was made with.

@@ -512,3 +512,55 @@ async fn a_closed_standard_output_ends_the_command_as_sigpipe_not_a_panic() {
     }
     assert!(!cli.credentials.exists(), "logout did its work first");
 }
+
+/// Regression: the `user` kept beside the token is whatever `/me` said (the
+/// previous version kept its `data` verbatim), and one field of another
+/// type (`"imageUrl": null`) made the whole file "corrupt": no `token`, no
+/// `status`, and `login` refused to start until the file was removed. Who
+/// logged in is only shown; a `user` of another shape is ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_user_of_another_shape_does_not_lock_the_user_out() {
+    let emu = emulator(auto()).await;
+    let cli = Cli::new(&emu);
+    let saved = log_in(&cli).await;
+    for user in [
+        serde_json::json!({"id": "1", "username": "demo", "name": "Demo", "imageUrl": null}),
+        serde_json::json!("demo"),
+        serde_json::json!(["demo"]),
+    ] {
+        // As the previous version wrote it: nulls for servers not given,
+        // and `/me`'s `data` verbatim.
+        let previous = serde_json::json!({
+            "version": 1,
+            "token": saved["token"],
+            "client": {
+                "client_id": "demo-client",
+                "authorize_url": null,
+                "api_url": cli.api_url,
+            },
+            "user": user,
+        });
+        std::fs::write(&cli.credentials, previous.to_string()).unwrap();
+        let status = cli.run(&["status", "--offline"]);
+        assert_eq!(
+            status.status.code(),
+            Some(0),
+            "{user}: {}",
+            text(&status.stderr)
+        );
+        let token = cli.run(&["token"]);
+        assert_eq!(
+            text(&token.stdout).trim(),
+            saved["token"]["access_token"].as_str().unwrap(),
+            "{user}: {}",
+            text(&token.stderr)
+        );
+    }
+    // The rest of the file is still checked.
+    let mut wrong = stored(&cli.credentials);
+    wrong["client"] = serde_json::json!("demo-client");
+    std::fs::write(&cli.credentials, wrong.to_string()).unwrap();
+    let status = cli.run(&["status", "--offline"]);
+    assert_eq!(status.status.code(), Some(1), "{}", text(&status.stderr));
+    assert!(text(&status.stderr).contains("wrong shape"));
+}

@@ -564,3 +564,62 @@ async fn a_stored_user_of_another_shape_does_not_lock_the_user_out() {
     assert_eq!(status.status.code(), Some(1), "{}", text(&status.stderr));
     assert!(text(&status.stderr).contains("wrong shape"));
 }
+
+/// Sends `request` on a fresh connection to `addr` and returns the status
+/// line of the answer ("" when the listener closed without one).
+async fn raw_request(addr: &str, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // The listener may answer (and close) before reading everything.
+    let _ = socket.write_all(request).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(PROMPTLY, socket.read_to_end(&mut answer))
+        .await
+        .expect("the listener neither answered nor closed");
+    let answer = String::from_utf8_lossy(&answer);
+    answer.lines().next().unwrap_or_default().to_owned()
+}
+
+/// Callbacks no browser sends: a megabyte of query, invalid UTF-8 and NUL
+/// in the state, the state twice, raw bytes in the request line. Each is
+/// refused; none ends, stalls or crashes the login.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_callbacks_are_refused_and_the_login_goes_on() {
+    let emu = emulator(auto()).await;
+    let cli = Cli::new(&emu);
+    let (child, stdout, url) = cli.start_login(&["--timeout", "60"]);
+    let addr = callback_addr(&url);
+    let state = query_param(&url, "state");
+    let huge = format!(
+        "GET /callback?error=x&pad={} HTTP/1.1\r\nHost: a\r\n\r\n",
+        "a".repeat(1024 * 1024)
+    );
+    for (request, says) in [
+        (huge.into_bytes(), "HTTP/1.1 4"),
+        (
+            b"GET /callback?state=%FF%FE%00&code=x HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(),
+            "HTTP/1.1 400",
+        ),
+        (
+            format!("GET /callback?state=forged&state={state}&code=x HTTP/1.1\r\nHost: a\r\n\r\n")
+                .into_bytes(),
+            "HTTP/1.1 400",
+        ),
+        (
+            b"GET /callback?state=\xff\x1b[2J HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(),
+            "HTTP/1.1 400",
+        ),
+        (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03".to_vec(), ""),
+    ] {
+        let status = raw_request(&addr, &request).await;
+        assert!(
+            status.starts_with(says),
+            "{:?}: {status:?}",
+            String::from_utf8_lossy(&request[..request.len().min(60)])
+        );
+    }
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    let ((code, out, err), _) = finish_async(child, stdout).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+}

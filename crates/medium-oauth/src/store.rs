@@ -235,7 +235,9 @@ struct Rest<E> {
 ///   [`RefreshingTokenSource`](crate::RefreshingTokenSource) does).
 /// - A corrupt, unreadable or foreign file is an error naming the path and
 ///   what is wrong, and is never overwritten by a save: remove it to start
-///   over.
+///   over. So is anything but a regular file at the path (a FIFO there
+///   never blocks a read), and a file over [`MAX_FILE_BYTES`]; a document
+///   that would be larger is not written.
 /// - `E` is stored as top-level fields beside `version` and `token` (so it
 ///   must serialize as a map, and must not deny unknown fields). A save of
 ///   the token keeps `E` and any fields nobody here knows.

@@ -151,10 +151,22 @@ fn is_private(_meta: &std::fs::Metadata) -> bool {
 /// Whether the file, at most [`MAX_FILE_BYTES`], starts with `{`: every
 /// document this crate ever wrote does, whole or cut short by a crash.
 fn starts_a_json_object(path: &Path) -> bool {
-    let Ok(file) = std::fs::File::open(path) else {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    // Checked as a regular file already; swapped since for a link or a
+    // FIFO, it is neither followed nor waited on.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(
+        &mut options,
+        libc::O_NOFOLLOW | libc::O_NONBLOCK,
+    );
+    let Ok(file) = options.open(path) else {
         return false;
     };
-    if file.metadata().map_or(true, |m| m.len() > MAX_FILE_BYTES) {
+    if file
+        .metadata()
+        .map_or(true, |m| !m.is_file() || m.len() > MAX_FILE_BYTES)
+    {
         return false;
     }
     let mut start = Vec::new();

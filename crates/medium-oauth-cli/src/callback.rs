@@ -162,10 +162,12 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
             // scan): whatever it says, refuse it and keep waiting for the
             // real one.
             let n = shared.rejected.fetch_add(1, Ordering::SeqCst) + 1;
-            eprintln!(
-                "\nrejected a callback with a wrong or missing state (possible CSRF; {n} so far); \
-                 still waiting"
-            );
+            if worth_a_line(n) {
+                eprintln!(
+                    "\nrejected a callback with a wrong or missing state (possible CSRF; {n} so \
+                     far); still waiting"
+                );
+            }
             return page(
                 StatusCode::BAD_REQUEST,
                 "Not this login",
@@ -199,6 +201,24 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
     shown
 }
 
+/// Whether the `n`th rejected callback gets a line on the terminal: the
+/// first few, then each power of ten. A flood of forged callbacks must not
+/// scroll the authorize URL (which a user without a browser copies) away.
+fn worth_a_line(n: usize) -> bool {
+    const FIRST_SHOWN: usize = 3;
+    if n <= FIRST_SHOWN {
+        return true;
+    }
+    let mut power: usize = 10;
+    while power < n {
+        match power.checked_mul(10) {
+            Some(next) => power = next,
+            None => return false,
+        }
+    }
+    power == n
+}
+
 async fn finish(shared: &Shared, result: Result<Token, Error>) {
     if let Some(done) = shared.done.lock().await.take() {
         let _ = done.send(result);
@@ -230,6 +250,13 @@ mod tests {
     use http_body_util::BodyExt;
 
     use super::*;
+
+    #[test]
+    fn rejections_get_a_line_for_the_first_few_then_each_power_of_ten() {
+        let shown: Vec<usize> = (1..=20_000).filter(|&n| worth_a_line(n)).collect();
+        assert_eq!(shown, [1, 2, 3, 10, 100, 1000, 10_000]);
+        assert!(!worth_a_line(usize::MAX));
+    }
 
     /// Regression: `?error=<script>…` reached the page unescaped.
     #[tokio::test]

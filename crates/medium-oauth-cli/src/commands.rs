@@ -120,10 +120,10 @@ pub async fn token(args: TokenArgs) -> Result<(), Failure> {
         }
         let record =
             serde_json::to_string_pretty(&record).map_err(|e| Failure::other(e.to_string()))?;
-        println!("{record}");
+        outln!("{record}");
     } else {
         // Printing the token is this command's purpose (for scripts).
-        println!("{}", token.access_token().expose_secret());
+        outln!("{}", token.access_token().expose_secret());
     }
     Ok(())
 }
@@ -251,7 +251,8 @@ async fn check(profile: &Profile, token: &Token) -> Check {
     };
     let host = host_of(client.api_server().as_str());
     match client.me(token.access_token()).await {
-        Ok(user) => Check::Valid(Some(user)),
+        // An implausible description is not shown; the stored one is.
+        Ok(user) => Check::Valid(crate::profile::plausible_user(user)),
         // Authenticated, but without basicProfile the server does not say
         // who.
         Err(Error::Api { status: 403, .. }) => Check::Valid(None),
@@ -302,24 +303,24 @@ pub async fn status(args: StatusArgs) -> Result<(), Failure> {
             "credentials": store.path().display().to_string(),
             "check": {"result": check.label(), "detail": check.describe(&profile)},
         });
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&json).map_err(|e| Failure::other(e.to_string()))?
         );
     } else {
         match user {
-            Some(user) => println!(
+            Some(user) => outln!(
                 "Logged in as {} (@{})",
                 printable(&user.name),
                 printable(&user.username)
             ),
             None => {
-                println!("Logged in (the server has not said who: the token lacks basicProfile)")
+                outln!("Logged in (the server has not said who: the token lacks basicProfile)")
             }
         }
-        println!("Scopes: {}", token.scopes());
-        println!("Expires: {}", describe_expiry(token.expires_at(), now));
-        println!(
+        outln!("Scopes: {}", token.scopes());
+        outln!("Expires: {}", describe_expiry(token.expires_at(), now));
+        outln!(
             "Refresh token: {}",
             if token.refresh_token().is_some() {
                 "stored"
@@ -327,7 +328,7 @@ pub async fn status(args: StatusArgs) -> Result<(), Failure> {
                 "none"
             }
         );
-        println!(
+        outln!(
             "Client secret: {}",
             if profile.client.client_secret.is_some() {
                 "stored (refreshes need no options)"
@@ -335,9 +336,9 @@ pub async fn status(args: StatusArgs) -> Result<(), Failure> {
                 "not stored (give it to `token` for refreshes)"
             }
         );
-        println!("API server: {}", printable(profile.client.api_server()));
-        println!("Token check: {}", printable(&check.describe(&profile)));
-        println!("Credentials: {}", store.path().display());
+        outln!("API server: {}", printable(profile.client.api_server()));
+        outln!("Token check: {}", printable(&check.describe(&profile)));
+        outln!("Credentials: {}", store.path().display());
     }
     match check {
         Check::Failed(failure) => Err(failure),
@@ -348,9 +349,9 @@ pub async fn status(args: StatusArgs) -> Result<(), Failure> {
 pub async fn logout(args: LogoutArgs) -> Result<(), Failure> {
     let store = ProfileStore::at(args.store.path(DEFAULT_PROFILE)?);
     if store.remove().await? {
-        println!("Removed {}", store.path().display());
+        outln!("Removed {}", store.path().display());
     } else {
-        println!("Not logged in (nothing at {})", store.path().display());
+        outln!("Not logged in (nothing at {})", store.path().display());
     }
     Ok(())
 }

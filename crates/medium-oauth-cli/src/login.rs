@@ -29,6 +29,10 @@ const SPINNER_TICK: Duration = Duration::from_millis(100);
 /// whole `--timeout`.
 const PROBE_DEADLINE: Duration = Duration::from_secs(5);
 
+/// Longest `--timeout`: a day is longer than any login takes, and far
+/// from the clock arithmetic's limits.
+const MAX_TIMEOUT_SECS: u64 = 24 * 60 * 60;
+
 /// Longest answer read to "replace the existing login?".
 const MAX_ANSWER_BYTES: u64 = 64;
 
@@ -51,8 +55,13 @@ pub struct LoginArgs {
     #[arg(long)]
     no_browser: bool,
     /// Seconds the whole login may take: the browser coming back, then
-    /// asking the server who logged in.
-    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    /// asking the server who logged in (at most a day).
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 300,
+        value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS)
+    )]
     timeout: u64,
     /// Start an in-process emulator with its demo app and log in to it
     /// (saved to the "emulator" profile unless --profile or --credentials
@@ -307,7 +316,7 @@ async fn probe(authorize_url: &str) -> Result<(), Failure> {
 /// for an auto-approving in-process emulator.
 fn show(url: &Url, args: &LoginArgs, emulator: bool) {
     if emulator && (args.no_browser || !has_display()) {
-        println!("{url}");
+        outln!("{url}");
         let target = url.to_string();
         tokio::spawn(async move {
             // Follows the emulator's redirect to our own callback.
@@ -316,14 +325,14 @@ fn show(url: &Url, args: &LoginArgs, emulator: bool) {
             }
         });
     } else if args.no_browser {
-        println!("{url}");
+        outln!("{url}");
     } else if has_display() && open::that_detached(url.as_str()).is_ok() {
         eprintln!(
             "Opened the authorization page in your browser. If it did not appear, open:\n{url}"
         );
     } else {
         eprintln!("Open this URL in a browser to log in:");
-        println!("{url}");
+        outln!("{url}");
     }
 }
 
@@ -421,7 +430,7 @@ async fn look_up_user(client: &OAuthClient, token: &Token, deadline: Instant) ->
         return None;
     }
     match tokio::time::timeout_at(deadline, client.me(token.access_token())).await {
-        Ok(Ok(user)) => Some(user),
+        Ok(Ok(user)) => crate::profile::plausible_user(user),
         Ok(Err(e)) => {
             crate::warn(format!(
                 "logged in, but could not ask the server who you are: {}",
@@ -460,23 +469,23 @@ fn report(
     no_store_secret: bool,
 ) {
     match user {
-        Some(user) => println!(
+        Some(user) => outln!(
             "Logged in as {} (@{})",
             printable(&user.name),
             printable(&user.username)
         ),
-        None => println!("Logged in"),
+        None => outln!("Logged in"),
     }
-    println!("Scopes: {}", token.scopes());
+    outln!("Scopes: {}", token.scopes());
     let missing = token.scopes().missing_from(requested);
     if !missing.is_empty() {
-        println!("Not granted: {missing}");
+        outln!("Not granted: {missing}");
     }
-    println!("Saved to {}", store.path().display());
+    outln!("Saved to {}", store.path().display());
     if no_store_secret {
-        println!("Client secret: not stored (give it to `token` for refreshes)");
+        outln!("Client secret: not stored (give it to `token` for refreshes)");
     }
-    println!(
+    outln!(
         "Token expires: {}",
         describe_expiry(token.expires_at(), std::time::SystemTime::now())
     );

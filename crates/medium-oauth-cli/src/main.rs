@@ -1,5 +1,13 @@
 //! `medium-oauth`: get and keep Medium tokens without writing code.
 
+/// `println!` for this tool: standard output closed by its reader ends the
+/// process as SIGPIPE would, instead of panicking (see [`write_out`]).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::write_out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod callback;
 mod commands;
 mod failure;
@@ -66,12 +74,9 @@ async fn main() -> std::process::ExitCode {
             .await
             .map_err(Failure::other),
         Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "medium-oauth",
-                &mut std::io::stdout(),
-            );
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "medium-oauth", &mut script);
+            write_out(format_args!("{}", String::from_utf8_lossy(&script)));
             Ok(())
         }
     };
@@ -82,6 +87,29 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::from(failure.code)
         }
     }
+}
+
+/// Writes to standard output and flushes. When the reader has gone away
+/// (`| head -1`), the process ends as Unix tools end, by SIGPIPE (Rust
+/// ignores the signal, and `println!` would panic); any other failure to
+/// write is exit 1 with a message.
+pub fn write_out(text: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let Err(e) = stdout.write_fmt(text).and_then(|()| stdout.flush()) else {
+        return;
+    };
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        #[cfg(unix)]
+        // SAFETY: restores the default disposition, then raises the signal
+        // in this thread; no handler code of ours runs.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            libc::raise(libc::SIGPIPE);
+        }
+    }
+    eprintln!("error: cannot write to standard output: {e}");
+    std::process::exit(i32::from(Failure::OTHER));
 }
 
 /// A warning on stderr, one line, whatever text it carries.

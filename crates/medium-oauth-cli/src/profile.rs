@@ -20,9 +20,21 @@ pub struct Profile {
     /// The app and servers: what `token` needs to refresh without options.
     #[serde(default)]
     pub client: StoredClient,
-    /// Who logged in, when the token has `basicProfile`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Who logged in, when the token has `basicProfile`. Only ever shown:
+    /// one of another shape (an earlier version kept `/me`'s `data`
+    /// verbatim) is ignored rather than making the whole file unreadable.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_user"
+    )]
     pub user: Option<User>,
+}
+
+/// The stored user if it has the shape of one, else `None`.
+fn lenient_user<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<User>, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    Ok(serde_json::from_value(value).ok())
 }
 
 /// The app and the servers a login was made with.
@@ -162,6 +174,34 @@ impl StoreArgs {
             ));
         }
         Ok(store)
+    }
+}
+
+/// Longest field of a user kept or shown, in bytes. Medium's are tens of
+/// bytes (a profile or avatar URL, a hundred or two); a server sending more
+/// is broken or hostile, and a user kept whole could push the credentials
+/// file past what the store reads back.
+pub const MAX_USER_FIELD_BYTES: usize = 2048;
+
+/// `user` when every field is of a plausible length; otherwise `None`, with
+/// a warning. What is kept is still the server's text: printed only
+/// through [`printable`](crate::failure::printable).
+pub fn plausible_user(user: User) -> Option<User> {
+    let fields = [
+        &user.id,
+        &user.username,
+        &user.name,
+        &user.url,
+        &user.image_url,
+    ];
+    if fields.iter().all(|f| f.len() <= MAX_USER_FIELD_BYTES) {
+        Some(user)
+    } else {
+        crate::warn(format!(
+            "the server described the user with a field over {MAX_USER_FIELD_BYTES} bytes; \
+             not kept or shown"
+        ));
+        None
     }
 }
 

@@ -20,7 +20,7 @@ pub const CLIENT_SECRET_VAR: &str = "MEDIUM_CLIENT_SECRET";
 const MAX_SECRET_FILE_BYTES: u64 = 4096;
 
 /// The app's credentials and the API server.
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Clone)]
 pub struct ClientArgs {
     /// The app's client id [env: MEDIUM_CLIENT_ID] [default: the one stored
     /// at login].
@@ -38,6 +38,21 @@ pub struct ClientArgs {
     /// login].
     #[arg(long, value_name = "URL")]
     pub api_url: Option<String>,
+}
+
+/// Without the secret given as an option, which `Debug` would print.
+impl std::fmt::Debug for ClientArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientArgs")
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field("client_secret_file", &self.client_secret_file)
+            .field("api_url", &self.api_url)
+            .finish()
+    }
 }
 
 /// Where a credential came from, to name it in messages.
@@ -175,4 +190,29 @@ pub fn client_builder(
         builder = builder.api_server(url.clone());
     }
     builder
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser, Debug)]
+    struct Wrapper {
+        #[command(flatten)]
+        client: ClientArgs,
+    }
+
+    /// Regression: the options derived `Debug`, which printed
+    /// `--client-secret` in the clear for whoever logs or prints them.
+    #[test]
+    fn debug_of_the_options_hides_the_client_secret() {
+        let args =
+            Wrapper::parse_from(["x", "--client-id", "app", "--client-secret", "s3cret-v4lue"]);
+        let shown = format!("{args:?} {args:#?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("app"), "{shown}");
+        assert!(shown.contains("redacted"), "{shown}");
+    }
 }

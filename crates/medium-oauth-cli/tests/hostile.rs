@@ -312,3 +312,314 @@ async fn the_secret_from_a_file_or_stdin_and_a_warning_for_the_argument() {
         text(&out.stderr)
     );
 }
+
+/// Longest any command below may take: each should end in well under a
+/// second, and a hang must fail the test rather than stall the suite.
+const PROMPTLY: Duration = Duration::from_secs(30);
+
+/// Regression: a FIFO at the credentials path made every command block in
+/// `open` until something wrote to it; `login` too, before it said anything.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifo_at_the_credentials_path_is_refused_at_once() {
+    let emu = emulator(auto()).await;
+    let cli = Cli::new(&emu);
+    std::fs::create_dir_all(cli.credentials.parent().unwrap()).unwrap();
+    let fifo = std::ffi::CString::new(cli.credentials.as_os_str().as_encoded_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    for args in [
+        &["status", "--offline"][..],
+        &["token"],
+        &[
+            "login",
+            "--no-browser",
+            "--authorize-url",
+            &cli.authorize_url,
+            "--api-url",
+            &cli.api_url,
+        ],
+    ] {
+        let out = output_within(cli.command(args), PROMPTLY);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("not a regular file"), "{args:?}: {err}");
+        assert!(
+            err.contains(&cli.credentials.display().to_string()),
+            "{err}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}: {}", text(&out.stdout));
+    }
+    use std::os::unix::fs::FileTypeExt;
+    assert!(
+        std::fs::symlink_metadata(&cli.credentials)
+            .unwrap()
+            .file_type()
+            .is_fifo(),
+        "the FIFO was replaced"
+    );
+}
+
+/// `{"data": USER}` for a hostile `/me`.
+fn me_body(user: serde_json::Value) -> String {
+    serde_json::json!({ "data": user }).to_string()
+}
+
+/// Regression: a `/me` body within the 1 MiB cap described a user as large
+/// as the cap; the login saved it, and the credentials file, now over the
+/// store's 1 MiB limit, was refused by every later command (`login`
+/// included) as too large.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_user_from_me_does_not_make_the_credentials_file_unreadable() {
+    let emu = emulator(auto()).await;
+    let mut cli = Cli::new(&emu);
+    let skeleton = me_body(serde_json::json!({"id": "1", "username": "demo", "name": ""}));
+    let name = "n".repeat(medium_oauth2_api::MAX_RESPONSE_BYTES - skeleton.len());
+    let body = me_body(serde_json::json!({"id": "1", "username": "demo", "name": name}));
+    assert_eq!(
+        body.len(),
+        medium_oauth2_api::MAX_RESPONSE_BYTES,
+        "at the cap"
+    );
+    cli.api_url = hostile_api(&emu, MeBehaviour::Answer(body)).await.url;
+    let (child, stdout, url) = cli.start_login(&["--timeout", "60"]);
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    let ((code, out, err), _) = finish_async(child, stdout).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.len() < 4096,
+        "the name went to the terminal: {} bytes",
+        out.len()
+    );
+    assert!(err.contains("warning"), "{err}");
+    let size = std::fs::metadata(&cli.credentials).unwrap().len();
+    assert!(size < 64 * 1024, "{size} bytes stored");
+    let status = cli.run(&["status", "--offline"]);
+    assert_eq!(status.status.code(), Some(0), "{}", text(&status.stderr));
+    let token = cli.run(&["token"]);
+    assert_eq!(token.status.code(), Some(0), "{}", text(&token.stderr));
+}
+
+/// A `/me` naming the user with escape sequences and markup: the terminal
+/// gets neither escape codes nor bells, at login or in `status`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_user_name_reaches_the_terminal_without_control_characters() {
+    let emu = emulator(auto()).await;
+    let mut cli = Cli::new(&emu);
+    let body = me_body(serde_json::json!({
+        "id": "1",
+        "username": "de\u{9b}31mmo\r\nerror: forged",
+        "name": "Evil\u{1b}[2J\u{1b}]0;pwned\u{7} <script>x</script>",
+    }));
+    cli.api_url = hostile_api(&emu, MeBehaviour::Answer(body)).await.url;
+    let (child, stdout, url) = cli.start_login(&["--timeout", "60"]);
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    let ((code, out, err), _) = finish_async(child, stdout).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    let status = cli.run(&["status"]);
+    let shown = format!("{out}{err}{}{}", text(&status.stdout), text(&status.stderr));
+    assert!(shown.contains("Evil"), "{shown}");
+    for bad in ['\u{1b}', '\u{7}', '\u{9b}', '\r'] {
+        assert!(!shown.contains(bad), "{bad:?} in {shown:?}");
+    }
+    assert!(!shown.contains("\nerror: forged"), "{shown}");
+}
+
+/// Regression: `--timeout` beyond what a clock can add panicked (exit 101,
+/// "overflow when adding duration to instant").
+#[test]
+fn an_out_of_range_timeout_is_a_usage_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = dir.path().join("credentials.json");
+    for timeout in ["18446744073709551615", "0"] {
+        let out = output_within(
+            {
+                let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_medium-oauth"));
+                command
+                    .args(["login", "--emulator", "--no-browser", "--timeout", timeout])
+                    .arg("--credentials")
+                    .arg(&credentials)
+                    .env_remove("MEDIUM_CLIENT_ID")
+                    .env_remove("MEDIUM_CLIENT_SECRET");
+                command
+            },
+            PROMPTLY,
+        );
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "--timeout {timeout}: {err}");
+        assert!(err.contains("--timeout"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    assert!(!credentials.exists());
+}
+
+/// Regression: every rejected callback printed a line, so a page (or a
+/// local process) sending thousands scrolled the authorize URL, which a
+/// user without a browser must copy, out of the terminal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_forged_callbacks_prints_a_few_lines_not_one_each() {
+    let emu = emulator(auto()).await;
+    let cli = Cli::new(&emu);
+    let (child, stdout, url) = cli.start_login(&["--timeout", "60"]);
+    let redirect_uri = query_param(&url, "redirect_uri");
+    let http = reqwest::Client::new();
+    for i in 0..150 {
+        let forged = format!("{redirect_uri}?code=x&state=forged-{i}");
+        assert_eq!(http.get(&forged).send().await.unwrap().status(), 400);
+    }
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    let ((code, out, err), _) = finish_async(child, stdout).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    let lines = err.matches("rejected").count();
+    assert!(lines <= 6, "{lines} lines for 150 rejections:\n{err}");
+    assert!(err.contains("100 so far"), "{err}");
+}
+
+/// Regression: standard output closed by its reader (`| head -1`, a
+/// script that stopped reading) made every command panic (exit 101, a
+/// backtrace on stderr). It now ends as other Unix tools do, by SIGPIPE,
+/// with nothing on stderr.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_standard_output_ends_the_command_as_sigpipe_not_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    let emu = emulator(auto()).await;
+    let cli = Cli::new(&emu);
+    log_in(&cli).await;
+    for args in [
+        &["status", "--offline"][..],
+        &["token"],
+        &["token", "--json"],
+        &["completions", "bash"],
+        &["logout"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let mut command = if args[0] == "completions" {
+            let mut bare = std::process::Command::new(env!("CARGO_BIN_EXE_medium-oauth"));
+            bare.args(args);
+            bare
+        } else {
+            cli.command(args)
+        };
+        let out = command
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    assert!(!cli.credentials.exists(), "logout did its work first");
+}
+
+/// Regression: the `user` kept beside the token is whatever `/me` said (the
+/// previous version kept its `data` verbatim), and one field of another
+/// type (`"imageUrl": null`) made the whole file "corrupt": no `token`, no
+/// `status`, and `login` refused to start until the file was removed. Who
+/// logged in is only shown; a `user` of another shape is ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_user_of_another_shape_does_not_lock_the_user_out() {
+    let emu = emulator(auto()).await;
+    let cli = Cli::new(&emu);
+    let saved = log_in(&cli).await;
+    for user in [
+        serde_json::json!({"id": "1", "username": "demo", "name": "Demo", "imageUrl": null}),
+        serde_json::json!("demo"),
+        serde_json::json!(["demo"]),
+    ] {
+        // As the previous version wrote it: nulls for servers not given,
+        // and `/me`'s `data` verbatim.
+        let previous = serde_json::json!({
+            "version": 1,
+            "token": saved["token"],
+            "client": {
+                "client_id": "demo-client",
+                "authorize_url": null,
+                "api_url": cli.api_url,
+            },
+            "user": user,
+        });
+        std::fs::write(&cli.credentials, previous.to_string()).unwrap();
+        let status = cli.run(&["status", "--offline"]);
+        assert_eq!(
+            status.status.code(),
+            Some(0),
+            "{user}: {}",
+            text(&status.stderr)
+        );
+        let token = cli.run(&["token"]);
+        assert_eq!(
+            text(&token.stdout).trim(),
+            saved["token"]["access_token"].as_str().unwrap(),
+            "{user}: {}",
+            text(&token.stderr)
+        );
+    }
+    // The rest of the file is still checked.
+    let mut wrong = stored(&cli.credentials);
+    wrong["client"] = serde_json::json!("demo-client");
+    std::fs::write(&cli.credentials, wrong.to_string()).unwrap();
+    let status = cli.run(&["status", "--offline"]);
+    assert_eq!(status.status.code(), Some(1), "{}", text(&status.stderr));
+    assert!(text(&status.stderr).contains("wrong shape"));
+}
+
+/// Sends `request` on a fresh connection to `addr` and returns the status
+/// line of the answer ("" when the listener closed without one).
+async fn raw_request(addr: &str, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // The listener may answer (and close) before reading everything.
+    let _ = socket.write_all(request).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(PROMPTLY, socket.read_to_end(&mut answer))
+        .await
+        .expect("the listener neither answered nor closed");
+    let answer = String::from_utf8_lossy(&answer);
+    answer.lines().next().unwrap_or_default().to_owned()
+}
+
+/// Callbacks no browser sends: a megabyte of query, invalid UTF-8 and NUL
+/// in the state, the state twice, raw bytes in the request line. Each is
+/// refused; none ends, stalls or crashes the login.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_callbacks_are_refused_and_the_login_goes_on() {
+    let emu = emulator(auto()).await;
+    let cli = Cli::new(&emu);
+    let (child, stdout, url) = cli.start_login(&["--timeout", "60"]);
+    let addr = callback_addr(&url);
+    let state = query_param(&url, "state");
+    let huge = format!(
+        "GET /callback?error=x&pad={} HTTP/1.1\r\nHost: a\r\n\r\n",
+        "a".repeat(1024 * 1024)
+    );
+    for (request, says) in [
+        (huge.into_bytes(), "HTTP/1.1 4"),
+        (
+            b"GET /callback?state=%FF%FE%00&code=x HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(),
+            "HTTP/1.1 400",
+        ),
+        (
+            format!("GET /callback?state=forged&state={state}&code=x HTTP/1.1\r\nHost: a\r\n\r\n")
+                .into_bytes(),
+            "HTTP/1.1 400",
+        ),
+        (
+            b"GET /callback?state=\xff\x1b[2J HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(),
+            "HTTP/1.1 400",
+        ),
+        (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03".to_vec(), ""),
+    ] {
+        let status = raw_request(&addr, &request).await;
+        assert!(
+            status.starts_with(says),
+            "{:?}: {status:?}",
+            String::from_utf8_lossy(&request[..request.len().min(60)])
+        );
+    }
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    let ((code, out, err), _) = finish_async(child, stdout).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+}

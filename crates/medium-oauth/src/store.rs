@@ -126,7 +126,56 @@ pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 /// Temporary files of earlier versions, all named `.credentials-` and six
 /// random characters whatever the file's name.
 const LEGACY_TEMP_PREFIX: &str = ".credentials-";
-const LEGACY_TEMP_RANDOM_LEN: usize = 6;
+
+/// Random characters in a temporary file's name (tempfile's default).
+const TEMP_RANDOM_LEN: usize = 6;
+
+/// The random part of a temporary file's name: tempfile's, six ASCII
+/// letters or digits.
+fn is_temp_random(text: &str) -> bool {
+    text.len() == TEMP_RANDOM_LEN && text.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Readable and writable by its owner alone, as tempfile creates files.
+#[cfg(unix)]
+fn is_private(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o077 == 0
+}
+
+#[cfg(not(unix))]
+fn is_private(_meta: &std::fs::Metadata) -> bool {
+    true
+}
+
+/// Whether the file, at most [`MAX_FILE_BYTES`], starts with `{`: every
+/// document this crate ever wrote does, whole or cut short by a crash.
+fn starts_a_json_object(path: &Path) -> bool {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    // Checked as a regular file already; swapped since for a link or a
+    // FIFO, it is neither followed nor waited on.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(
+        &mut options,
+        libc::O_NOFOLLOW | libc::O_NONBLOCK,
+    );
+    let Ok(file) = options.open(path) else {
+        return false;
+    };
+    if file
+        .metadata()
+        .map_or(true, |m| !m.is_file() || m.len() > MAX_FILE_BYTES)
+    {
+        return false;
+    }
+    let mut start = Vec::new();
+    // A leftover is private and small; 64 bytes show its first one.
+    if file.take(64).read_to_end(&mut start).is_err() {
+        return false;
+    }
+    start.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
 
 /// What a credentials file holds: the token, and a program's own typed
 /// fields beside it (`()` for none).
@@ -198,7 +247,9 @@ struct Rest<E> {
 ///   [`RefreshingTokenSource`](crate::RefreshingTokenSource) does).
 /// - A corrupt, unreadable or foreign file is an error naming the path and
 ///   what is wrong, and is never overwritten by a save: remove it to start
-///   over.
+///   over. So is anything but a regular file at the path (a FIFO there
+///   never blocks a read), and a file over [`MAX_FILE_BYTES`]; a document
+///   that would be larger is not written.
 /// - `E` is stored as top-level fields beside `version` and `token` (so it
 ///   must serialize as a map, and must not deny unknown fields). A save of
 ///   the token keeps `E` and any fields nobody here knows.
@@ -359,9 +410,13 @@ impl<E> FileTokenStore<E> {
         (format!(".{name}."), ".tmp")
     }
 
-    /// Temporary files a crash between write and rename left behind. Only
-    /// regular files with this store's affixes, and earlier versions' older
-    /// than [`LOCK_WAIT`] (their writers did not take the lock to save).
+    /// Temporary files a crash between write and rename left behind:
+    /// regular files named as [`write`](Self::write) names them (this
+    /// file's name, six random letters or digits, `.tmp`), and earlier
+    /// versions' (`.credentials-` and six random letters or digits, a name
+    /// other programs may use too) only when they are also private, older
+    /// than [`LOCK_WAIT`] (their writers did not take the lock to save) and
+    /// hold the start of a JSON document, as those versions wrote.
     fn leftovers(&self) -> Vec<PathBuf> {
         let Ok(entries) = std::fs::read_dir(self.dir()) else {
             return Vec::new();
@@ -372,22 +427,27 @@ impl<E> FileTokenStore<E> {
             .filter(|entry| {
                 let name = entry.file_name();
                 let name = name.to_string_lossy();
+                // Not followed: a link is never taken for a leftover.
                 let Ok(meta) = entry.metadata() else {
                     return false;
                 };
                 if !meta.file_type().is_file() {
                     return false;
                 }
-                let ours = name.len() > prefix.len() + suffix.len()
-                    && name.starts_with(&prefix)
-                    && name.ends_with(suffix);
-                let legacy = name.len() == LEGACY_TEMP_PREFIX.len() + LEGACY_TEMP_RANDOM_LEN
-                    && name.starts_with(LEGACY_TEMP_PREFIX)
+                let ours = name
+                    .strip_prefix(prefix.as_str())
+                    .and_then(|rest| rest.strip_suffix(suffix))
+                    .is_some_and(is_temp_random);
+                let legacy = name
+                    .strip_prefix(LEGACY_TEMP_PREFIX)
+                    .is_some_and(is_temp_random)
+                    && is_private(&meta)
                     && meta
                         .modified()
                         .ok()
                         .and_then(|at| at.elapsed().ok())
-                        .is_some_and(|age| age > LOCK_WAIT);
+                        .is_some_and(|age| age > LOCK_WAIT)
+                    && starts_a_json_object(&entry.path());
                 ours || legacy
             })
             .map(|entry| entry.path())
@@ -523,11 +583,33 @@ impl<E: Serialize + DeserializeOwned> FileTokenStore<E> {
     }
 
     fn read_unlocked(&self) -> Result<Option<Document<E>>, Error> {
-        let file = match std::fs::File::open(&self.path) {
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true);
+        // A FIFO at the path must not block the open until some process
+        // writes to it (with the lock held, in `update`); a regular file
+        // reads the same either way.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+        let file = match options.open(&self.path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(self.io_error("cannot read", e)),
         };
+        let meta = file
+            .metadata()
+            .map_err(|e| self.io_error("cannot read", e))?;
+        if meta.is_dir() {
+            return Err(self.io_error(
+                "cannot read",
+                std::io::Error::from(std::io::ErrorKind::IsADirectory),
+            ));
+        }
+        if !meta.is_file() {
+            return Err(self.error(
+                "is not a regular file (a FIFO, a socket or a device); refusing to read it \
+                 (remove it to log in again)",
+            ));
+        }
         self.tighten_permissions()?;
         let mut text = Vec::new();
         file.take(MAX_FILE_BYTES + 1)
@@ -618,12 +700,21 @@ impl<E: Serialize + DeserializeOwned> FileTokenStore<E> {
     /// held when other processes may write.
     fn write(&self, doc: &Document<E>) -> Result<(), Error> {
         let bytes = self.render(doc)?;
+        // Never write what the next read would refuse: the old file stays.
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(self.error(format_args!(
+                "not written: the new contents are {} bytes, too large for a credentials \
+                 file (at most {MAX_FILE_BYTES})",
+                bytes.len()
+            )));
+        }
         let dir = self.create_dir()?;
         let (prefix, suffix) = self.temp_affixes();
         // tempfile creates the file 0600 with a unique name in `dir`, so the
         // rename below stays within one file system and is atomic.
         let mut tmp = tempfile::Builder::new()
             .prefix(&prefix)
+            .rand_bytes(TEMP_RANDOM_LEN)
             .suffix(suffix)
             .tempfile_in(&dir)
             .map_err(|e| self.io_error("cannot create a temporary file", e))?;
@@ -984,6 +1075,14 @@ mod tests {
         for path in [&ours, &others, &unrelated, &fresh_legacy] {
             std::fs::write(path, b"{\"refresh_token\":\"refresh-0\"}").unwrap();
         }
+        // Earlier versions' temporary files were private, as tempfile makes
+        // them.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&fresh_legacy, std::fs::Permissions::from_mode(0o600))
+                .unwrap();
+        }
         // While the lock is held elsewhere, a read leaves them: they may be
         // a live writer's.
         let held = store.lock().await.unwrap();
@@ -1048,6 +1147,136 @@ mod tests {
         std::fs::write(store.path(), b"{ torn").unwrap();
         assert!(store.update(|_| unreachable!()).await.is_err());
         assert_eq!(std::fs::read(store.path()).unwrap(), b"{ torn");
+    }
+
+    /// Runs `f` on a thread and returns its result, or panics if it has not
+    /// finished by `deadline`: a hang becomes a failure, not a stuck suite.
+    fn within<T: Send + 'static>(deadline: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(deadline)
+            .expect("still blocked at the deadline: the store hung")
+    }
+
+    /// Regression: a FIFO at the credentials path blocked every read (and
+    /// `update`, with the lock held) until some process opened it for
+    /// writing.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_fifo_at_the_credentials_path_is_an_error_not_a_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credentials.json");
+        let fifo = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let store = FileTokenStore::new(&path);
+        let reader = store.clone();
+        let err = within(Duration::from_secs(20), move || reader.load_blocking())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        let saver = store.clone();
+        let err = within(Duration::from_secs(20), move || {
+            saver.save_blocking(&token(1))
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        use std::os::unix::fs::FileTypeExt;
+        assert!(meta.file_type().is_fifo(), "the FIFO was replaced");
+        // update takes the lock, and must give it back.
+        let updater = store.clone();
+        let runtime = tokio::runtime::Handle::current();
+        let result = tokio::task::spawn_blocking(move || {
+            within(Duration::from_secs(20), move || {
+                runtime.block_on(updater.update(|_| ()))
+            })
+        })
+        .await
+        .unwrap();
+        assert!(result.is_err());
+        drop(store.lock().await.unwrap());
+    }
+
+    /// Regression: a document larger than [`MAX_FILE_BYTES`] (a program's
+    /// own fields holding whatever a server said) was written, and every
+    /// later read refused the file as too large.
+    #[tokio::test]
+    async fn a_document_too_large_to_read_back_is_not_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileTokenStore::<Extra>::at(dir.path().join("credentials.json"));
+        store.save_blocking(&token(1)).unwrap();
+        let before = std::fs::read(store.path()).unwrap();
+        let huge = "x".repeat(MAX_FILE_BYTES as usize);
+        let err = store
+            .update(move |doc| doc.as_mut().unwrap().extra.user = Some(huge))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("too large"), "{err}");
+        assert_eq!(std::fs::read(store.path()).unwrap(), before, "kept whole");
+        assert!(store.read().unwrap().is_some(), "still readable");
+        // Just under the limit is written and read back.
+        let fits = "x".repeat(MAX_FILE_BYTES as usize - 1024);
+        store
+            .update(move |doc| doc.as_mut().unwrap().extra.user = Some(fits))
+            .await
+            .unwrap();
+        assert!(store.read().unwrap().unwrap().extra.user.is_some());
+    }
+
+    fn age(path: &Path, by: Duration) {
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() - by)
+            .unwrap();
+    }
+
+    /// Regression: every `.credentials-` name with six more characters in
+    /// the store's directory was taken for an earlier version's leftover, so
+    /// a store in a shared directory deleted another program's
+    /// `.credentials-backup`; and any `.NAME.*.tmp` was taken for ours.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn only_files_shaped_like_interrupted_saves_are_cleaned_up() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileTokenStore::new(dir.path().join("credentials.json"));
+        store.save_blocking(&token(1)).unwrap();
+        let document = std::fs::read(store.path()).unwrap();
+        let old = LOCK_WAIT + Duration::from_secs(1);
+        let private = |path: &Path, bytes: &[u8]| {
+            std::fs::write(path, bytes).unwrap();
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+            age(path, old);
+        };
+        // Kept: another program's files.
+        let backup = dir.path().join(".credentials-backup");
+        private(&backup, b"user=me\npassword=hunter2\n");
+        let notes = dir.path().join(".credentials.json.notes.tmp");
+        private(&notes, b"my notes");
+        let named = dir.path().join(".credentials.json.my-old.tmp");
+        private(&named, &document);
+        // Removed: an earlier version's leftover (a document, whole or cut
+        // short), and ours.
+        let legacy = dir.path().join(".credentials-a1B2c3");
+        private(&legacy, &document);
+        let torn = dir.path().join(".credentials-Zz9Yy8");
+        private(&torn, &document[..document.len() / 2]);
+        let ours = dir.path().join(".credentials.json.Q7w8E9.tmp");
+        private(&ours, &document[..10]);
+        drop(store.lock().await.unwrap());
+        for kept in [&backup, &notes, &named] {
+            assert!(kept.exists(), "{} was deleted", kept.display());
+        }
+        for gone in [&legacy, &torn, &ours] {
+            assert!(!gone.exists(), "{} was left", gone.display());
+        }
     }
 
     #[test]

@@ -190,13 +190,18 @@ impl Token {
         }
     }
 
-    /// The token a record describes.
+    /// The token a record describes. Unknown scope names are kept as
+    /// [`GrantedScopes::from_names`] keeps them: a record is read back from
+    /// a file anyone may have edited, and scopes get printed.
     pub fn from_record(record: TokenRecord) -> Self {
+        let GrantedScopes { known, unknown } = record.scopes;
+        let mut scopes = GrantedScopes::from_names(unknown);
+        scopes.known = scopes.known | known;
         Self {
             access_token: AccessToken::new(record.access_token),
             refresh_token: record.refresh_token.map(RefreshToken::new),
             expires_at: record.expires_at_ms.and_then(ms_to_system_time),
-            scopes: record.scopes,
+            scopes,
         }
     }
 
@@ -332,6 +337,28 @@ mod tests {
             Some(UNIX_EPOCH + Duration::from_millis(1_449_441_560_773))
         );
         assert!(token.refresh_token().is_some());
+    }
+
+    /// Regression: a record read back from a file kept whatever unknown
+    /// scope names it held, escape sequences included, and programs print
+    /// scopes; a token from the server could never carry them.
+    #[test]
+    fn a_record_keeps_only_unknown_scopes_that_look_like_scope_names() {
+        let json = serde_json::json!({
+            "access_token": "a",
+            "scopes": {
+                "known": [],
+                "unknown": ["readMinds", "\u{1b}[2J\u{1b}]0;pwned\u{7}", "a b", "readMinds"]
+            }
+        });
+        let record: TokenRecord = serde_json::from_value(json).unwrap();
+        let token = Token::from_record(record);
+        assert_eq!(token.scopes().unknown, ["readMinds"]);
+        let many: Vec<String> = (0..100).map(|i| format!("scope{i}")).collect();
+        let json =
+            serde_json::json!({"access_token": "a", "scopes": {"known": [], "unknown": many}});
+        let token = Token::from_record(serde_json::from_value(json).unwrap());
+        assert_eq!(token.scopes().unknown.len(), MAX_UNKNOWN_SCOPES);
     }
 
     #[test]

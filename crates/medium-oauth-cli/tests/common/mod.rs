@@ -108,8 +108,10 @@ pub fn stored(path: &Path) -> serde_json::Value {
 }
 
 /// What a hostile API server does with `GET /v1/me`.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub enum MeBehaviour {
+    /// Answers 200 with this JSON body.
+    Answer(String),
     /// Accepts the request and never answers.
     Silent,
     /// Answers 200 and sends a body without end (a bounded 512 MiB, far
@@ -141,6 +143,7 @@ pub async fn hostile_api(emu: &Emulator, me: MeBehaviour) -> HostileApi {
         while let Ok((mut socket, _)) = listener.accept().await {
             let upstream = upstream.clone();
             let notify = notify.clone();
+            let me = me.clone();
             tokio::spawn(async move {
                 let mut buf = Vec::new();
                 let head_end = loop {
@@ -168,6 +171,15 @@ pub async fn hostile_api(emu: &Emulator, me: MeBehaviour) -> HostileApi {
                 if path.starts_with("/v1/me") {
                     notify.notify_one();
                     match me {
+                        MeBehaviour::Answer(body) => {
+                            let head = format!(
+                                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                                 Content-Length: {}\r\nConnection: close\r\n\r\n",
+                                body.len()
+                            );
+                            let _ = socket.write_all(head.as_bytes()).await;
+                            let _ = socket.write_all(body.as_bytes()).await;
+                        }
                         MeBehaviour::Silent => {
                             std::future::pending::<()>().await;
                         }
@@ -230,6 +242,33 @@ pub async fn hostile_api(emu: &Emulator, me: MeBehaviour) -> HostileApi {
     HostileApi {
         url: format!("http://{addr}/v1"),
         me_called,
+    }
+}
+
+/// Runs `command` to its end, or kills it and panics when it is still
+/// running at `deadline`: a hang fails the test instead of stalling it.
+pub fn output_within(mut command: Command, deadline: std::time::Duration) -> Output {
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(deadline) {
+        Ok(output) => output.unwrap(),
+        Err(_) => {
+            #[cfg(unix)]
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGKILL);
+            }
+            let _ = pid;
+            panic!("{command:?} was still running after {deadline:?}");
+        }
     }
 }
 

@@ -11,10 +11,9 @@ use medium_oauth_emulator::{Config, Endpoint, Grant, RefreshEndpoints};
 
 fn auto(refresh_endpoints: RefreshEndpoints) -> Config {
     Config {
-        auto_approve: true,
         rotate_refresh_tokens: true,
         refresh_endpoints,
-        ..Config::default()
+        ..auto_approving()
     }
 }
 
@@ -23,7 +22,7 @@ async fn login_then_manage(endpoints: RefreshEndpoints) {
     let cli = Cli::new(&emu);
     let (child, stdout, url) = cli.start_login(&["--scopes", "basicProfile,publishPost"]);
     // Play the browser: the emulator approves and redirects to the CLI.
-    let page = reqwest::get(&url).await.unwrap();
+    let page = browse(&url).await;
     assert_eq!(page.status(), 200);
     assert!(
         page.text()
@@ -127,7 +126,7 @@ async fn against_a_spec_refresh_form_only_emulator() {
 /// document.
 async fn log_in(cli: &Cli) -> serde_json::Value {
     let (child, stdout, url) = cli.start_login(&[]);
-    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    assert_eq!(browse(&url).await.status(), 200);
     let (code, out, err) = finish(child, stdout);
     assert_eq!(code, 0, "{out}\n{err}");
     stored(&cli.credentials)
@@ -236,7 +235,7 @@ async fn a_wrong_state_is_rejected_and_the_real_callback_still_works() {
         !cli.credentials.exists(),
         "nothing is saved for a forged callback"
     );
-    let real = reqwest::get(&url).await.unwrap();
+    let real = browse(&url).await;
     assert_eq!(real.status(), 200);
     let (code, out, err) = finish(child, stdout);
     assert_eq!(code, 0, "{out}\n{err}");

@@ -6,6 +6,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use medium_oauth_test_support::browse;
+
 /// Longest wait for a line from a process that should print at once: a
 /// hang fails the test instead of stalling the suite.
 const LINE_DEADLINE: Duration = Duration::from_secs(30);
@@ -87,7 +89,7 @@ async fn the_printed_login_command_logs_in_and_token_then_serves_calls() {
     let url = out.recv_timeout(LINE_DEADLINE).expect("the authorize URL");
     // Play the browser: the emulator approves and redirects to the login's
     // callback.
-    let page = reqwest::get(&url).await.unwrap();
+    let page = browse(&url).await;
     assert!(page.status().is_success(), "{}", page.status());
     let status = login.wait().unwrap();
     assert!(status.success(), "login exited with {status}");

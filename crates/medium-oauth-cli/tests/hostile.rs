@@ -7,21 +7,13 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use common::*;
-use medium_oauth_emulator::Config;
-
-fn auto() -> Config {
-    Config {
-        auto_approve: true,
-        ..Config::default()
-    }
-}
 
 /// Regression: a bare `curl http://127.0.0.1:PORT/callback` (or any
 /// `error=` without the login's state) ended a login in progress, and its
 /// text went raw into the page and the terminal.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bare_or_forged_error_callback_does_not_end_the_login() {
-    let emu = emulator(auto()).await;
+    let emu = emulator(auto_approving()).await;
     let cli = Cli::new(&emu);
     let (child, stdout, url) = cli.start_login(&["--timeout", "60"]);
     let redirect_uri = query_param(&url, "redirect_uri");
@@ -39,7 +31,7 @@ async fn a_bare_or_forged_error_callback_does_not_end_the_login() {
         assert!(text.contains("still"), "{text}");
     }
     assert!(!cli.credentials.exists());
-    let real = reqwest::get(&url).await.unwrap();
+    let real = browse(&url).await;
     assert_eq!(real.status(), 200, "the login was still waiting");
     let ((code, out, err), _) = finish_async(child, stdout).await;
     assert_eq!(code, 0, "{out}\n{err}");
@@ -52,11 +44,11 @@ async fn a_bare_or_forged_error_callback_does_not_end_the_login() {
 /// `--timeout`, and the token was never saved.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_me_that_never_answers_ends_the_login_at_its_deadline_with_the_token_saved() {
-    let emu = emulator(auto()).await;
+    let emu = emulator(auto_approving()).await;
     let mut cli = Cli::new(&emu);
     cli.api_url = hostile_api(&emu, MeBehaviour::Silent).await.url;
     let (child, stdout, url) = cli.start_login(&["--timeout", "4"]);
-    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    assert_eq!(browse(&url).await.status(), 200);
     let ((code, out, err), took) = finish_async(child, stdout).await;
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(err.contains("before the login's deadline"), "{err}");
@@ -76,11 +68,11 @@ async fn an_endless_me_body_neither_hangs_the_login_nor_grows_its_memory() {
     /// Far above the CLI's own footprint (tens of MiB), far below the
     /// 512 MiB the server sends.
     const MAX_RSS_KIB: i64 = 200 * 1024;
-    let emu = emulator(auto()).await;
+    let emu = emulator(auto_approving()).await;
     let mut cli = Cli::new(&emu);
     cli.api_url = hostile_api(&emu, MeBehaviour::Endless).await.url;
     let (child, stdout, url) = cli.start_login(&["--timeout", "60"]);
-    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    assert_eq!(browse(&url).await.status(), 200);
     let (code, out, err, rss) = tokio::task::spawn_blocking(move || finish_measured(child, stdout))
         .await
         .unwrap();
@@ -95,13 +87,13 @@ async fn an_endless_me_body_neither_hangs_the_login_nor_grows_its_memory() {
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_after_the_wait_stops_the_process() {
-    let emu = emulator(auto()).await;
+    let emu = emulator(auto_approving()).await;
     let mut cli = Cli::new(&emu);
     let api = hostile_api(&emu, MeBehaviour::Silent).await;
     cli.api_url = api.url.clone();
     let (child, stdout, url) = cli.start_login(&["--timeout", "120"]);
     let notified = api.me_called.notified();
-    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    assert_eq!(browse(&url).await.status(), 200);
     // The login has stopped waiting and asks who logged in.
     notified.await;
     let pid = child.id() as i32;
@@ -132,13 +124,13 @@ fn callback_addr(url: &str) -> String {
 /// minutes after a successful exchange.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_half_open_connection_does_not_hold_the_login() {
-    let emu = emulator(auto()).await;
+    let emu = emulator(auto_approving()).await;
     let cli = Cli::new(&emu);
     let (child, stdout, url) = cli.start_login(&["--timeout", "120"]);
     let mut half = std::net::TcpStream::connect(callback_addr(&url)).unwrap();
     half.write_all(b"GET /callback HTTP/1.1\r\nHost: 127.0.0.1\r\n")
         .unwrap();
-    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    assert_eq!(browse(&url).await.status(), 200);
     let ((code, out, err), took) = finish_async(child, stdout).await;
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(took < Duration::from_secs(20), "took {took:?}");
@@ -149,7 +141,7 @@ async fn a_half_open_connection_does_not_hold_the_login() {
 /// `HEADER_READ_TIMEOUT` (5 s), while the login goes on waiting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_half_sent_request_is_cut_off_by_the_header_read_timeout() {
-    let emu = emulator(auto()).await;
+    let emu = emulator(auto_approving()).await;
     let cli = Cli::new(&emu);
     let (child, stdout, url) = cli.start_login(&["--timeout", "120"]);
     let addr = callback_addr(&url);
@@ -165,7 +157,7 @@ async fn a_half_sent_request_is_cut_off_by_the_header_read_timeout() {
     .await
     .unwrap();
     assert!(closed, "the listener kept a half-sent request open");
-    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    assert_eq!(browse(&url).await.status(), 200);
     let ((code, out, err), _) = finish_async(child, stdout).await;
     assert_eq!(code, 0, "{out}\n{err}");
 }
@@ -174,7 +166,7 @@ async fn a_half_sent_request_is_cut_off_by_the_header_read_timeout() {
 /// document.
 async fn log_in(cli: &Cli) -> serde_json::Value {
     let (child, stdout, url) = cli.start_login(&[]);
-    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    assert_eq!(browse(&url).await.status(), 200);
     let ((code, out, err), _) = finish_async(child, stdout).await;
     assert_eq!(code, 0, "{out}\n{err}");
     stored(&cli.credentials)
@@ -190,7 +182,7 @@ fn set_expiry_ms(cli: &Cli, ms: i64) {
 /// before 1970 or after 9999 was stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_and_token_survive_expiries_before_1970_and_after_9999() {
-    let emu = emulator(auto()).await;
+    let emu = emulator(auto_approving()).await;
     let cli = Cli::new(&emu);
     log_in(&cli).await;
     for (ms, says) in [
@@ -214,7 +206,7 @@ async fn status_and_token_survive_expiries_before_1970_and_after_9999() {
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_refuses_a_planted_lock_link_and_creates_nothing() {
-    let emu = emulator(auto()).await;
+    let emu = emulator(auto_approving()).await;
     let cli = Cli::new(&emu);
     log_in(&cli).await;
     set_expiry_ms(&cli, 1000);
@@ -236,7 +228,7 @@ async fn token_refuses_a_planted_lock_link_and_creates_nothing() {
 /// file, and a crash's temporary file (holding the refresh token) stayed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logout_keeps_the_lock_file_and_removes_leftovers() {
-    let emu = emulator(auto()).await;
+    let emu = emulator(auto_approving()).await;
     let cli = Cli::new(&emu);
     let saved = log_in(&cli).await;
     let dir = cli.credentials.parent().unwrap();
@@ -256,7 +248,7 @@ async fn logout_keeps_the_lock_file_and_removes_leftovers() {
 /// users; a file (or standard input) keeps it out of the process list.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_secret_from_a_file_or_stdin_and_a_warning_for_the_argument() {
-    let emu = emulator(auto()).await;
+    let emu = emulator(auto_approving()).await;
     let cli = Cli::new(&emu);
     log_in(&cli).await;
     set_expiry_ms(&cli, 1000);
@@ -322,7 +314,7 @@ const PROMPTLY: Duration = Duration::from_secs(30);
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fifo_at_the_credentials_path_is_refused_at_once() {
-    let emu = emulator(auto()).await;
+    let emu = emulator(auto_approving()).await;
     let cli = Cli::new(&emu);
     std::fs::create_dir_all(cli.credentials.parent().unwrap()).unwrap();
     let fifo = std::ffi::CString::new(cli.credentials.as_os_str().as_encoded_bytes()).unwrap();
@@ -370,7 +362,7 @@ fn me_body(user: serde_json::Value) -> String {
 /// included) as too large.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_huge_user_from_me_does_not_make_the_credentials_file_unreadable() {
-    let emu = emulator(auto()).await;
+    let emu = emulator(auto_approving()).await;
     let mut cli = Cli::new(&emu);
     let skeleton = me_body(serde_json::json!({"id": "1", "username": "demo", "name": ""}));
     let name = "n".repeat(medium_oauth2_api::MAX_RESPONSE_BYTES - skeleton.len());
@@ -382,7 +374,7 @@ async fn a_huge_user_from_me_does_not_make_the_credentials_file_unreadable() {
     );
     cli.api_url = hostile_api(&emu, MeBehaviour::Answer(body)).await.url;
     let (child, stdout, url) = cli.start_login(&["--timeout", "60"]);
-    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    assert_eq!(browse(&url).await.status(), 200);
     let ((code, out, err), _) = finish_async(child, stdout).await;
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(
@@ -403,7 +395,7 @@ async fn a_huge_user_from_me_does_not_make_the_credentials_file_unreadable() {
 /// gets neither escape codes nor bells, at login or in `status`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hostile_user_name_reaches_the_terminal_without_control_characters() {
-    let emu = emulator(auto()).await;
+    let emu = emulator(auto_approving()).await;
     let mut cli = Cli::new(&emu);
     let body = me_body(serde_json::json!({
         "id": "1",
@@ -412,7 +404,7 @@ async fn a_hostile_user_name_reaches_the_terminal_without_control_characters() {
     }));
     cli.api_url = hostile_api(&emu, MeBehaviour::Answer(body)).await.url;
     let (child, stdout, url) = cli.start_login(&["--timeout", "60"]);
-    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    assert_eq!(browse(&url).await.status(), 200);
     let ((code, out, err), _) = finish_async(child, stdout).await;
     assert_eq!(code, 0, "{out}\n{err}");
     let status = cli.run(&["status"]);
@@ -457,7 +449,7 @@ fn an_out_of_range_timeout_is_a_usage_error_not_a_panic() {
 /// user without a browser must copy, out of the terminal.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_forged_callbacks_prints_a_few_lines_not_one_each() {
-    let emu = emulator(auto()).await;
+    let emu = emulator(auto_approving()).await;
     let cli = Cli::new(&emu);
     let (child, stdout, url) = cli.start_login(&["--timeout", "60"]);
     let redirect_uri = query_param(&url, "redirect_uri");
@@ -466,7 +458,7 @@ async fn a_flood_of_forged_callbacks_prints_a_few_lines_not_one_each() {
         let forged = format!("{redirect_uri}?code=x&state=forged-{i}");
         assert_eq!(http.get(&forged).send().await.unwrap().status(), 400);
     }
-    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    assert_eq!(browse(&url).await.status(), 200);
     let ((code, out, err), _) = finish_async(child, stdout).await;
     assert_eq!(code, 0, "{out}\n{err}");
     let lines = err.matches("rejected").count();
@@ -482,7 +474,7 @@ async fn a_flood_of_forged_callbacks_prints_a_few_lines_not_one_each() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_standard_output_ends_the_command_as_sigpipe_not_a_panic() {
     use std::os::unix::process::ExitStatusExt;
-    let emu = emulator(auto()).await;
+    let emu = emulator(auto_approving()).await;
     let cli = Cli::new(&emu);
     log_in(&cli).await;
     for args in [
@@ -520,7 +512,7 @@ async fn a_closed_standard_output_ends_the_command_as_sigpipe_not_a_panic() {
 /// logged in is only shown; a `user` of another shape is ignored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stored_user_of_another_shape_does_not_lock_the_user_out() {
-    let emu = emulator(auto()).await;
+    let emu = emulator(auto_approving()).await;
     let cli = Cli::new(&emu);
     let saved = log_in(&cli).await;
     for user in [
@@ -585,7 +577,7 @@ async fn raw_request(addr: &str, request: &[u8]) -> String {
 /// refused; none ends, stalls or crashes the login.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_callbacks_are_refused_and_the_login_goes_on() {
-    let emu = emulator(auto()).await;
+    let emu = emulator(auto_approving()).await;
     let cli = Cli::new(&emu);
     let (child, stdout, url) = cli.start_login(&["--timeout", "60"]);
     let addr = callback_addr(&url);
@@ -618,7 +610,7 @@ async fn malformed_callbacks_are_refused_and_the_login_goes_on() {
             String::from_utf8_lossy(&request[..request.len().min(60)])
         );
     }
-    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    assert_eq!(browse(&url).await.status(), 200);
     let ((code, out, err), _) = finish_async(child, stdout).await;
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(!err.contains('\u{1b}'), "{err:?}");

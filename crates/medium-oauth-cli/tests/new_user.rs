@@ -8,18 +8,10 @@ use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::*;
-use medium_oauth_emulator::Config;
-
-fn auto() -> Config {
-    Config {
-        auto_approve: true,
-        ..Config::default()
-    }
-}
 
 async fn log_in(cli: &Cli, extra: &[&str]) -> serde_json::Value {
     let (child, stdout, url) = cli.start_login(extra);
-    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    assert_eq!(browse(&url).await.status(), 200);
     let ((code, out, err), _) = finish_async(child, stdout).await;
     assert_eq!(code, 0, "{out}\n{err}");
     stored(&cli.credentials)
@@ -102,11 +94,11 @@ fn emulator_logins_are_kept_apart_and_status_says_the_server_is_gone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_to_another_server_needs_force_when_nobody_can_be_asked() {
-    let first = emulator(auto()).await;
+    let first = emulator(auto_approving()).await;
     let cli = Cli::new(&first);
     log_in(&cli, &[]).await;
     let before = std::fs::read(&cli.credentials).unwrap();
-    let second = emulator(auto()).await;
+    let second = emulator(auto_approving()).await;
     let mut other = Cli::new(&second);
     other.credentials = cli.credentials.clone();
     let out = other.run(&[
@@ -134,7 +126,7 @@ async fn a_login_to_another_server_needs_force_when_nobody_can_be_asked() {
 /// refused (exit 2) while the token was still valid but due.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_refreshes_with_what_login_stored_and_else_prints_a_valid_token() {
-    let emu = emulator(auto()).await;
+    let emu = emulator(auto_approving()).await;
     let cli = Cli::new(&emu);
     let saved = log_in(&cli, &[]).await;
     assert_eq!(saved["client"]["client_secret"], "demo-secret");
@@ -181,7 +173,7 @@ async fn token_refreshes_with_what_login_stored_and_else_prints_a_valid_token() 
 /// login`", and errors said "Medium" of a server on 127.0.0.1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_client_secret_is_its_own_failure_naming_the_host() {
-    let emu = emulator(auto()).await;
+    let emu = emulator(auto_approving()).await;
     let cli = Cli::new(&emu);
     log_in(&cli, &[]).await;
     set_expiry_ms(&cli, now_ms() - 1000);
@@ -219,7 +211,7 @@ async fn a_wrong_client_secret_is_its_own_failure_naming_the_host() {
 /// was known at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn known_causes_fail_at_once_naming_them() {
-    let emu = emulator(auto()).await;
+    let emu = emulator(auto_approving()).await;
     let cli = Cli::new(&emu);
     let started = std::time::Instant::now();
     for var in ["MEDIUM_CLIENT_ID", "MEDIUM_CLIENT_SECRET"] {
@@ -272,7 +264,7 @@ async fn known_causes_fail_at_once_naming_them() {
 /// Regression: a credentials file of `{}` gave "format version None".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_foreign_credentials_file_gets_a_message_for_people() {
-    let emu = emulator(auto()).await;
+    let emu = emulator(auto_approving()).await;
     let cli = Cli::new(&emu);
     std::fs::create_dir_all(cli.credentials.parent().unwrap()).unwrap();
     std::fs::write(&cli.credentials, b"{}").unwrap();
@@ -292,7 +284,7 @@ async fn a_foreign_credentials_file_gets_a_message_for_people() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_credentials_file_readable_by_others_is_tightened_with_a_warning() {
     use std::os::unix::fs::PermissionsExt;
-    let emu = emulator(auto()).await;
+    let emu = emulator(auto_approving()).await;
     let cli = Cli::new(&emu);
     log_in(&cli, &[]).await;
     std::fs::set_permissions(&cli.credentials, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -364,7 +356,7 @@ fn each_subcommand_lists_only_its_own_options() {
 /// does; `--offline` skips the check, and a refused token is exit 7.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_checks_the_token_with_the_server_and_offline_skips_it() {
-    let emu = emulator(auto()).await;
+    let emu = emulator(auto_approving()).await;
     let cli = Cli::new(&emu);
     let saved = log_in(&cli, &[]).await;
     let out = cli.run(&["status", "--json"]);
@@ -398,7 +390,7 @@ async fn status_checks_the_token_with_the_server_and_offline_skips_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_json_includes_the_refresh_token_only_when_asked() {
-    let emu = emulator(auto()).await;
+    let emu = emulator(auto_approving()).await;
     let cli = Cli::new(&emu);
     let saved = log_in(&cli, &[]).await;
     let refresh = saved["token"]["refresh_token"].as_str().unwrap();

@@ -78,6 +78,14 @@ pub async fn approve(url: &url::Url) -> String {
     }
 }
 
+/// Plays the browser to the end: opens `url` and follows every redirect,
+/// as a browser does, and returns the last page (for the authorize URL of
+/// an auto-approving emulator, the callback page of whoever listens at the
+/// redirect URI).
+pub async fn browse(url: &str) -> reqwest::Response {
+    reqwest::get(url).await.expect("the page and its redirects")
+}
+
 /// The whole flow against an auto-approving emulator: authorize, callback,
 /// exchange.
 pub async fn login(client: &OAuthClient, scopes: ScopeSet) -> Token {

@@ -6,11 +6,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
 
-use medium_oauth_emulator::{Config, Emulator};
-
-pub async fn emulator(config: Config) -> Emulator {
-    Emulator::start(config, "127.0.0.1:0").await.unwrap()
-}
+pub use medium_oauth_test_support::*;
 
 pub struct Cli {
     pub credentials: PathBuf,

@@ -1,12 +1,10 @@
 //! `medium-oauth emulator` prints a login command; run as printed, in a
 //! fresh home, it logs in to that emulator and `token` then serves calls.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
-use medium_oauth_test_support::browse;
+use medium_oauth_test_support::{browse, stdout_lines};
 
 /// Longest wait for a line from a process that should print at once: a
 /// hang fails the test instead of stalling the suite.
@@ -23,21 +21,6 @@ fn cli(home: &std::path::Path) -> Command {
         .env_remove("DISPLAY")
         .env_remove("WAYLAND_DISPLAY");
     command
-}
-
-/// `child`'s stdout, a line at a time, read on a thread of its own.
-fn lines(child: &mut Child) -> mpsc::Receiver<String> {
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
 }
 
 /// Kills the child when the test ends, pass or fail.
@@ -58,7 +41,7 @@ async fn the_printed_login_command_logs_in_and_token_then_serves_calls() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let printed = lines(&mut emulator);
+    let printed = stdout_lines(&mut emulator);
     let _emulator = Reaped(emulator);
     let base = printed
         .recv_timeout(LINE_DEADLINE)
@@ -85,7 +68,7 @@ async fn the_printed_login_command_logs_in_and_token_then_serves_calls() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let out = lines(&mut login);
+    let out = stdout_lines(&mut login);
     let url = out.recv_timeout(LINE_DEADLINE).expect("the authorize URL");
     // Play the browser: the emulator approves and redirects to the login's
     // callback.

@@ -280,6 +280,19 @@ fn consent_id(page: &str) -> String {
     page[start..start + page[start..].find('"').unwrap()].to_owned()
 }
 
+/// Answers the consent on `page` as its buttons do.
+async fn decide(emu: &Emulator, page: &str, decision: &str) -> reqwest::Response {
+    http()
+        .post(format!("{}/authorize", emu.authorization_server()))
+        .form(&[
+            ("consent", consent_id(page).as_str()),
+            ("decision", decision),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn consent_page_approve_and_deny() {
     let emu = emulator(Config::default()).await;
@@ -294,16 +307,7 @@ async fn consent_page_approve_and_deny() {
     assert!(!page.contains("Upload images"));
     assert!(page.contains("id=\"approve\"") && page.contains("id=\"deny\""));
 
-    let consent = format!("{}/authorize", emu.authorization_server());
-    let approve = http()
-        .post(&consent)
-        .form(&[
-            ("consent", consent_id(&page).as_str()),
-            ("decision", "approve"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let approve = decide(&emu, &page, "approve").await;
     assert_eq!(approve.status(), StatusCode::FOUND);
     let q = query_of(approve.headers()["location"].to_str().unwrap());
     assert!(
@@ -324,27 +328,11 @@ async fn consent_page_approve_and_deny() {
     );
 
     // The same consent cannot be answered twice.
-    let again = http()
-        .post(&consent)
-        .form(&[
-            ("consent", consent_id(&page).as_str()),
-            ("decision", "approve"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let again = decide(&emu, &page, "approve").await;
     assert_eq!(again.status(), StatusCode::BAD_REQUEST);
 
     let page = page_for("s2").await;
-    let deny = http()
-        .post(&consent)
-        .form(&[
-            ("consent", consent_id(&page).as_str()),
-            ("decision", "deny"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let deny = decide(&emu, &page, "deny").await;
     assert_eq!(deny.status(), StatusCode::FOUND);
     let q = query_of(deny.headers()["location"].to_str().unwrap());
     assert_eq!(param(&q, "error").as_deref(), Some("access_denied"));
@@ -879,14 +867,8 @@ async fn pending_grants_are_capped_in_bytes() {
     assert!(held >= pages.len() * MAX_STATE_BYTES, "{held}");
 
     // Answering a consent gives its bytes back.
-    let consent = format!("{}/authorize", emu.authorization_server());
     for page in &pages {
-        let deny = http()
-            .post(&consent)
-            .form(&[("consent", consent_id(page).as_str()), ("decision", "deny")])
-            .send()
-            .await
-            .unwrap();
+        let deny = decide(&emu, page, "deny").await;
         assert_eq!(deny.status(), StatusCode::FOUND);
     }
     assert_eq!(emu.pending_grants(), 0);
@@ -917,15 +899,7 @@ async fn pending_grants_are_capped_in_bytes() {
     );
 
     // An approved consent becomes a code, counted until it expires.
-    let approve = http()
-        .post(&consent)
-        .form(&[
-            ("consent", consent_id(&last).as_str()),
-            ("decision", "approve"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let approve = decide(&emu, &last, "approve").await;
     assert_eq!(approve.status(), StatusCode::FOUND);
     assert_eq!(emu.pending_grants(), 1);
     // It keeps no state, which went back with the redirect.

@@ -1,10 +1,11 @@
 //! The emulator's own binary: a `listening on` line first, how to use it
 //! after, then it serves.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+
+use medium_oauth_test_support::stdout_lines;
 
 /// How long the binary may take to print its ready message: it binds and
 /// prints at once, so only a stuck binary takes this long.
@@ -18,17 +19,8 @@ fn spawn_lines(args: &[&str]) -> (Child, mpsc::Receiver<String>) {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    (child, rx)
+    let lines = stdout_lines(&mut child);
+    (child, lines)
 }
 
 /// Starts the binary and returns it with the base URL from its ready line.

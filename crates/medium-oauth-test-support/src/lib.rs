@@ -96,3 +96,21 @@ pub async fn login(client: &OAuthClient, scopes: ScopeSet) -> Token {
         .await
         .expect("a token for the approved authorization")
 }
+
+/// `child`'s standard output, a line at a time, read on a thread of its own
+/// so a test can wait for a line with a deadline
+/// (`recv_timeout`) instead of hanging on a process that went quiet.
+pub fn stdout_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().expect("stdout piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}

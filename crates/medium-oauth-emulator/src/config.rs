@@ -204,6 +204,12 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     /// How long a request's body may take to arrive once its headers have.
     pub body_read_timeout: Duration,
+    /// How long an answer may wait to be sent once the connection backs up
+    /// (the client reads nothing, or too little): from the first write the
+    /// socket cannot take until all that is queued has been handed over.
+    /// Past it the connection is closed, so a client that never reads its
+    /// answers cannot hold a connection, and its place, forever.
+    pub write_timeout: Duration,
     /// How long a shutdown lets requests in flight finish before closing
     /// their connections anyway.
     pub shutdown_grace: Duration,
@@ -222,6 +228,11 @@ pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// form are a few hundred bytes, sent with the headers; only a client
 /// trickling its body on purpose takes longer.
 pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// [`Limits::write_timeout`] by default: the emulator's answers are at most
+/// tens of kilobytes, which a loopback client that reads at all takes in
+/// milliseconds; only one that stopped reading is still behind after this.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// [`Limits::shutdown_grace`] by default. The emulator answers in
 /// microseconds, so only an injected `Fault::Delay` or a client that stopped
@@ -255,6 +266,7 @@ impl Default for Limits {
             request_body_bytes: 64 * 1024,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             connections: DEFAULT_MAX_CONNECTIONS,
         }

@@ -34,6 +34,7 @@ mod faults;
 mod me;
 mod scopes;
 mod serve;
+mod stall;
 mod state;
 mod tokens;
 mod wall;
@@ -50,8 +51,8 @@ use tokio::task::JoinHandle;
 pub use args::{Args, run};
 pub use config::{
     ClientApp, Config, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT,
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_GRACE, DEFAULT_TOKEN_LIFETIME, DEMO_CLIENT_ID,
-    DEMO_CLIENT_SECRET, Limits, MAX_STATE_BYTES, MAX_TOKEN_LIFETIME, RedirectRule,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_GRACE, DEFAULT_TOKEN_LIFETIME, DEFAULT_WRITE_TIMEOUT,
+    DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Limits, MAX_STATE_BYTES, MAX_TOKEN_LIFETIME, RedirectRule,
     RefreshEndpoints, SuccessStatus,
 };
 pub use errors::codes;

@@ -2,8 +2,9 @@
 //! timeout never runs and a connection that never finishes its request, or
 //! an idle keep-alive one, is held forever; and its graceful shutdown waits
 //! for every such connection. This loop serves each connection with hyper's
-//! HTTP/1 builder and a wall-clock timer (see [`crate::wall`]), caps how many
-//! are served at once, and bounds the shutdown.
+//! HTTP/1 builder and a wall-clock timer (see [`crate::wall`]), puts a
+//! deadline on its writes (see [`crate::stall`]), caps how many are served at
+//! once, and bounds the shutdown.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,6 +18,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio::task::JoinSet;
 
 use crate::config::Limits;
+use crate::stall::WriteDeadline;
 use crate::wall::{self, WallTimer};
 
 /// The longest header-read timeout applied. hyper adds it to an `Instant`,
@@ -124,12 +126,12 @@ pub(crate) async fn serve(
             _ = &mut stop => break,
         };
         let held = connections.hold(permit);
-        let conn =
-            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let io = TokioIo::new(WriteDeadline::new(stream, limits.write_timeout));
+        let conn = http.serve_connection(io, TowerToHyperService::new(app.clone()));
         let conn = graceful.watch(conn);
         tasks.spawn(async move {
             // A connection's errors (a client gone mid-request, a header-read
-            // timeout) concern that client alone and leave nothing to act on;
+            // or write timeout) concern that client alone and leave nothing to act on;
             // hyper's messages for them carry no request data.
             if let Err(e) = conn.await {
                 tracing::debug!("emulator connection ended: {e}");

@@ -444,3 +444,109 @@ impl State {
             .pop_front()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The footprint of everything held, counted afresh.
+    fn recount(t: &Tables) -> usize {
+        t.consents
+            .iter()
+            .map(|(k, c)| c.footprint(k))
+            .sum::<usize>()
+            + t.codes.iter().map(|(k, c)| c.footprint(k)).sum::<usize>()
+    }
+
+    fn consent(state: &str, expires_at_ms: i64) -> PendingConsent {
+        PendingConsent {
+            client_id: "demo-client".into(),
+            redirect_uri: "http://127.0.0.1:9/cb".into(),
+            scopes: Scopes::default(),
+            state: state.into(),
+            expires_at_ms,
+        }
+    }
+
+    fn code(expires_at_ms: i64) -> CodeEntry {
+        CodeEntry {
+            client_id: "demo-client".into(),
+            redirect_uri: "http://127.0.0.1:9/cb".into(),
+            scopes: Scopes::default(),
+            expires_at_ms,
+            grant: None,
+        }
+    }
+
+    /// Every path that adds or removes a consent or a code keeps the byte
+    /// count exact: a drift either way would let the cap be passed or lock
+    /// every client out for good.
+    #[test]
+    fn pending_bytes_stay_exact_on_every_path() {
+        let limits = Limits::default();
+        let mut t = Tables::default();
+        let exact = |t: &Tables| assert_eq!(t.pending_bytes(), recount(t));
+        assert!(
+            t.insert_consent(&limits, 0, "a".into(), consent("short", 10))
+                .is_ok()
+        );
+        exact(&t);
+        // Over an existing key, with a different size.
+        assert!(
+            t.insert_consent(&limits, 0, "a".into(), consent(&"s".repeat(900), 10))
+                .is_ok()
+        );
+        exact(&t);
+        assert!(
+            t.insert_consent(&limits, 0, "b".into(), consent("x", 20))
+                .is_ok()
+        );
+        // Taken twice: the second take finds nothing and frees nothing.
+        assert!(t.take_consent("a").is_some());
+        exact(&t);
+        assert!(t.take_consent("a").is_none());
+        exact(&t);
+        assert!(t.insert_code(&limits, 0, "c".into(), code(10)).is_ok());
+        assert!(t.insert_code(&limits, 0, "c".into(), code(30)).is_ok());
+        assert!(t.insert_code(&limits, 0, "d".into(), code(30)).is_ok());
+        exact(&t);
+        // Used, and used again (reuse revokes tokens, not the code).
+        t.mark_exchanged("c", 1);
+        t.revoke_grant(1);
+        exact(&t);
+        // A partial sweep: "b" (expires at 20) goes, the codes stay.
+        t.sweep(25);
+        exact(&t);
+        assert_eq!(t.pending(), 2);
+        // And a full one leaves nothing, counted as nothing.
+        t.sweep(30);
+        assert_eq!((t.pending(), t.pending_bytes()), (0, 0));
+    }
+
+    /// Filled to the byte cap, the table refuses more until what it holds
+    /// expires; then the sweep gives the room back.
+    #[test]
+    fn a_full_table_has_room_again_once_its_entries_expire() {
+        let one = consent("s", 10).footprint("k0");
+        let limits = Limits {
+            pending_grant_bytes: 3 * one,
+            ..Limits::default()
+        };
+        let mut t = Tables::default();
+        for i in 0..3 {
+            assert!(
+                t.insert_consent(&limits, 0, format!("k{i}"), consent("s", 10))
+                    .is_ok()
+            );
+        }
+        assert!(
+            t.insert_consent(&limits, 5, "k3".into(), consent("s", 20))
+                .is_err()
+        );
+        assert!(t.insert_code(&limits, 5, "k3".into(), code(20)).is_err());
+        assert_eq!(t.pending_bytes(), 3 * one);
+        assert!(t.insert_code(&limits, 10, "k3".into(), code(20)).is_ok());
+        assert_eq!(t.pending(), 1);
+        assert_eq!(t.pending_bytes(), recount(&t));
+    }
+}

@@ -79,12 +79,18 @@ impl Timer for WallTimer {
 
 /// Waits `duration` of wall time.
 pub(crate) async fn sleep(duration: Duration) {
-    on_wall_clock(|| tokio::time::sleep(duration)).await;
+    deadline(duration).await;
+}
+
+/// A timer that fires after `duration` of wall time (at the far future for
+/// durations too large to add to now), to be polled from any runtime.
+pub(crate) fn deadline(duration: Duration) -> tokio::time::Sleep {
+    on_wall_clock(|| tokio::time::sleep(duration))
 }
 
 /// `future`'s output, or `None` if `limit` of wall time passes first.
 pub(crate) async fn timeout<F: Future>(limit: Duration, future: F) -> Option<F::Output> {
-    let deadline = on_wall_clock(|| tokio::time::sleep(limit));
+    let deadline = deadline(limit);
     tokio::select! {
         output = future => Some(output),
         () = deadline => None,

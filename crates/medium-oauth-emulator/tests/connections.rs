@@ -240,6 +240,7 @@ async fn deadlines_set_in_code_may_be_huge() {
     let emu = start(Limits {
         header_read_timeout: Duration::MAX,
         body_read_timeout: Duration::MAX,
+        write_timeout: Duration::MAX,
         shutdown_grace: Duration::MAX,
         connections: usize::MAX,
         ..Limits::default()
@@ -285,4 +286,134 @@ async fn connections_beyond_the_cap_wait_for_one_to_close() {
     let waited = started.elapsed();
     assert!(waited >= SHORT, "served after {waited:?}, past the cap");
     assert_eq!(emu.open_connections(), 1);
+}
+
+/// A request whose answer is a few kilobytes (an error page): pipelined many
+/// times over, the answers outgrow every buffer between the server and a
+/// client that reads none of them.
+const SMALL_REQUEST_LARGE_ANSWER: &[u8] =
+    b"GET /m/oauth/authorize HTTP/1.1\r\nHost: emulator\r\n\r\n";
+
+/// Answers that fill the kernel's buffers on both sides many times over.
+const PIPELINED: usize = 20_000;
+
+/// Connects with a small receive buffer and, in the background, pipelines
+/// requests whose answers it never reads. Returns the half it never reads
+/// from (dropping it would close the connection) and the writer, which may
+/// finish (the server buffers the requests) or block (it stopped reading).
+async fn never_reading_client(
+    emu: &Emulator,
+) -> (
+    tokio::net::tcp::OwnedReadHalf,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let conn = socket.connect(emu.local_addr()).await.unwrap();
+    let (read, mut write) = conn.into_split();
+    let writer = tokio::spawn(async move {
+        // Blocks once the server stops reading, stuck itself on writing.
+        write
+            .write_all(&SMALL_REQUEST_LARGE_ANSWER.repeat(PIPELINED))
+            .await
+    });
+    (read, writer)
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_its_answers_does_not_hold_its_connection() {
+    let emu = start(Limits {
+        connections: 1,
+        write_timeout: SHORT,
+        ..short_header_timeout()
+    })
+    .await;
+    let started = Instant::now();
+    let (_unread, writer) = never_reading_client(&emu).await;
+    until_open(&emu, 1).await;
+    // The only place is taken by a connection whose answers pile up unread;
+    // unless the server gives up on writing to it, nobody else is served.
+    let mut other = connect(&emu).await;
+    other.write_all(FULL_REQUEST).await.unwrap();
+    let head = within(
+        "a client that reads nothing held the only connection",
+        read_response(&mut other),
+    )
+    .await;
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    let waited = started.elapsed();
+    assert!(waited >= SHORT, "served after {waited:?}, past the cap");
+    writer.abort();
+}
+
+#[tokio::test]
+async fn shutdown_finishes_with_a_client_that_never_reads_and_no_room_left() {
+    let grace = SHORT;
+    let emu = start(Limits {
+        connections: 1,
+        shutdown_grace: grace,
+        // Only the shutdown may end the stuck connection.
+        write_timeout: Duration::MAX,
+        ..Limits::default()
+    })
+    .await;
+    let (mut unread, writer) = never_reading_client(&emu).await;
+    until_open(&emu, 1).await;
+    // A second client waits in the backlog for the place the first holds.
+    let mut waiting = connect(&emu).await;
+    waiting.write_all(FULL_REQUEST).await.unwrap();
+    let started = Instant::now();
+    within(
+        "shutdown waited for a client that reads nothing",
+        emu.shutdown(),
+    )
+    .await;
+    assert!(started.elapsed() < Limits::default().write_timeout);
+    writer.abort();
+    // Both are closed: the stuck one by the shutdown, the waiting one unserved.
+    within("the stuck connection outlived the shutdown", async {
+        // What was sent before the close may still arrive; then the end.
+        let mut chunk = [0u8; 64 * 1024];
+        while let Ok(1..) = unread.read(&mut chunk).await {}
+    })
+    .await;
+    let answer = within("the waiting connection outlived the shutdown", async {
+        read_until_closed(&mut waiting).await
+    })
+    .await;
+    assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+}
+
+#[tokio::test]
+async fn shutdown_does_not_wait_out_a_delay_longer_than_its_grace() {
+    let grace = SHORT;
+    let emu = start(Limits {
+        shutdown_grace: grace,
+        ..Limits::default()
+    })
+    .await;
+    // Far past the test's own deadline: only the grace can end it.
+    emu.inject_faults([Fault::Delay(2 * NEVER)]);
+    let mut conn = connect(&emu).await;
+    let body = "grant_type=refresh_token";
+    let request = format!(
+        "POST /v1/tokens HTTP/1.1\r\nHost: emulator\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    conn.write_all(request.as_bytes()).await.unwrap();
+    within("the request never took its fault", async {
+        while emu.queued_faults() != 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    let started = Instant::now();
+    within("shutdown waited out the delay", emu.shutdown()).await;
+    assert!(started.elapsed() >= grace, "the request had no grace");
+    let answer = within("the delayed request outlived the shutdown", async {
+        read_until_closed(&mut conn).await
+    })
+    .await;
+    assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
 }

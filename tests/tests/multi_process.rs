@@ -34,7 +34,8 @@ async fn processes_sharing_a_file_refresh_once_at_expiry() {
     .build()
     .unwrap();
     let (url, pending) = client.authorize_url(scopes![basicProfile]).unwrap();
-    let browser = reqwest::Client::builder()
+    let browser = medium_oauth::tls::client_builder()
+        .unwrap()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();

@@ -254,7 +254,8 @@ fn refresh(c: &mut Criterion) {
     .unwrap();
     let token = rt.block_on(async {
         let (url, pending) = client.authorize_url(scopes![basicProfile]).unwrap();
-        let browser = reqwest::Client::builder()
+        let browser = medium_oauth::tls::client_builder()
+            .unwrap()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();

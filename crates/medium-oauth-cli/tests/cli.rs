@@ -23,7 +23,7 @@ async fn login_then_manage(endpoints: RefreshEndpoints) {
     let cli = Cli::new(&emu);
     let (child, stdout, url) = cli.start_login(&["--scopes", "basicProfile,publishPost"]);
     // Play the browser: the emulator approves and redirects to the CLI.
-    let page = reqwest::get(&url).await.unwrap();
+    let page = get(&url).await.unwrap();
     assert_eq!(page.status(), 200);
     assert!(
         page.text()
@@ -127,7 +127,7 @@ async fn against_a_spec_refresh_form_only_emulator() {
 /// document.
 async fn log_in(cli: &Cli) -> serde_json::Value {
     let (child, stdout, url) = cli.start_login(&[]);
-    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    assert_eq!(get(&url).await.unwrap().status(), 200);
     let (code, out, err) = finish(child, stdout);
     assert_eq!(code, 0, "{out}\n{err}");
     stored(&cli.credentials)
@@ -228,7 +228,7 @@ async fn a_wrong_state_is_rejected_and_the_real_callback_still_works() {
     let cli = Cli::new(&emu);
     let (child, stdout, url) = cli.start_login(&[]);
     let redirect_uri = query_param(&url, "redirect_uri");
-    let forged = reqwest::get(format!("{redirect_uri}?code=stolen&state=forged"))
+    let forged = get(format!("{redirect_uri}?code=stolen&state=forged"))
         .await
         .unwrap();
     assert_eq!(forged.status(), 400);
@@ -236,7 +236,7 @@ async fn a_wrong_state_is_rejected_and_the_real_callback_still_works() {
         !cli.credentials.exists(),
         "nothing is saved for a forged callback"
     );
-    let real = reqwest::get(&url).await.unwrap();
+    let real = get(&url).await.unwrap();
     assert_eq!(real.status(), 200);
     let (code, out, err) = finish(child, stdout);
     assert_eq!(code, 0, "{out}\n{err}");
@@ -254,9 +254,7 @@ async fn only_wrong_states_until_the_timeout_is_a_state_mismatch() {
     let cli = Cli::new(&emu);
     let (child, stdout, url) = cli.start_login(&["--timeout", "2"]);
     let redirect_uri = query_param(&url, "redirect_uri");
-    reqwest::get(format!("{redirect_uri}?code=x&state=y"))
-        .await
-        .unwrap();
+    get(format!("{redirect_uri}?code=x&state=y")).await.unwrap();
     let (code, _, err) = finish(child, stdout);
     assert_eq!(code, 4, "{err}");
     assert!(err.contains("wrong or missing state"), "{err}");
@@ -270,7 +268,7 @@ async fn access_denied_is_its_own_exit_code() {
     let (child, stdout, url) = cli.start_login(&[]);
     let redirect_uri = query_param(&url, "redirect_uri");
     let state = query_param(&url, "state");
-    let denied = reqwest::get(format!("{redirect_uri}?error=access_denied&state={state}"))
+    let denied = get(format!("{redirect_uri}?error=access_denied&state={state}"))
         .await
         .unwrap();
     assert_eq!(denied.status(), 400);
@@ -424,7 +422,7 @@ fn status_of(url: &str) -> u16 {
     std::thread::spawn(move || {
         tokio::runtime::Runtime::new()
             .unwrap()
-            .block_on(async { reqwest::get(url).await.unwrap().status().as_u16() })
+            .block_on(async { get(url).await.unwrap().status().as_u16() })
     })
     .join()
     .unwrap()

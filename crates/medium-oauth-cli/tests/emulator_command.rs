@@ -10,6 +10,15 @@ use std::time::Duration;
 /// hang fails the test instead of stalling the suite.
 const LINE_DEADLINE: Duration = Duration::from_secs(30);
 
+/// An HTTP client with the workspace's TLS set-up: reqwest has no crypto
+/// provider of its own here, so `reqwest::get` would panic.
+fn http() -> reqwest::Client {
+    medium_oauth::tls::client_builder()
+        .unwrap()
+        .build()
+        .unwrap()
+}
+
 /// The CLI in `home` alone (its config directory), with no display.
 fn cli(home: &std::path::Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_medium-oauth"));
@@ -87,7 +96,7 @@ async fn the_printed_login_command_logs_in_and_token_then_serves_calls() {
     let url = out.recv_timeout(LINE_DEADLINE).expect("the authorize URL");
     // Play the browser: the emulator approves and redirects to the login's
     // callback.
-    let page = reqwest::get(&url).await.unwrap();
+    let page = http().get(&url).send().await.unwrap();
     assert!(page.status().is_success(), "{}", page.status());
     let status = login.wait().unwrap();
     assert!(status.success(), "login exited with {status}");
@@ -104,7 +113,7 @@ async fn the_printed_login_command_logs_in_and_token_then_serves_calls() {
         .unwrap();
     assert!(token.status.success(), "{token:?}");
     let token = String::from_utf8(token.stdout).unwrap();
-    let me = reqwest::Client::new()
+    let me = http()
         .get(format!("{base}/v1/me"))
         .bearer_auth(token.trim())
         .send()

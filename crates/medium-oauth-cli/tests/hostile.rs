@@ -32,14 +32,14 @@ async fn a_bare_or_forged_error_callback_does_not_end_the_login() {
         ),
         format!("{redirect_uri}?error=access_denied&state=forged"),
     ] {
-        let page = reqwest::get(&forged).await.unwrap();
+        let page = get(&forged).await.unwrap();
         assert_eq!(page.status(), 400, "{forged}");
         let text = page.text().await.unwrap();
         assert!(!text.contains("<script>"), "{text}");
         assert!(text.contains("still"), "{text}");
     }
     assert!(!cli.credentials.exists());
-    let real = reqwest::get(&url).await.unwrap();
+    let real = get(&url).await.unwrap();
     assert_eq!(real.status(), 200, "the login was still waiting");
     let ((code, out, err), _) = finish_async(child, stdout).await;
     assert_eq!(code, 0, "{out}\n{err}");
@@ -56,7 +56,7 @@ async fn a_me_that_never_answers_ends_the_login_at_its_deadline_with_the_token_s
     let mut cli = Cli::new(&emu);
     cli.api_url = hostile_api(&emu, MeBehaviour::Silent).await.url;
     let (child, stdout, url) = cli.start_login(&["--timeout", "4"]);
-    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    assert_eq!(get(&url).await.unwrap().status(), 200);
     let ((code, out, err), took) = finish_async(child, stdout).await;
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(err.contains("before the login's deadline"), "{err}");
@@ -80,7 +80,7 @@ async fn an_endless_me_body_neither_hangs_the_login_nor_grows_its_memory() {
     let mut cli = Cli::new(&emu);
     cli.api_url = hostile_api(&emu, MeBehaviour::Endless).await.url;
     let (child, stdout, url) = cli.start_login(&["--timeout", "60"]);
-    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    assert_eq!(get(&url).await.unwrap().status(), 200);
     let (code, out, err, rss) = tokio::task::spawn_blocking(move || finish_measured(child, stdout))
         .await
         .unwrap();
@@ -101,7 +101,7 @@ async fn ctrl_c_after_the_wait_stops_the_process() {
     cli.api_url = api.url.clone();
     let (child, stdout, url) = cli.start_login(&["--timeout", "120"]);
     let notified = api.me_called.notified();
-    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    assert_eq!(get(&url).await.unwrap().status(), 200);
     // The login has stopped waiting and asks who logged in.
     notified.await;
     let pid = child.id() as i32;
@@ -138,7 +138,7 @@ async fn a_half_open_connection_does_not_hold_the_login() {
     let mut half = std::net::TcpStream::connect(callback_addr(&url)).unwrap();
     half.write_all(b"GET /callback HTTP/1.1\r\nHost: 127.0.0.1\r\n")
         .unwrap();
-    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    assert_eq!(get(&url).await.unwrap().status(), 200);
     let ((code, out, err), took) = finish_async(child, stdout).await;
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(took < Duration::from_secs(20), "took {took:?}");
@@ -165,7 +165,7 @@ async fn a_half_sent_request_is_cut_off_by_the_header_read_timeout() {
     .await
     .unwrap();
     assert!(closed, "the listener kept a half-sent request open");
-    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    assert_eq!(get(&url).await.unwrap().status(), 200);
     let ((code, out, err), _) = finish_async(child, stdout).await;
     assert_eq!(code, 0, "{out}\n{err}");
 }
@@ -174,7 +174,7 @@ async fn a_half_sent_request_is_cut_off_by_the_header_read_timeout() {
 /// document.
 async fn log_in(cli: &Cli) -> serde_json::Value {
     let (child, stdout, url) = cli.start_login(&[]);
-    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    assert_eq!(get(&url).await.unwrap().status(), 200);
     let ((code, out, err), _) = finish_async(child, stdout).await;
     assert_eq!(code, 0, "{out}\n{err}");
     stored(&cli.credentials)

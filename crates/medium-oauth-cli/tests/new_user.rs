@@ -19,7 +19,7 @@ fn auto() -> Config {
 
 async fn log_in(cli: &Cli, extra: &[&str]) -> serde_json::Value {
     let (child, stdout, url) = cli.start_login(extra);
-    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    assert_eq!(get(&url).await.unwrap().status(), 200);
     let ((code, out, err), _) = finish_async(child, stdout).await;
     assert_eq!(code, 0, "{out}\n{err}");
     stored(&cli.credentials)

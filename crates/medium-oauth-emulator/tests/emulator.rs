@@ -16,7 +16,8 @@ const REDIRECT: &str = "http://127.0.0.1:9/callback";
 thread_local! {
     // Building a client loads TLS roots (tens of milliseconds); one per test
     // thread keeps its pooled connections on that test's runtime.
-    static HTTP: reqwest::Client = reqwest::Client::builder()
+    static HTTP: reqwest::Client = medium_oauth2_api::tls::client_builder()
+        .unwrap()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();

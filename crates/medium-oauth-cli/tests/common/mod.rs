@@ -8,6 +8,20 @@ use std::process::{Child, ChildStdout, Command, Output, Stdio};
 
 use medium_oauth_emulator::{Config, Emulator};
 
+/// An HTTP client with the workspace's TLS set-up: reqwest has no crypto
+/// provider of its own here, so `reqwest::get` would panic.
+pub fn http() -> reqwest::Client {
+    medium_oauth::tls::client_builder()
+        .unwrap()
+        .build()
+        .unwrap()
+}
+
+/// `reqwest::get`, through [`http`].
+pub async fn get(url: impl reqwest::IntoUrl) -> reqwest::Result<reqwest::Response> {
+    http().get(url).send().await
+}
+
 pub async fn emulator(config: Config) -> Emulator {
     Emulator::start(config, "127.0.0.1:0").await.unwrap()
 }
@@ -200,7 +214,7 @@ pub async fn hostile_api(emu: &Emulator, me: MeBehaviour) -> HostileApi {
                     }
                     body.extend_from_slice(&chunk[..n]);
                 }
-                let mut request = reqwest::Client::new()
+                let mut request = http()
                     .request(method.parse().unwrap(), format!("{upstream}{path}"))
                     .body(body);
                 if let Some(ct) = header("content-type") {

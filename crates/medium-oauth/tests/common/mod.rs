@@ -36,7 +36,8 @@ pub fn client(emu: &Emulator) -> OAuthClient {
 /// Plays the browser: follows the authorize URL (the emulator auto-approves)
 /// and returns the callback URL it is sent to.
 pub async fn browse(url: &url::Url) -> String {
-    let browser = reqwest::Client::builder()
+    let browser = medium_oauth::tls::client_builder()
+        .unwrap()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();

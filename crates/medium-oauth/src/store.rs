@@ -620,18 +620,16 @@ impl<E: Serialize + DeserializeOwned> FileTokenStore<E> {
         let bytes = self.render(doc)?;
         let dir = self.create_dir()?;
         let (prefix, suffix) = self.temp_affixes();
-        // tempfile creates the file 0600 with a unique name in `dir`, so the
-        // rename below stays within one file system and is atomic.
-        let mut tmp = tempfile::Builder::new()
-            .prefix(&prefix)
-            .suffix(suffix)
-            .tempfile_in(&dir)
+        // A new 0600 file in `dir`, so the rename below stays within one
+        // file system and is atomic.
+        let (tmp, mut file) = TempFile::create(&dir, &prefix, suffix)
             .map_err(|e| self.io_error("cannot create a temporary file", e))?;
-        tmp.write_all(&bytes)
-            .and_then(|()| tmp.as_file().sync_all())
+        file.write_all(&bytes)
+            .and_then(|()| file.sync_all())
             .map_err(|e| self.io_error("cannot write", e))?;
+        drop(file);
         tmp.persist(&self.path)
-            .map_err(|e| self.io_error("cannot replace", e.error))?;
+            .map_err(|e| self.io_error("cannot replace", e))?;
         self.sync_dir(&dir)
     }
 
@@ -679,6 +677,63 @@ impl<E: Serialize + DeserializeOwned + Send + 'static> FileTokenStore<E> {
             Ok(result)
         })
         .await
+    }
+}
+
+/// A temporary file being written beside the credentials file: removed when
+/// dropped, unless [`persist`](Self::persist) renamed it over the file.
+struct TempFile {
+    path: PathBuf,
+    persisted: bool,
+}
+
+impl TempFile {
+    /// Names tried before giving up. Each has 64 random bits: a clash means
+    /// someone is planting files, not bad luck.
+    const ATTEMPTS: usize = 4;
+
+    /// Creates `dir/{prefix}{16 random hex digits}{suffix}`, always a new
+    /// file (never an existing file or a link's target), readable and
+    /// writable by its owner only.
+    fn create(dir: &Path, prefix: &str, suffix: &str) -> std::io::Result<(Self, std::fs::File)> {
+        let mut clash = None;
+        for _ in 0..Self::ATTEMPTS {
+            let mut random = [0u8; 8];
+            getrandom::getrandom(&mut random).map_err(|e| std::io::Error::other(e.to_string()))?;
+            let name = format!("{prefix}{:016x}{suffix}", u64::from_le_bytes(random));
+            let path = dir.join(name);
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            match options.open(&path) {
+                Ok(file) => {
+                    let tmp = Self {
+                        path,
+                        persisted: false,
+                    };
+                    return Ok((tmp, file));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => clash = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(clash.unwrap_or_else(|| std::io::ErrorKind::AlreadyExists.into()))
+    }
+
+    /// Renames the file to `path`, replacing what is there.
+    fn persist(mut self, path: &Path) -> std::io::Result<()> {
+        std::fs::rename(&self.path, path)?;
+        self.persisted = true;
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.persisted {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -731,6 +786,50 @@ mod tests {
     fn mode(path: &Path) -> u32 {
         use std::os::unix::fs::PermissionsExt;
         std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn a_temporary_file_is_new_private_and_gone_unless_persisted() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tmp, file) = TempFile::create(dir.path(), ".c.json.", ".tmp").unwrap();
+        let path = tmp.path.clone();
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert!(
+            name.starts_with(".c.json.") && name.ends_with(".tmp"),
+            "{name}"
+        );
+        let random = &name[".c.json.".len()..name.len() - ".tmp".len()];
+        assert!(
+            random.len() == 16 && random.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{name}"
+        );
+        #[cfg(unix)]
+        assert_eq!(mode(&path), 0o600);
+        let (other, _) = TempFile::create(dir.path(), ".c.json.", ".tmp").unwrap();
+        assert_ne!(other.path, path, "each file gets its own name");
+        drop(file);
+        drop(tmp);
+        assert!(!path.exists(), "dropped unpersisted: removed");
+
+        // A rename that fails (onto a directory) leaves no temporary file.
+        let occupied = dir.path().join("occupied");
+        std::fs::create_dir(&occupied).unwrap();
+        std::fs::write(occupied.join("inside"), b"x").unwrap();
+        let (tmp, _) = TempFile::create(dir.path(), ".c.json.", ".tmp").unwrap();
+        let path = tmp.path.clone();
+        assert!(tmp.persist(&occupied).is_err());
+        assert!(!path.exists());
+
+        let (tmp, _) = TempFile::create(dir.path(), ".c.json.", ".tmp").unwrap();
+        let target = dir.path().join("c.json");
+        tmp.persist(&target).unwrap();
+        assert!(target.exists());
+        drop(other);
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left.len(), 2, "{left:?}: c.json and the occupied directory");
     }
 
     /// A program's own fields, as the CLI keeps who logged in.

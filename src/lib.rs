@@ -19,6 +19,12 @@
 //! };
 //! assert!(query.pairs().contains(&("response_type", "code")));
 //! ```
+//!
+//! Build the generated [`Client`] with [`Client::new_with_client`] over
+//! [`tls::client_builder`]. This crate compiles reqwest without a crypto
+//! provider of its own, so [`Client::new`], which builds reqwest's default
+//! TLS set-up, panics unless the program installed a process default or
+//! turned on reqwest's `rustls` feature (see [`tls`]).
 
 #[allow(missing_docs, clippy::all, rustdoc::bare_urls)]
 mod generated {
@@ -28,6 +34,7 @@ pub use generated::*;
 
 mod capped;
 pub use capped::{BodyTooLarge, MAX_RESPONSE_BYTES, execute_capped};
+pub mod tls;
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,5 @@
-//! Project automation: `cargo xtask codegen [--check]` and
-//! `cargo xtask mutants`.
+//! Project automation: `cargo xtask codegen [--check]`,
+//! `cargo xtask mutants` and `cargo xtask build-cost`.
 //!
 //! `codegen` rewrites the committed snapshot `generated/medium_oauth2_api.rs`
 //! from the bundled spec; `codegen --check` changes nothing and fails with a
@@ -9,7 +9,11 @@
 //!
 //! `mutants` runs cargo-mutants over the library and fails when its tests
 //! catch fewer than 90% of the viable mutants (see [`mutants`]).
+//!
+//! `build-cost` times a clean build of a scratch application on medium-oauth
+//! beside the same application on oauth2-rs (see [`build_cost`]).
 
+mod build_cost;
 mod mutants;
 
 use std::path::{Path, PathBuf};
@@ -23,13 +27,19 @@ const MAX_DIFF_LINES: usize = 200;
 
 pub(crate) const USAGE: &str = "usage: cargo xtask codegen [--check] [--root DIR]
        cargo xtask mutants [--package P]... [--min PERCENT] [-- CARGO_MUTANTS_ARGS]
+       cargo xtask build-cost [--top N] [--dir DIR] [--medium-oauth PATH]
 
   codegen          rewrite generated/ from medium-oauth2-openapi.yml
   codegen --check  change nothing; exit 1 with a diff if generated/ has drifted
   --root DIR       the workspace to work on (default: this workspace)
   mutants          run cargo-mutants (default: --package medium-oauth) and
                    exit 1 when under PERCENT (default 90) of viable mutants
-                   are caught";
+                   are caught
+  build-cost       clean debug builds of a scratch app on medium-oauth and one
+                   on oauth2-rs 5, each in a fresh target directory: wall
+                   times, unit counts, their ratio and the N (default 10)
+                   slowest units of each; --dir keeps the apps there,
+                   --medium-oauth measures another checkout's crate";
 
 fn main() -> ExitCode {
     match run(std::env::args().skip(1).collect()) {
@@ -46,6 +56,7 @@ fn run(args: Vec<String>) -> Result<ExitCode, String> {
     match args.next().as_deref() {
         Some("codegen") => {}
         Some("mutants") => return mutants::run(args.collect()),
+        Some("build-cost") => return build_cost::run(args.collect()),
         Some("-h" | "--help") => {
             println!("{USAGE}");
             return Ok(ExitCode::SUCCESS);

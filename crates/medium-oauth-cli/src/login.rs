@@ -295,7 +295,8 @@ async fn probe(authorize_url: &str) -> Result<(), Failure> {
     let url = Url::parse(authorize_url)
         .map_err(|e| Failure::usage(format!("--authorize-url {authorize_url:?}: {e}")))?;
     let host = url.host_str().unwrap_or_default().to_owned();
-    let http = reqwest::Client::builder()
+    let http = medium_oauth::tls::client_builder()
+        .map_err(|e| Failure::other(e.to_string()))?
         .redirect(reqwest::redirect::Policy::none())
         .timeout(PROBE_DEADLINE)
         .build()
@@ -320,7 +321,11 @@ fn show(url: &Url, args: &LoginArgs, emulator: bool) {
         let target = url.to_string();
         tokio::spawn(async move {
             // Follows the emulator's redirect to our own callback.
-            if let Err(e) = reqwest::get(target).await {
+            let http = match medium_oauth::tls::client_builder() {
+                Ok(builder) => builder.build(),
+                Err(e) => return eprintln!("could not follow the authorize URL: {e}"),
+            };
+            if let Err(e) = async { http?.get(target).send().await }.await {
                 eprintln!("{}", follow_failure(e));
             }
         });
@@ -507,7 +512,11 @@ mod tests {
         let url = format!(
             "http://127.0.0.1:{closed}/callback?code=c0de-secret-value&state=st4te-secret-value"
         );
-        let e = reqwest::get(&url).await.unwrap_err();
+        let http = medium_oauth::tls::client_builder()
+            .unwrap()
+            .build()
+            .unwrap();
+        let e = http.get(&url).send().await.unwrap_err();
         assert!(
             e.to_string().contains("c0de-secret"),
             "the hazard is real: {e}"

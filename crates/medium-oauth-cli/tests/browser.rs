@@ -71,8 +71,10 @@ impl Driver {
                 ],
             }),
         );
-        ClientBuilder::rustls()
-            .unwrap()
+        // chromedriver listens on loopback in plain HTTP: no TLS connector,
+        // so no second rustls provider (and no aws-lc-rs) in the tests.
+        let http = hyper_util::client::legacy::connect::HttpConnector::new();
+        ClientBuilder::new(http)
             .capabilities(caps)
             .connect(&format!("http://127.0.0.1:{}", self.port))
             .await

@@ -227,7 +227,7 @@ async fn a_wrong_state_is_rejected_and_the_real_callback_still_works() {
     let cli = Cli::new(&emu);
     let (child, stdout, url) = cli.start_login(&[]);
     let redirect_uri = query_param(&url, "redirect_uri");
-    let forged = reqwest::get(format!("{redirect_uri}?code=stolen&state=forged"))
+    let forged = get(format!("{redirect_uri}?code=stolen&state=forged"))
         .await
         .unwrap();
     assert_eq!(forged.status(), 400);
@@ -253,9 +253,7 @@ async fn only_wrong_states_until_the_timeout_is_a_state_mismatch() {
     let cli = Cli::new(&emu);
     let (child, stdout, url) = cli.start_login(&["--timeout", "2"]);
     let redirect_uri = query_param(&url, "redirect_uri");
-    reqwest::get(format!("{redirect_uri}?code=x&state=y"))
-        .await
-        .unwrap();
+    get(format!("{redirect_uri}?code=x&state=y")).await.unwrap();
     let (code, _, err) = finish(child, stdout);
     assert_eq!(code, 4, "{err}");
     assert!(err.contains("wrong or missing state"), "{err}");
@@ -269,7 +267,7 @@ async fn access_denied_is_its_own_exit_code() {
     let (child, stdout, url) = cli.start_login(&[]);
     let redirect_uri = query_param(&url, "redirect_uri");
     let state = query_param(&url, "state");
-    let denied = reqwest::get(format!("{redirect_uri}?error=access_denied&state={state}"))
+    let denied = get(format!("{redirect_uri}?error=access_denied&state={state}"))
         .await
         .unwrap();
     assert_eq!(denied.status(), 400);
@@ -423,7 +421,7 @@ fn status_of(url: &str) -> u16 {
     std::thread::spawn(move || {
         tokio::runtime::Runtime::new()
             .unwrap()
-            .block_on(async { reqwest::get(url).await.unwrap().status().as_u16() })
+            .block_on(async { get(url).await.unwrap().status().as_u16() })
     })
     .join()
     .unwrap()

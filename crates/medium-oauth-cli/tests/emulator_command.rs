@@ -4,7 +4,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use medium_oauth_test_support::{browse, stdout_lines};
+use medium_oauth_test_support::{browse, http, stdout_lines};
 
 /// Longest wait for a line from a process that should print at once: a
 /// hang fails the test instead of stalling the suite.
@@ -89,7 +89,7 @@ async fn the_printed_login_command_logs_in_and_token_then_serves_calls() {
         .unwrap();
     assert!(token.status.success(), "{token:?}");
     let token = String::from_utf8(token.stdout).unwrap();
-    let me = reqwest::Client::new()
+    let me = http()
         .get(format!("{base}/v1/me"))
         .bearer_auth(token.trim())
         .send()

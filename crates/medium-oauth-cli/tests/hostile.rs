@@ -24,7 +24,7 @@ async fn a_bare_or_forged_error_callback_does_not_end_the_login() {
         ),
         format!("{redirect_uri}?error=access_denied&state=forged"),
     ] {
-        let page = reqwest::get(&forged).await.unwrap();
+        let page = get(&forged).await.unwrap();
         assert_eq!(page.status(), 400, "{forged}");
         let text = page.text().await.unwrap();
         assert!(!text.contains("<script>"), "{text}");
@@ -453,7 +453,7 @@ async fn a_flood_of_forged_callbacks_prints_a_few_lines_not_one_each() {
     let cli = Cli::new(&emu);
     let (child, stdout, url) = cli.start_login(&["--timeout", "60"]);
     let redirect_uri = query_param(&url, "redirect_uri");
-    let http = reqwest::Client::new();
+    let http = http();
     for i in 0..150 {
         let forged = format!("{redirect_uri}?code=x&state=forged-{i}");
         assert_eq!(http.get(&forged).send().await.unwrap().status(), 400);

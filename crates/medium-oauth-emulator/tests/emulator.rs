@@ -15,7 +15,8 @@ use serde_json::Value;
 thread_local! {
     // Building a client loads TLS roots (tens of milliseconds); one per test
     // thread keeps its pooled connections on that test's runtime.
-    static HTTP: reqwest::Client = reqwest::Client::builder()
+    static HTTP: reqwest::Client = medium_oauth2_api::tls::client_builder()
+        .unwrap()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();

@@ -38,7 +38,14 @@ fn spawn_ready(args: &[&str]) -> (Child, String) {
 #[tokio::test]
 async fn prints_the_ready_line_first_then_serves() {
     let (mut child, base) = spawn_ready(&["--success-status", "200", "--auto-approve"]);
-    let resp = reqwest::get(format!("{base}/v1/me")).await.unwrap();
+    let resp = medium_oauth2_api::tls::client_builder()
+        .unwrap()
+        .build()
+        .unwrap()
+        .get(format!("{base}/v1/me"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 401);
     child.kill().unwrap();
     child.wait().unwrap();
@@ -47,7 +54,8 @@ async fn prints_the_ready_line_first_then_serves() {
 #[tokio::test]
 async fn memory_caps_are_flags() {
     let (mut child, base) = spawn_ready(&["--auto-approve", "--max-pending-grants", "1"]);
-    let browser = reqwest::Client::builder()
+    let browser = medium_oauth2_api::tls::client_builder()
+        .unwrap()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
@@ -105,7 +113,8 @@ async fn prints_the_demo_credentials_and_a_login_command_that_works() {
     // What the command would do, with its values: authorize (the binary
     // approves by itself here) and exchange the code.
     let value = |flag: &str| words[words.iter().position(|w| *w == flag).unwrap() + 1];
-    let browser = reqwest::Client::builder()
+    let browser = medium_oauth2_api::tls::client_builder()
+        .unwrap()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();

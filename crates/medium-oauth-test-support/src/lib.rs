@@ -56,7 +56,7 @@ pub fn demo_client(emu: &Emulator) -> OAuthClient {
 /// Plays the browser: opens the authorize `url` (the emulator approves by
 /// itself) and returns the callback URL it redirects to, unfollowed.
 pub async fn approve(url: &url::Url) -> String {
-    let browser = reqwest::Client::builder()
+    let browser = http_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("a browser");
@@ -83,7 +83,28 @@ pub async fn approve(url: &url::Url) -> String {
 /// an auto-approving emulator, the callback page of whoever listens at the
 /// redirect URI).
 pub async fn browse(url: &str) -> reqwest::Response {
-    reqwest::get(url).await.expect("the page and its redirects")
+    http()
+        .get(url)
+        .send()
+        .await
+        .expect("the page and its redirects")
+}
+
+/// A `reqwest::ClientBuilder` with the workspace's TLS set-up: reqwest is
+/// built without a crypto provider of its own, so `reqwest::Client::new()`
+/// and `reqwest::get` would panic.
+pub fn http_builder() -> reqwest::ClientBuilder {
+    medium_oauth::tls::client_builder().expect("the TLS set-up")
+}
+
+/// A GET through [`http`], which follows redirects, as `reqwest::get` does.
+pub async fn get(url: impl reqwest::IntoUrl) -> reqwest::Result<reqwest::Response> {
+    http().get(url).send().await
+}
+
+/// An HTTP client for tests, built by [`http_builder`].
+pub fn http() -> reqwest::Client {
+    http_builder().build().expect("an HTTP client")
 }
 
 /// The whole flow against an auto-approving emulator: authorize, callback,

@@ -62,9 +62,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // 3. Every request carries the bearer token.
-    let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(BearerAuth::new(source.clone()))
-        .build();
+    let http =
+        reqwest_middleware::ClientBuilder::new(medium_oauth::tls::client_builder()?.build()?)
+            .with(BearerAuth::new(source.clone()))
+            .build();
     let me: Envelope<User> = http
         .get(format!("{}/me", client.api_server()))
         .send()
@@ -85,7 +86,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// What a browser does with the authorize URL when the emulator approves by
 /// itself: follow it to the redirect, and report where it led.
 async fn play_the_browser(url: &url::Url) -> Result<String, Box<dyn std::error::Error>> {
-    let browser = reqwest::Client::builder()
+    let browser = medium_oauth::tls::client_builder()?
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
     let answer = browser.get(url.as_str()).send().await?;

@@ -83,16 +83,18 @@ impl OAuthClientBuilder {
         let redirect_uri = checked_url("redirect_uri", &self.redirect_uri)?;
         let authorization_server = checked_url("authorization_server", &self.authorization_server)?;
         let api_server = checked_url("api_server", &self.api_server)?;
-        let http = reqwest::Client::builder()
+        let invalid_http = |reason: String| Error::InvalidConfig {
+            field: "http client",
+            reason,
+        };
+        let http = crate::tls::client_builder()
+            .map_err(|e| invalid_http(e.to_string()))?
             // Following a redirect from the token endpoint would send the
             // client secret and code wherever the response points (SSRF).
             .redirect(reqwest::redirect::Policy::none())
             .timeout(self.timeout)
             .build()
-            .map_err(|e| Error::InvalidConfig {
-                field: "http client",
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| invalid_http(e.to_string()))?;
         Ok(OAuthClient {
             inner: Arc::new(Inner {
                 client_id: self.client_id,

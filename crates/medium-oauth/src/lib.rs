@@ -30,7 +30,7 @@
 //! // 2. Medium sends the browser back to the redirect URI with
 //! //    `?code=…&state=…`. Hand that URL (or its query) over: the state is
 //! //    checked before the code is exchanged.
-//! # let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+//! # let browser = medium_oauth::tls::client_builder()?.redirect(reqwest::redirect::Policy::none()).build()?;
 //! # let answer = browser.get(url).send().await?;
 //! # let callback = answer.headers()["location"].to_str()?.to_owned();
 //! let token = client.complete(&pending, &callback).await?;
@@ -46,7 +46,9 @@
 //!
 //! // 5. Every request through this client carries a fresh bearer token; a
 //! //    401 invalidates it and the request is retried once.
-//! let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+//! //    (`tls::client_builder` gives reqwest the TLS set-up of this crate:
+//! //    see "TLS" below.)
+//! let http = reqwest_middleware::ClientBuilder::new(medium_oauth::tls::client_builder()?.build()?)
 //!     .with(BearerAuth::new(source))
 //!     .build();
 //! let me = http.get(format!("{}/me", client.api_server())).send().await?;
@@ -84,10 +86,36 @@
 //!   refreshes follow one schedule shared by every caller, a token the API
 //!   refuses causes at most one refresh per [`REFUSAL_COOLDOWN`], and a
 //!   source whose grant is dead picks up a new login saved to its store.
+//!
+//! # TLS
+//!
+//! HTTPS goes through rustls, with certificates checked against the
+//! platform's roots (`rustls-platform-verifier`, as reqwest's own rustls
+//! set-up does). The crypto provider is chosen by a feature: `ring` (the
+//! default) or `aws-lc-rs`, which adds post-quantum hybrid key exchange and
+//! a FIPS build at the price of a much longer first build; with
+//! `default-features = false, features = ["aws-lc-rs"]` ring is not compiled
+//! at all. A provider the program installed as the process default
+//! (`rustls::crypto::CryptoProvider::install_default`) is used instead; the
+//! crate never installs one itself.
+//!
+//! reqwest is compiled without a provider of its own (its
+//! `rustls-no-provider` feature), so a `reqwest::Client` built elsewhere in
+//! the program panics on `build()` unless a process default is installed or
+//! the program turns on reqwest's `rustls` feature. Start such clients from
+//! [`tls::client_builder`], as the example above does.
+//!
+//! rustls picks a process default from its own features only when exactly
+//! one provider is compiled in. With the default `ring` here, and another
+//! crate turning on rustls's `aws-lc-rs` (the default of rustls,
+//! tokio-rustls and hyper-rustls), code that relies on that pick (such as
+//! `rustls::ClientConfig::builder()`) panics: install a process default at
+//! start-up, or build this crate with `aws-lc-rs` alone.
 
 #![deny(missing_docs)]
 
 pub mod api;
+pub use medium_oauth2_api::tls;
 mod authorize;
 mod client;
 mod error;

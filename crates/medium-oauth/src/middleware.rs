@@ -14,7 +14,7 @@ use crate::{AccessToken, TokenSource};
 ///
 /// ```no_run
 /// # async fn demo(source: medium_oauth::RefreshingTokenSource) -> Result<(), Box<dyn std::error::Error>> {
-/// let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+/// let http = reqwest_middleware::ClientBuilder::new(medium_oauth::tls::client_builder()?.build()?)
 ///     .with(medium_oauth::BearerAuth::new(source))
 ///     .build();
 /// let me = http.get("https://api.medium.com/v1/me").send().await?;

@@ -100,7 +100,7 @@ impl CsrfState {
     /// A fresh state from the operating system's CSPRNG, hex-encoded.
     pub(crate) fn random() -> Result<Self, getrandom::Error> {
         let mut bytes = [0u8; Self::RANDOM_BYTES];
-        getrandom::fill(&mut bytes)?;
+        getrandom::getrandom(&mut bytes)?;
         let mut hex = String::with_capacity(Self::RANDOM_BYTES * 2);
         for byte in bytes {
             hex.push(char::from_digit(u32::from(byte >> 4), 16).unwrap_or('0'));

@@ -48,7 +48,10 @@ async fn happy_path() {
     assert!(left > sixty_days - Duration::from_secs(60) && left <= sixty_days);
 
     // The token works against the API.
-    let me = reqwest::Client::new()
+    let me = medium_oauth::tls::client_builder()
+        .unwrap()
+        .build()
+        .unwrap()
         .get(format!("{}/me", emu.api_server()))
         .bearer_auth(token.access_token().expose_secret())
         .send()
@@ -80,7 +83,12 @@ async fn denial_is_a_typed_error() {
     let emu = emulator(Config::default()).await;
     let client = demo_client(&emu);
     let (url, pending) = client.authorize_url(scopes![basicProfile]).unwrap();
-    let page = reqwest::get(url.as_str())
+    let page = medium_oauth::tls::client_builder()
+        .unwrap()
+        .build()
+        .unwrap()
+        .get(url.as_str())
+        .send()
         .await
         .unwrap()
         .text()
@@ -89,7 +97,8 @@ async fn denial_is_a_typed_error() {
     let marker = "name=\"consent\" value=\"";
     let start = page.find(marker).unwrap() + marker.len();
     let consent = &page[start..start + 32];
-    let browser = reqwest::Client::builder()
+    let browser = medium_oauth::tls::client_builder()
+        .unwrap()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
@@ -669,4 +678,44 @@ async fn an_error_body_with_thousands_of_items_makes_a_short_error() {
         "{} bytes",
         err.to_string().len()
     );
+}
+
+/// HTTPS through the client's own TLS set-up (the crate's crypto provider
+/// feature, no process default): against a port that answers in plain HTTP
+/// the handshake fails, and that is a typed connect error, not a panic.
+#[tokio::test]
+async fn https_to_a_plain_http_port_is_a_typed_connect_error() {
+    use tokio::io::AsyncWriteExt;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let _ = socket
+            .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+            .await;
+    });
+    let client = medium_oauth::OAuthClient::builder(
+        medium_oauth::ClientId::new("demo-client"),
+        medium_oauth::ClientSecret::new(DEMO_CLIENT_SECRET),
+        REDIRECT,
+    )
+    .api_server(format!("https://127.0.0.1:{port}/v1"))
+    .build()
+    .unwrap();
+    let err = client
+        .refresh(&medium_oauth::RefreshToken::new("r"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Transport {
+                kind: TransportKind::Connect,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    server.await.unwrap();
 }

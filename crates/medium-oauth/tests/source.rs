@@ -73,9 +73,14 @@ async fn setup(config: Config, margin: Duration) -> Setup {
 
 /// An HTTP client that authorizes through `s.source`, and the URL of `/me`.
 fn bearer_client(s: &Setup) -> (reqwest_middleware::ClientWithMiddleware, String) {
-    let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(BearerAuth::new(s.source.clone()))
-        .build();
+    let http = reqwest_middleware::ClientBuilder::new(
+        medium_oauth::tls::client_builder()
+            .unwrap()
+            .build()
+            .unwrap(),
+    )
+    .with(BearerAuth::new(s.source.clone()))
+    .build();
     (http, format!("{}/me", s.emu.api_server()))
 }
 

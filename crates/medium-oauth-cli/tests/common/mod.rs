@@ -208,7 +208,7 @@ pub async fn hostile_api(emu: &Emulator, me: MeBehaviour) -> HostileApi {
                     }
                     body.extend_from_slice(&chunk[..n]);
                 }
-                let mut request = reqwest::Client::new()
+                let mut request = http()
                     .request(method.parse().unwrap(), format!("{upstream}{path}"))
                     .body(body);
                 if let Some(ct) = header("content-type") {

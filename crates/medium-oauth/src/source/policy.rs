@@ -149,7 +149,7 @@ pub(crate) fn arrival_error(token: &Token, now: SystemTime) -> Option<Error> {
 /// fails: the refresh is then merely not spread).
 pub(crate) fn random_fraction() -> f64 {
     let mut bytes = [0u8; 8];
-    if getrandom::fill(&mut bytes).is_err() {
+    if getrandom::getrandom(&mut bytes).is_err() {
         return 0.0;
     }
     u64::from_le_bytes(bytes) as f64 / u64::MAX as f64

@@ -127,14 +127,19 @@ pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 /// random characters whatever the file's name.
 const LEGACY_TEMP_PREFIX: &str = ".credentials-";
 
-/// Random characters in a temporary file's name (tempfile's default).
+/// Random characters in a temporary file's name: six letters or digits, the
+/// shape earlier versions' files (made by the tempfile crate) have too.
 const TEMP_RANDOM_LEN: usize = 6;
 
-/// The random part of a temporary file's name: tempfile's, six ASCII
-/// letters or digits.
+/// The random part of a temporary file's name: six ASCII letters or digits.
 fn is_temp_random(text: &str) -> bool {
     text.len() == TEMP_RANDOM_LEN && text.bytes().all(|b| b.is_ascii_alphanumeric())
 }
+
+/// Readable and writable by its owner alone: credentials, their lock and
+/// the temporary files a save writes.
+#[cfg(unix)]
+const PRIVATE_MODE: u32 = 0o600;
 
 /// Readable and writable by its owner alone, as tempfile creates files.
 #[cfg(unix)]
@@ -327,16 +332,15 @@ impl<E> FileTokenStore<E> {
             if !meta.is_file() || mode & 0o077 == 0 {
                 return Ok(None);
             }
-            std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(0o600)).map_err(
-                |e| {
+            std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(PRIVATE_MODE))
+                .map_err(|e| {
                     self.io_error(
                         format_args!(
                             "is readable by others (mode {mode:04o}) and cannot be made private"
                         ),
                         e,
                     )
-                },
-            )?;
+                })?;
             tracing::warn!(
                 path = %self.path.display(),
                 "the credentials file was readable by others (mode {mode:04o}); made it 0600"
@@ -491,7 +495,7 @@ impl<E> FileTokenStore<E> {
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
+            options.mode(PRIVATE_MODE);
             // A link planted at the lock's name must not make this process
             // create or open its target; a FIFO there must not block the
             // open.
@@ -710,19 +714,16 @@ impl<E: Serialize + DeserializeOwned> FileTokenStore<E> {
         }
         let dir = self.create_dir()?;
         let (prefix, suffix) = self.temp_affixes();
-        // tempfile creates the file 0600 with a unique name in `dir`, so the
-        // rename below stays within one file system and is atomic.
-        let mut tmp = tempfile::Builder::new()
-            .prefix(&prefix)
-            .rand_bytes(TEMP_RANDOM_LEN)
-            .suffix(suffix)
-            .tempfile_in(&dir)
+        // A new 0600 file in `dir`, so the rename below stays within one
+        // file system and is atomic.
+        let (tmp, mut file) = TempFile::create(&dir, &prefix, suffix)
             .map_err(|e| self.io_error("cannot create a temporary file", e))?;
-        tmp.write_all(&bytes)
-            .and_then(|()| tmp.as_file().sync_all())
+        file.write_all(&bytes)
+            .and_then(|()| file.sync_all())
             .map_err(|e| self.io_error("cannot write", e))?;
+        drop(file);
         tmp.persist(&self.path)
-            .map_err(|e| self.io_error("cannot replace", e.error))?;
+            .map_err(|e| self.io_error("cannot replace", e))?;
         self.sync_dir(&dir)
     }
 
@@ -770,6 +771,71 @@ impl<E: Serialize + DeserializeOwned + Send + 'static> FileTokenStore<E> {
             Ok(result)
         })
         .await
+    }
+}
+
+/// A temporary file being written beside the credentials file: removed when
+/// dropped, unless [`persist`](Self::persist) renamed it over the file.
+///
+/// Written here rather than taken from the tempfile crate, which would add
+/// rustix to every user's build for these few lines.
+struct TempFile {
+    path: PathBuf,
+    persisted: bool,
+}
+
+impl TempFile {
+    /// Names tried before giving up. Each is one of 62^6 (about 2^35): a
+    /// clash on every try means someone is planting files, not bad luck.
+    const ATTEMPTS: usize = 8;
+
+    /// Creates `dir/{prefix}{six random letters or digits}{suffix}`, always
+    /// a new file (never an existing file or a link's target), readable and
+    /// writable by its owner only.
+    fn create(dir: &Path, prefix: &str, suffix: &str) -> std::io::Result<(Self, std::fs::File)> {
+        const ALPHABET: &[u8; 62] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let mut clash = None;
+        for _ in 0..Self::ATTEMPTS {
+            let mut random = [0u8; TEMP_RANDOM_LEN];
+            getrandom::getrandom(&mut random).map_err(|e| std::io::Error::other(e.to_string()))?;
+            let random: String = random
+                .iter()
+                .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+                .collect();
+            let path = dir.join(format!("{prefix}{random}{suffix}"));
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, PRIVATE_MODE);
+            match options.open(&path) {
+                Ok(file) => {
+                    let tmp = Self {
+                        path,
+                        persisted: false,
+                    };
+                    return Ok((tmp, file));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => clash = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(clash.unwrap_or_else(|| std::io::ErrorKind::AlreadyExists.into()))
+    }
+
+    /// Renames the file to `path`, replacing what is there.
+    fn persist(mut self, path: &Path) -> std::io::Result<()> {
+        std::fs::rename(&self.path, path)?;
+        self.persisted = true;
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.persisted {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -822,6 +888,51 @@ mod tests {
     fn mode(path: &Path) -> u32 {
         use std::os::unix::fs::PermissionsExt;
         std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn a_temporary_file_is_new_private_shaped_and_gone_unless_persisted() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tmp, file) = TempFile::create(dir.path(), ".c.json.", ".tmp").unwrap();
+        let path = tmp.path.clone();
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert!(
+            name.starts_with(".c.json.") && name.ends_with(".tmp"),
+            "{name}"
+        );
+        // The shape the next open recognises as an interrupted save.
+        assert!(
+            is_temp_random(&name[".c.json.".len()..name.len() - ".tmp".len()]),
+            "{name}"
+        );
+        #[cfg(unix)]
+        assert_eq!(mode(&path), 0o600);
+        let (other, _) = TempFile::create(dir.path(), ".c.json.", ".tmp").unwrap();
+        assert_ne!(other.path, path, "each file gets its own name");
+        drop(file);
+        drop(tmp);
+        assert!(!path.exists(), "dropped unpersisted: removed");
+
+        // A rename that fails (onto a directory) leaves no temporary file.
+        let occupied = dir.path().join("occupied");
+        std::fs::create_dir(&occupied).unwrap();
+        std::fs::write(occupied.join("inside"), b"x").unwrap();
+        let (tmp, _) = TempFile::create(dir.path(), ".c.json.", ".tmp").unwrap();
+        let path = tmp.path.clone();
+        assert!(tmp.persist(&occupied).is_err());
+        assert!(!path.exists());
+
+        let (tmp, _) = TempFile::create(dir.path(), ".c.json.", ".tmp").unwrap();
+        let target = dir.path().join("c.json");
+        tmp.persist(&target).unwrap();
+        assert!(target.exists(), "persisted: renamed over the target");
+        drop(other);
+        let mut left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["c.json", "occupied"]);
     }
 
     /// A program's own fields, as the CLI keeps who logged in.

@@ -793,17 +793,19 @@ impl TempFile {
     /// a new file (never an existing file or a link's target), readable and
     /// writable by its owner only.
     fn create(dir: &Path, prefix: &str, suffix: &str) -> std::io::Result<(Self, std::fs::File)> {
-        const ALPHABET: &[u8; 62] =
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-        let mut clash = None;
+        Self::create_named(dir, prefix, suffix, random_part)
+    }
+
+    /// [`create`](Self::create), with the random parts of the names tried
+    /// drawn from `random`.
+    fn create_named(
+        dir: &Path,
+        prefix: &str,
+        suffix: &str,
+        mut random: impl FnMut() -> std::io::Result<String>,
+    ) -> std::io::Result<(Self, std::fs::File)> {
         for _ in 0..Self::ATTEMPTS {
-            let mut random = [0u8; TEMP_RANDOM_LEN];
-            getrandom::getrandom(&mut random).map_err(|e| std::io::Error::other(e.to_string()))?;
-            let random: String = random
-                .iter()
-                .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
-                .collect();
-            let path = dir.join(format!("{prefix}{random}{suffix}"));
+            let path = dir.join(format!("{prefix}{}{suffix}", random()?));
             let mut options = std::fs::OpenOptions::new();
             options.write(true).create_new(true);
             #[cfg(unix)]
@@ -816,11 +818,17 @@ impl TempFile {
                     };
                     return Ok((tmp, file));
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => clash = Some(e),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(e),
             }
         }
-        Err(clash.unwrap_or_else(|| std::io::ErrorKind::AlreadyExists.into()))
+        Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!(
+                "{} random names were all taken already (is something planting files there?)",
+                Self::ATTEMPTS
+            ),
+        ))
     }
 
     /// Renames the file to `path`, replacing what is there.
@@ -837,6 +845,29 @@ impl Drop for TempFile {
             let _ = std::fs::remove_file(&self.path);
         }
     }
+}
+
+/// The random part of a temporary file's name: six letters or digits from
+/// getrandom, each of the 62 equally likely.
+fn random_part() -> std::io::Result<String> {
+    let mut part = String::with_capacity(TEMP_RANDOM_LEN);
+    while part.len() < TEMP_RANDOM_LEN {
+        let mut bytes = [0u8; TEMP_RANDOM_LEN];
+        getrandom::getrandom(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
+        let wanted = TEMP_RANDOM_LEN - part.len();
+        part.extend(bytes.into_iter().filter_map(alphanumeric).take(wanted));
+    }
+    Ok(part)
+}
+
+/// The letter or digit a random byte stands for, or `None` for the eight
+/// highest bytes: `byte % 62` would map those onto `A` to `H` a fifth time
+/// and make these eight likelier than the other letters and digits.
+fn alphanumeric(byte: u8) -> Option<char> {
+    const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let byte = usize::from(byte);
+    // 248 = 4 * 62: each character four times.
+    (byte < 4 * ALPHABET.len()).then(|| char::from(ALPHABET[byte % ALPHABET.len()]))
 }
 
 async fn blocking<T: Send + 'static>(
@@ -933,6 +964,80 @@ mod tests {
             .collect();
         left.sort();
         assert_eq!(left, ["c.json", "occupied"]);
+    }
+
+    /// Every letter and digit stands for exactly four byte values, so each
+    /// of the 62 is equally likely in a name; `byte % 62` alone gave `A` to
+    /// `H` five values and the rest four.
+    #[test]
+    fn the_random_part_of_a_name_is_uniform_over_letters_and_digits() {
+        let mut counts = std::collections::BTreeMap::new();
+        for byte in 0..=u8::MAX {
+            if let Some(c) = alphanumeric(byte) {
+                assert!(c.is_ascii_alphanumeric(), "{c:?}");
+                *counts.entry(c).or_insert(0) += 1;
+            }
+        }
+        assert_eq!(counts.len(), 62);
+        assert!(counts.values().all(|&n| n == 4), "{counts:?}");
+        let part = random_part().unwrap();
+        assert!(is_temp_random(&part), "{part}");
+    }
+
+    /// Whatever is planted at a name tried (a link to a file elsewhere, a
+    /// file), it is neither opened nor changed: the next name is taken.
+    #[test]
+    #[cfg(unix)]
+    fn a_planted_link_or_file_at_a_temporary_name_is_skipped_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let victim = elsewhere.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join(".c.json.AAAAAA.tmp")).unwrap();
+        std::os::unix::fs::symlink(
+            elsewhere.path().join("absent"),
+            dir.path().join(".c.json.BBBBBB.tmp"),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join(".c.json.CCCCCC.tmp"), b"planted").unwrap();
+        let mut names = ["AAAAAA", "BBBBBB", "CCCCCC", "DDDDDD"].into_iter();
+        let (tmp, mut file) = TempFile::create_named(dir.path(), ".c.json.", ".tmp", || {
+            Ok(names.next().unwrap().to_owned())
+        })
+        .unwrap();
+        assert_eq!(tmp.path, dir.path().join(".c.json.DDDDDD.tmp"));
+        file.write_all(b"{}").unwrap();
+        drop(file);
+        drop(tmp);
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert!(!elsewhere.path().join("absent").exists());
+        assert_eq!(
+            std::fs::read(dir.path().join(".c.json.CCCCCC.tmp")).unwrap(),
+            b"planted"
+        );
+        assert!(!dir.path().join(".c.json.DDDDDD.tmp").exists());
+    }
+
+    /// When every name tried is taken, the error says so (and is
+    /// `AlreadyExists`), after [`TempFile::ATTEMPTS`] tries, and what was
+    /// there stays.
+    #[test]
+    fn when_every_temporary_name_is_taken_the_error_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let taken = dir.path().join(".c.json.AAAAAA.tmp");
+        std::fs::write(&taken, b"planted").unwrap();
+        let mut tries = 0;
+        let e = TempFile::create_named(dir.path(), ".c.json.", ".tmp", || {
+            tries += 1;
+            Ok("AAAAAA".to_owned())
+        })
+        .map(|_| ())
+        .unwrap_err();
+        assert_eq!(tries, TempFile::ATTEMPTS);
+        assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists);
+        assert!(e.to_string().contains("all taken"), "{e}");
+        assert_eq!(std::fs::read(&taken).unwrap(), b"planted");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     /// A program's own fields, as the CLI keeps who logged in.

@@ -14,7 +14,10 @@
 //! - certificates are checked by `rustls-platform-verifier` against the
 //!   platform's roots, as reqwest's own rustls set-up does;
 //! - TLS 1.2 and 1.3, HTTP/1.1 offered by ALPN (reqwest is built without
-//!   HTTP/2 here).
+//!   HTTP/2 here, and where a program turns it on, these clients still
+//!   offer only HTTP/1.1);
+//! - reqwest's own TLS settings on the builder are ignored: see
+//!   [`client_builder`].
 //!
 //! Any other `reqwest::Client` in the same program has no provider unless one
 //! is installed or reqwest's `rustls` feature is on: building it panics. Start
@@ -99,8 +102,18 @@ pub fn client_config() -> Result<rustls::ClientConfig, TlsError> {
 }
 
 /// A `reqwest::ClientBuilder` with [`client_config`] as its TLS; configure
-/// the rest (timeouts, redirects) as usual. Every client this workspace's
-/// crates build starts here.
+/// the rest (timeouts, redirects, proxies) as usual. Every client this
+/// workspace's crates build starts here.
+///
+/// The TLS set-up is finished: reqwest ignores its own TLS settings on this
+/// builder (`add_root_certificate`, `tls_certs_only`, `identity`,
+/// `min_tls_version`, `danger_accept_invalid_certs` and the like), so they
+/// can neither turn verification off nor add a root. For a root of your own
+/// on Linux and the BSDs, `SSL_CERT_FILE` or `SSL_CERT_DIR` is read with the
+/// platform's; otherwise start from [`client_config`] and hand reqwest your
+/// changed copy with `reqwest::Client::builder().tls_backend_preconfigured`.
+/// HTTP/2 is never negotiated over TLS here (ALPN offers only HTTP/1.1),
+/// even where the program turns on reqwest's `http2` feature.
 ///
 /// ```
 /// let http = medium_oauth2_api::tls::client_builder()?
@@ -110,6 +123,9 @@ pub fn client_config() -> Result<rustls::ClientConfig, TlsError> {
 /// # let _ = api;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+// The one place a reqwest client starts without this module's TLS set-up
+// (clippy.toml forbids it everywhere else).
+#[allow(clippy::disallowed_methods)]
 pub fn client_builder() -> Result<reqwest::ClientBuilder, TlsError> {
     Ok(reqwest::Client::builder().tls_backend_preconfigured(client_config()?))
 }
@@ -204,11 +220,28 @@ aZ7g7DjIXRgQOv0CAooKtJAQH07/8qLnkfktnCylsZuLyQdq8QhA5st3
     }
 
     async fn https_get(port: u16) -> reqwest::Error {
-        let http = client_builder().unwrap().build().unwrap();
+        https_get_with(client_builder().unwrap(), port).await
+    }
+
+    async fn https_get_with(builder: reqwest::ClientBuilder, port: u16) -> reqwest::Error {
+        let http = builder.build().unwrap();
         http.get(format!("https://127.0.0.1:{port}/tokens"))
             .send()
             .await
             .unwrap_err()
+    }
+
+    /// A TLS server presenting [`SELF_SIGNED_CERT`].
+    fn self_signed_server() -> rustls::ServerConfig {
+        rustls::ServerConfig::builder_with_provider(built_in_provider().unwrap())
+            .with_protocol_versions(rustls::ALL_VERSIONS)
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![CertificateDer::from_pem_slice(SELF_SIGNED_CERT.as_bytes()).unwrap()],
+                PrivateKeyDer::from_pem_slice(SELF_SIGNED_KEY.as_bytes()).unwrap(),
+            )
+            .unwrap()
     }
 
     /// HTTPS to a port that answers in plain HTTP: the client builds, the
@@ -228,16 +261,7 @@ aZ7g7DjIXRgQOv0CAooKtJAQH07/8qLnkfktnCylsZuLyQdq8QhA5st3
     #[tokio::test]
     #[cfg(any(feature = "ring", feature = "aws-lc-rs"))]
     async fn an_untrusted_certificate_is_refused() {
-        let config = rustls::ServerConfig::builder_with_provider(built_in_provider().unwrap())
-            .with_protocol_versions(rustls::ALL_VERSIONS)
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![CertificateDer::from_pem_slice(SELF_SIGNED_CERT.as_bytes()).unwrap()],
-                PrivateKeyDer::from_pem_slice(SELF_SIGNED_KEY.as_bytes()).unwrap(),
-            )
-            .unwrap();
-        let (port, server) = serve_once(Some(config));
+        let (port, server) = serve_once(Some(self_signed_server()));
         let e = https_get(port).await;
         assert!(e.is_connect(), "{e:?}");
         let chain = format!("{e:?}");
@@ -247,5 +271,23 @@ aZ7g7DjIXRgQOv0CAooKtJAQH07/8qLnkfktnCylsZuLyQdq8QhA5st3
         );
         let seen = server.join().unwrap();
         assert!(seen.contains("received fatal alert"), "{seen}");
+    }
+
+    /// reqwest's own TLS switches do not reach a configuration handed over
+    /// ready-made: on a builder from [`client_builder`],
+    /// `danger_accept_invalid_certs` (like `add_root_certificate` or
+    /// `min_tls_version`) changes nothing, and verification stays on.
+    #[tokio::test]
+    #[cfg(any(feature = "ring", feature = "aws-lc-rs"))]
+    async fn reqwests_tls_switches_do_not_turn_verification_off() {
+        let (port, server) = serve_once(Some(self_signed_server()));
+        let builder = client_builder().unwrap().danger_accept_invalid_certs(true);
+        let e = https_get_with(builder, port).await;
+        let chain = format!("{e:?}");
+        assert!(
+            chain.contains("InvalidCertificate(UnknownIssuer)"),
+            "{chain}"
+        );
+        server.join().unwrap();
     }
 }

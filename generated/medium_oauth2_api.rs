@@ -389,14 +389,16 @@ impl Client {
     /// `reqwest::Client`, and should include a scheme and hostname,
     /// as well as port and a path stem if applicable.
     pub fn new(baseurl: &str) -> Self {
-        #[cfg(not(target_arch = "wasm32"))]
-        let client = {
-            let dur = ::std::time::Duration::from_secs(15u64);
-            reqwest::ClientBuilder::new().connect_timeout(dur).timeout(dur)
-        };
-        #[cfg(target_arch = "wasm32")]
-        let client = reqwest::ClientBuilder::new();
-        Self::new_with_client(baseurl, client.build().unwrap())
+        let dur = ::std::time::Duration::from_secs(15u64);
+        let client = crate::tls::client_builder()
+            .expect(
+                "a rustls crypto provider: build with the `ring` or `aws-lc-rs` feature, or install a process default",
+            )
+            .connect_timeout(dur)
+            .timeout(dur)
+            .build()
+            .expect("an HTTP client");
+        Self::new_with_client(baseurl, client)
     }
     /// Construct a new client with an existing `reqwest::Client`,
     /// allowing more control over its configuration.

@@ -20,11 +20,12 @@
 //! assert!(query.pairs().contains(&("response_type", "code")));
 //! ```
 //!
-//! Build the generated [`Client`] with [`Client::new_with_client`] over
-//! [`tls::client_builder`]. This crate compiles reqwest without a crypto
-//! provider of its own, so [`Client::new`], which builds reqwest's default
-//! TLS set-up, panics unless the program installed a process default or
-//! turned on reqwest's `rustls` feature (see [`tls`]).
+//! The generated [`Client::new`] builds its HTTP client from
+//! [`tls::client_builder`] (the code generator rewrites progenitor's body):
+//! this crate compiles reqwest without a crypto provider of its own, and
+//! the builder carries the one its features chose. To configure the HTTP
+//! client, start from [`tls::client_builder`] too and pass the result to
+//! [`Client::new_with_client`].
 
 #[allow(missing_docs, clippy::all, rustdoc::bare_urls)]
 mod generated {
@@ -38,6 +39,15 @@ pub mod tls;
 
 #[cfg(test)]
 mod tests {
+    /// progenitor's own `new` would panic here: reqwest has no provider.
+    #[cfg(any(feature = "ring", feature = "aws-lc-rs"))]
+    #[test]
+    fn the_generated_client_new_does_not_panic() {
+        use super::ClientInfo;
+        let client = super::Client::new(super::servers::API_SERVER);
+        assert_eq!(client.baseurl(), super::servers::API_SERVER);
+    }
+
     #[test]
     fn compiled_code_is_the_committed_snapshot() {
         let built = include_str!(concat!(env!("OUT_DIR"), "/medium_oauth2_api.rs"));

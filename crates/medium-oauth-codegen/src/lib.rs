@@ -102,8 +102,45 @@ pub fn generate(spec: &str) -> Result<String, CodegenError> {
         .map_err(|e| CodegenError::Progenitor(e.to_string()))?;
     let extras = extras::generate(&api)?;
 
-    let file: syn::File = syn::parse2(quote::quote! { #client #extras })?;
+    let mut file: syn::File = syn::parse2(quote::quote! { #client #extras })?;
+    client_new_over_tls(&mut file);
     Ok(header(spec) + &prettyplease::unparse(&file))
+}
+
+/// Rewrites the body of progenitor's `Client::new`, which starts from
+/// `reqwest::ClientBuilder::new()`. reqwest is built without a crypto
+/// provider of its own (`rustls-no-provider`, to keep aws-lc-rs out of
+/// users' builds), so that builder panics; the package's
+/// `crate::tls::client_builder()` carries the provider chosen by its
+/// features. The timeouts stay progenitor's.
+fn client_new_over_tls(file: &mut syn::File) {
+    for item in &mut file.items {
+        let syn::Item::Impl(block) = item else {
+            continue;
+        };
+        let syn::Type::Path(ty) = &*block.self_ty else {
+            continue;
+        };
+        if block.trait_.is_some() || !ty.path.is_ident("Client") {
+            continue;
+        }
+        for member in &mut block.items {
+            if let syn::ImplItem::Fn(f) = member
+                && f.sig.ident == "new"
+            {
+                f.block = syn::parse_quote!({
+                    let dur = ::std::time::Duration::from_secs(15u64);
+                    let client = crate::tls::client_builder()
+                        .expect("a rustls crypto provider: build with the `ring` or `aws-lc-rs` feature, or install a process default")
+                        .connect_timeout(dur)
+                        .timeout(dur)
+                        .build()
+                        .expect("an HTTP client");
+                    Self::new_with_client(baseurl, client)
+                });
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -116,6 +153,15 @@ mod tests {
             "/../../medium-oauth2-openapi.yml"
         );
         std::fs::read_to_string(path).expect("bundled spec")
+    }
+
+    #[test]
+    fn client_new_starts_from_the_packages_tls_set_up() {
+        let out = generate(&bundled_spec()).unwrap();
+        let start = out.find("pub fn new(baseurl: &str) -> Self").unwrap();
+        let body = &out[start..start + out[start..].find("\n    }\n").unwrap()];
+        assert!(body.contains("crate::tls::client_builder()"), "{body}");
+        assert!(!out.contains("reqwest::ClientBuilder::new()"), "{body}");
     }
 
     #[test]

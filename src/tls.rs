@@ -139,6 +139,15 @@ pub fn client_builder() -> Result<reqwest::ClientBuilder, TlsError> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_tls_error_says_what_could_not_be_set_up_and_why() {
+        let e = TlsError("no rustls crypto provider".to_owned());
+        assert_eq!(
+            e.to_string(),
+            "cannot set up TLS: no rustls crypto provider"
+        );
+    }
+
     use std::io::{Read, Write};
     use std::net::TcpListener;
 

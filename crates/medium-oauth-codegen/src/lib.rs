@@ -164,6 +164,31 @@ mod tests {
         assert!(!out.contains("reqwest::ClientBuilder::new()"), "{body}");
     }
 
+    /// Only the inherent `Client::new` is rewritten: another type's `new`
+    /// and a trait's are left as progenitor wrote them.
+    #[test]
+    fn only_the_inherent_client_new_is_rewritten() {
+        let mut file: syn::File = syn::parse_quote! {
+            impl Client { pub fn new(baseurl: &str) -> Self { original() } }
+            impl Other { pub fn new(baseurl: &str) -> Self { original() } }
+            impl Make for Client { fn new(baseurl: &str) -> Self { original() } }
+        };
+        client_new_over_tls(&mut file);
+        let out = prettyplease::unparse(&file);
+        assert_eq!(
+            out.matches("crate::tls::client_builder()").count(),
+            1,
+            "{out}"
+        );
+        assert_eq!(out.matches("original()").count(), 2, "{out}");
+        let client = out.find("impl Client").unwrap();
+        let other = out.find("impl Other").unwrap();
+        assert!(
+            out[client..other].contains("crate::tls::client_builder()"),
+            "{out}"
+        );
+    }
+
     #[test]
     fn output_is_deterministic_and_has_header() {
         let spec = bundled_spec();

@@ -980,8 +980,28 @@ mod tests {
         }
         assert_eq!(counts.len(), 62);
         assert!(counts.values().all(|&n| n == 4), "{counts:?}");
-        let part = random_part().unwrap();
-        assert!(is_temp_random(&part), "{part}");
+        // One byte in 32 is drawn again, so some of these parts take a
+        // second draw; every part still has exactly six characters.
+        for _ in 0..200 {
+            let part = random_part().unwrap();
+            assert!(is_temp_random(&part), "{part}");
+        }
+    }
+
+    /// Only a name clash is worth another name: any other failure (here, a
+    /// directory that does not exist) is reported as it is, at once.
+    #[test]
+    fn a_failure_other_than_a_clash_is_reported_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut tries = 0;
+        let e = TempFile::create_named(&dir.path().join("absent"), ".c.json.", ".tmp", || {
+            tries += 1;
+            random_part()
+        })
+        .map(|_| ())
+        .unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::NotFound, "{e}");
+        assert_eq!(tries, 1);
     }
 
     /// Whatever is planted at a name tried (a link to a file elsewhere, a

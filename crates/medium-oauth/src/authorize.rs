@@ -244,6 +244,29 @@ mod tests {
     }
 
     #[test]
+    fn debug_names_the_authorization_and_its_callback_with_secrets_redacted() {
+        let p = pending(STATE);
+        let shown = format!("{p:?}");
+        assert!(
+            shown.starts_with("PendingAuthorization {")
+                && shown.contains("state: CsrfState([redacted])")
+                && shown.contains("completed: false"),
+            "{shown}"
+        );
+        assert!(!shown.contains(STATE), "{shown}");
+        let code = "a-code-as-long-as-a-real-one";
+        let verified = p.verify(&format!("?state={STATE}&code={code}")).unwrap();
+        let shown = format!("{verified:?}");
+        assert!(
+            shown.starts_with("VerifiedCallback {")
+                && shown.contains("code: AuthorizationCode([redacted])"),
+            "{shown}"
+        );
+        assert!(!shown.contains(code), "{shown}");
+        assert!(format!("{p:?}").contains("completed: true"));
+    }
+
+    #[test]
     fn expires() {
         let mut p = pending("s");
         p.ttl = Duration::ZERO;

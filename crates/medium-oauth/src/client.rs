@@ -609,6 +609,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn debug_names_the_client_and_its_servers_with_the_secret_redacted() {
+        let secret = "a-client-secret-nobody-may-see";
+        let client = OAuthClient::builder(
+            ClientId::new("demo-app"),
+            ClientSecret::new(secret),
+            "http://127.0.0.1:9/cb",
+        )
+        .build()
+        .unwrap();
+        let shown = format!("{client:?}");
+        assert!(
+            shown.starts_with("OAuthClient {")
+                && shown.contains(r#"client_id: ClientId("demo-app")"#)
+                && shown.contains("client_secret: ClientSecret([redacted])")
+                && shown.contains("http://127.0.0.1:9/cb")
+                && shown.contains(servers::API_SERVER),
+            "{shown}"
+        );
+        assert!(!shown.contains(secret), "{shown}");
+    }
+
+    #[test]
     fn plain_http_only_for_loopback() {
         for ok in [
             "https://api.medium.com/v1",

@@ -453,6 +453,46 @@ impl Cooldown {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{ClientId, ClientSecret, GrantedScopes, RefreshToken};
+
+    #[tokio::test]
+    async fn debug_names_the_source_and_its_builder_with_tokens_redacted() {
+        let client = OAuthClient::builder(
+            ClientId::new("demo-app"),
+            ClientSecret::new("a-client-secret-nobody-may-see"),
+            "http://127.0.0.1:9/cb",
+        )
+        .build()
+        .unwrap();
+        let token = Token::new(
+            AccessToken::new("an-access-token-nobody-may-see"),
+            Some(RefreshToken::new("a-refresh-token-nobody-may-see")),
+            None,
+            GrantedScopes::default(),
+        );
+        let store = Arc::new(MemoryTokenStore::with_token(token.clone()));
+        let builder = RefreshingTokenSource::builder(client.clone(), store).max_attempts(3);
+        let source = RefreshingTokenSource::new(client, token);
+        let builder_shown = format!("{builder:?}");
+        let source_shown = format!("{source:?}");
+        assert!(
+            builder_shown.starts_with("RefreshingTokenSourceBuilder {")
+                && builder_shown.contains("client: OAuthClient {")
+                && builder_shown.contains("ClientSecret([redacted])")
+                && builder_shown.contains("max_attempts: 3"),
+            "{builder_shown}"
+        );
+        assert!(
+            source_shown.starts_with("RefreshingTokenSource {")
+                && source_shown.contains("AccessToken([redacted])")
+                && source_shown.contains("RefreshToken([redacted])")
+                && source_shown.contains("standing: Fresh"),
+            "{source_shown}"
+        );
+        for shown in [builder_shown, source_shown] {
+            assert!(!shown.contains("nobody-may-see"), "{shown}");
+        }
+    }
 
     #[test]
     fn a_cooldown_is_inactive_until_started_and_ends_after_its_length() {

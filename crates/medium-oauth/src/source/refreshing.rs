@@ -275,7 +275,7 @@ impl Inner {
     /// only while it is still valid once the attempt is over.
     async fn refresh_early(&self, seen: Arc<Current>) -> Result<Arc<Token>, Error> {
         if let Some(mut run) = self.refresher.try_run() {
-            match self.attempt_early(&mut run, &seen).await {
+            match self.attempt_early(&mut run).await {
                 Some(Ok(token)) => return Ok(token),
                 Some(Err(e)) => tracing::warn!(
                     "refreshing ahead of expiry failed; the valid token stays in use: {e}"
@@ -291,27 +291,24 @@ impl Inner {
         }
     }
 
-    /// The early attempt, if a dead grant, the schedule or another caller's
-    /// new token does not make it needless.
-    async fn attempt_early(
-        &self,
-        run: &mut Run,
-        seen: &Arc<Current>,
-    ) -> Option<Result<Arc<Token>, Error>> {
+    /// The early attempt, if a dead grant, the schedule or a token fresh by
+    /// now does not make it needless.
+    async fn attempt_early(&self, run: &mut Run) -> Option<Result<Arc<Token>, Error>> {
         // A dead grant's valid token is kept, unless a new login is there.
-        if run.dead_error().is_some()
-            && !matches!(
-                self.refresher.revive(run, Recheck::RateLimited).await,
-                Ok(true)
-            )
-        {
+        // (With no dead grant, `revive` answers true at once.)
+        if !matches!(
+            self.refresher.revive(run, Recheck::RateLimited).await,
+            Ok(true)
+        ) {
             return None;
         }
         if run.waiting(Instant::now()).is_some() {
             return None;
         }
+        // Read again: the token may have been refused while the store was
+        // read, or be fresh again after the clock was set back.
         let current = self.slot.load();
-        if !Arc::ptr_eq(&current, seen) && current.standing(self.now()) == Standing::Fresh {
+        if current.standing(self.now()) == Standing::Fresh {
             return Some(Ok(current.token.clone()));
         }
         Some(self.attempt(run, &current).await)

@@ -1023,3 +1023,18 @@ async fn a_token_refused_while_a_new_login_is_read_is_not_handed_out() {
     let token = call.await.unwrap().unwrap();
     assert!(same(&token, &relogin));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_after_of_exactly_the_retry_cap_is_waited_out_within_the_call() {
+    // The builder's promise: a caller sleeps while the wait is at most the cap.
+    let s = setup(lifetime(3600), Duration::ZERO).await;
+    advance(HOUR).await;
+    s.emu.inject_faults([Fault::TooManyRequests {
+        retry_after: DEFAULT_RETRY_CAP,
+    }]);
+    let started = tokio::time::Instant::now();
+    let fresh = s.source.token().await.unwrap();
+    assert_eq!(started.elapsed(), DEFAULT_RETRY_CAP);
+    assert!(!same(&fresh, &s.token));
+    assert_eq!(refresh_requests(&s.emu), 2);
+}

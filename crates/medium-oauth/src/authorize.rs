@@ -296,6 +296,15 @@ mod tests {
     }
 
     #[test]
+    fn a_verified_callback_carries_the_scopes_the_authorization_asked_for() {
+        let mut p = pending("s");
+        p.requested = crate::scopes![basicProfile, publishPost];
+        assert_eq!(p.requested(), crate::scopes![basicProfile, publishPost]);
+        let v = p.verify("?state=s&code=c").unwrap();
+        assert_eq!(v.requested(), crate::scopes![basicProfile, publishPost]);
+    }
+
+    #[test]
     fn expires() {
         let mut p = pending("s");
         p.ttl = Duration::ZERO;

@@ -129,9 +129,12 @@ impl PendingAuthorization {
 fn callback_params(callback: &str) -> Result<Vec<(String, String)>, Error> {
     let callback = callback.trim();
     let query = match url::Url::parse(callback) {
-        Ok(url) if url.has_host() => url.query().unwrap_or_default().to_owned(),
-        Ok(_) | Err(url::ParseError::RelativeUrlWithoutBase) => {
+        // Only the query: a fragment, or a path that looks like a query, is
+        // not what the server sent back.
+        Ok(url) => url.query().unwrap_or_default().to_owned(),
+        Err(url::ParseError::RelativeUrlWithoutBase) => {
             // A query alone, or a path with its query ("/callback?code=…").
+            let callback = callback.split('#').next().unwrap_or_default();
             match callback.split_once('?') {
                 Some((_, query)) => query.to_owned(),
                 // No query at all: no parameters, so no state either.
@@ -140,7 +143,6 @@ fn callback_params(callback: &str) -> Result<Vec<(String, String)>, Error> {
         }
         Err(e) => return Err(Error::InvalidCallback(e.to_string())),
     };
-    let query = query.split('#').next().unwrap_or_default();
     Ok(url::form_urlencoded::parse(query.as_bytes())
         .into_owned()
         .collect())
@@ -241,6 +243,65 @@ mod tests {
         let q = pending(STATE);
         let _ = q.verify("?error=access_denied");
         assert!(q.verify(&format!("?state={STATE}&code=c")).is_ok());
+    }
+
+    #[test]
+    fn debug_names_the_authorization_and_its_callback_with_secrets_redacted() {
+        let p = pending(STATE);
+        let shown = format!("{p:?}");
+        assert!(
+            shown.starts_with("PendingAuthorization {")
+                && shown.contains("state: CsrfState([redacted])")
+                && shown.contains("completed: false"),
+            "{shown}"
+        );
+        assert!(!shown.contains(STATE), "{shown}");
+        let code = "a-code-as-long-as-a-real-one";
+        let verified = p.verify(&format!("?state={STATE}&code={code}")).unwrap();
+        let shown = format!("{verified:?}");
+        assert!(
+            shown.starts_with("VerifiedCallback {")
+                && shown.contains("code: AuthorizationCode([redacted])"),
+            "{shown}"
+        );
+        assert!(!shown.contains(code), "{shown}");
+        assert!(format!("{p:?}").contains("completed: true"));
+    }
+
+    #[test]
+    fn only_the_query_of_a_callback_url_carries_its_parameters() {
+        for elsewhere in [
+            "http://127.0.0.1:1/cb&state=s&code=c",
+            "http://127.0.0.1:1/cb#?state=s&code=c",
+            "localhost:1/cb#?state=s&code=c",
+            "/cb#?state=s&code=c",
+        ] {
+            assert!(
+                matches!(pending("s").verify(elsewhere), Err(Error::CsrfMismatch)),
+                "{elsewhere:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_callback_url_pasted_with_a_line_break_inside_still_verifies() {
+        // Terminals copy a wrapped URL with the break in it.
+        for pasted in [
+            "http://127.0.0.1:1/cb?state=s&co\nde=c",
+            "localhost:1/cb?state=s&co\r\nde=c",
+        ] {
+            let v = pending("s").verify(pasted).unwrap();
+            assert_eq!(v.code.expose_secret(), "c", "{pasted:?}");
+        }
+    }
+
+    #[test]
+    fn a_verified_callback_carries_the_scopes_the_authorization_asked_for() {
+        let mut p = pending("s");
+        p.requested = crate::scopes![basicProfile, publishPost];
+        assert_eq!(p.requested(), crate::scopes![basicProfile, publishPost]);
+        let v = p.verify("?state=s&code=c").unwrap();
+        assert_eq!(v.requested(), crate::scopes![basicProfile, publishPost]);
     }
 
     #[test]

@@ -609,6 +609,49 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_malformed_body_is_described_by_where_it_went_wrong_not_what_it_says() {
+        let describe = |body: &[u8]| match Token::from_response_body(body) {
+            Err(Error::MalformedBody(message)) => message,
+            other => panic!("{other:?}"),
+        };
+        let html = describe(b"<html>s3cr3t</html>");
+        assert_eq!(html, "not JSON at line 1 column 1");
+        let cut = describe(br#"{"access_token":"#);
+        assert!(
+            cut.starts_with("truncated or empty JSON at line 1 column "),
+            "{cut}"
+        );
+        let shape = describe(br#"{"access_token":["s3cr3t"]}"#);
+        assert!(
+            shape.starts_with("JSON of the wrong shape at line 1 column "),
+            "{shape}"
+        );
+        assert!(!shape.contains("s3cr3t"), "{shape}");
+    }
+
+    #[test]
+    fn debug_names_the_client_and_its_servers_with_the_secret_redacted() {
+        let secret = "a-client-secret-nobody-may-see";
+        let client = OAuthClient::builder(
+            ClientId::new("demo-app"),
+            ClientSecret::new(secret),
+            "http://127.0.0.1:9/cb",
+        )
+        .build()
+        .unwrap();
+        let shown = format!("{client:?}");
+        assert!(
+            shown.starts_with("OAuthClient {")
+                && shown.contains(r#"client_id: ClientId("demo-app")"#)
+                && shown.contains("client_secret: ClientSecret([redacted])")
+                && shown.contains("http://127.0.0.1:9/cb")
+                && shown.contains(servers::API_SERVER),
+            "{shown}"
+        );
+        assert!(!shown.contains(secret), "{shown}");
+    }
+
+    #[test]
     fn plain_http_only_for_loopback() {
         for ok in [
             "https://api.medium.com/v1",

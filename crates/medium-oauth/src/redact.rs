@@ -92,11 +92,13 @@ mod tests {
 
     #[test]
     fn cuts_on_a_character_boundary() {
-        // Three-byte characters: the cut at QUOTE_BYTES falls inside one.
-        let text = "€ ".repeat(QUOTE_BYTES);
-        let out = quote(&text, &[]);
-        assert!(out.len() <= QUOTE_BYTES && out.len() >= QUOTE_BYTES - 3);
-        assert!(out.chars().all(|c| c == '€' || c == ' '));
+        // Three-byte characters after one byte: the cut at QUOTE_BYTES falls
+        // inside one, which goes whole. ("€ " was four bytes, so every cut
+        // fell on a boundary and the backing off went untested.)
+        assert_eq!((QUOTE_BYTES - 1) % 3, 1, "the cut is inside a character");
+        let text = format!("x{}", "€".repeat(QUOTE_BYTES));
+        let kept = (QUOTE_BYTES - 1) / 3;
+        assert_eq!(quote(&text, &[]), format!("x{}", "€".repeat(kept)));
     }
 
     #[test]

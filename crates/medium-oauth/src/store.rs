@@ -1516,8 +1516,26 @@ mod tests {
     }
 
     #[test]
-    fn memory_store_debug_hides_the_token() {
+    fn debug_names_each_store_and_its_lock_and_redacts_the_token() {
         let store = MemoryTokenStore::with_token(token(7));
-        assert!(!format!("{store:?}").contains("access-7"));
+        let shown = format!("{store:?}");
+        assert!(
+            shown.starts_with("MemoryTokenStore {")
+                && shown.contains("AccessToken([redacted])")
+                && shown.contains("RefreshToken([redacted])"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("access-7") && !shown.contains("refresh-7"),
+            "{shown}"
+        );
+        // The path is what someone debugging a file store needs to see.
+        let file = FileTokenStore::new("/somewhere/credentials.json");
+        assert_eq!(
+            format!("{file:?}"),
+            r#"FileTokenStore { path: "/somewhere/credentials.json" }"#
+        );
+        assert_eq!(format!("{:?}", StoreLock::default()), "StoreLock(none)");
+        assert_eq!(format!("{:?}", StoreLock::new(())), "StoreLock(held)");
     }
 }

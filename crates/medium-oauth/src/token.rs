@@ -326,6 +326,25 @@ mod tests {
     use crate::scopes;
 
     #[test]
+    fn debug_shows_a_token_with_its_secrets_redacted() {
+        let token = Token::new(
+            AccessToken::new("an-access-token-nobody-may-see"),
+            Some(RefreshToken::new("a-refresh-token-nobody-may-see")),
+            None,
+            GrantedScopes::default(),
+        );
+        let shown = format!("{token:?}");
+        assert!(
+            shown.starts_with("Token {")
+                && shown.contains("access_token: AccessToken([redacted])")
+                && shown.contains("refresh_token: Some(RefreshToken([redacted]))")
+                && shown.contains("expires_at: None"),
+            "{shown}"
+        );
+        assert!(!shown.contains("nobody-may-see"), "{shown}");
+    }
+
+    #[test]
     fn parses_the_live_example() {
         let body = br#"{"token_type":"Bearer","access_token":"181d415f34379af07b2c11d144dfbe35d",
             "refresh_token":"1f5d6bd6d5a2ac8a1a0c7e0f1fb6e9b3c","scope":["basicProfile","publishPost"],

@@ -979,3 +979,62 @@ async fn invalidate_through_an_arc_reaches_the_source() {
     assert!(!same(&shared.token().await.unwrap(), &s.token));
     assert_eq!(s.emu.refreshes(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_dead_grant_keeps_its_valid_token_without_asking_again_until_a_new_login() {
+    let s = setup(lifetime(6 * 3600), 3 * HOUR).await;
+    s.emu.revoke_all_tokens();
+    advance(3 * HOUR + Duration::from_secs(1)).await;
+    // Due, and the refresh is refused: the grant is dead, the token valid.
+    for _ in 0..5 {
+        assert!(same(&s.source.token().await.unwrap(), &s.token));
+        advance(10 * REAUTHORIZATION_RECHECK).await;
+    }
+    assert_eq!(
+        refresh_requests(&s.emu),
+        1,
+        "a refused grant is not retried"
+    );
+    let relogin = login(&demo_client(&s.emu), scopes![basicProfile]).await;
+    s.store.save(&relogin).await.unwrap();
+    advance(REAUTHORIZATION_RECHECK).await;
+    assert!(same(&s.source.token().await.unwrap(), &relogin));
+    assert_eq!(refresh_requests(&s.emu), 1, "adopted, not refreshed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_token_refused_while_a_new_login_is_read_is_not_handed_out() {
+    let (s, store) = slow_setup(3 * HOUR).await;
+    s.emu.revoke_all_tokens();
+    advance(3 * HOUR + Duration::from_secs(1)).await;
+    assert!(same(&s.source.token().await.unwrap(), &s.token));
+    let relogin = login(&demo_client(&s.emu), scopes![basicProfile]).await;
+    store.inner.save(&relogin).await.unwrap();
+    SlowStore::set(&store.load_delay, Duration::from_secs(5));
+    advance(REAUTHORIZATION_RECHECK).await;
+    let source = s.source.clone();
+    let call = tokio::spawn(async move { source.token().await });
+    advance(Duration::from_secs(1)).await;
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    // The API refuses the token in use while the call reads the store.
+    s.source.invalidate(s.token.access_token());
+    let token = call.await.unwrap().unwrap();
+    assert!(same(&token, &relogin));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_after_of_exactly_the_retry_cap_is_waited_out_within_the_call() {
+    // The builder's promise: a caller sleeps while the wait is at most the cap.
+    let s = setup(lifetime(3600), Duration::ZERO).await;
+    advance(HOUR).await;
+    s.emu.inject_faults([Fault::TooManyRequests {
+        retry_after: DEFAULT_RETRY_CAP,
+    }]);
+    let started = tokio::time::Instant::now();
+    let fresh = s.source.token().await.unwrap();
+    assert_eq!(started.elapsed(), DEFAULT_RETRY_CAP);
+    assert!(!same(&fresh, &s.token));
+    assert_eq!(refresh_requests(&s.emu), 2);
+}

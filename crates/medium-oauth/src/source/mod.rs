@@ -139,6 +139,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn debug_names_a_static_source_and_redacts_its_token() {
+        let source = StaticTokenSource::integration_token(AccessToken::new("integration-7f3a"));
+        let shown = format!("{source:?}");
+        assert!(
+            shown.starts_with("StaticTokenSource(Token {")
+                && shown.contains("AccessToken([redacted])"),
+            "{shown}"
+        );
+        assert!(!shown.contains("integration-7f3a"), "{shown}");
+    }
+
+    #[test]
     fn a_token_future_is_two_words() {
         // The hot path returns it by value: keep it in registers.
         assert!(size_of::<TokenFuture<'_>>() <= 2 * size_of::<usize>());

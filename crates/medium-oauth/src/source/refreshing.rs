@@ -275,7 +275,7 @@ impl Inner {
     /// only while it is still valid once the attempt is over.
     async fn refresh_early(&self, seen: Arc<Current>) -> Result<Arc<Token>, Error> {
         if let Some(mut run) = self.refresher.try_run() {
-            match self.attempt_early(&mut run, &seen).await {
+            match self.attempt_early(&mut run).await {
                 Some(Ok(token)) => return Ok(token),
                 Some(Err(e)) => tracing::warn!(
                     "refreshing ahead of expiry failed; the valid token stays in use: {e}"
@@ -291,27 +291,24 @@ impl Inner {
         }
     }
 
-    /// The early attempt, if a dead grant, the schedule or another caller's
-    /// new token does not make it needless.
-    async fn attempt_early(
-        &self,
-        run: &mut Run,
-        seen: &Arc<Current>,
-    ) -> Option<Result<Arc<Token>, Error>> {
+    /// The early attempt, if a dead grant, the schedule or a token fresh by
+    /// now does not make it needless.
+    async fn attempt_early(&self, run: &mut Run) -> Option<Result<Arc<Token>, Error>> {
         // A dead grant's valid token is kept, unless a new login is there.
-        if run.dead_error().is_some()
-            && !matches!(
-                self.refresher.revive(run, Recheck::RateLimited).await,
-                Ok(true)
-            )
-        {
+        // (With no dead grant, `revive` answers true at once.)
+        if !matches!(
+            self.refresher.revive(run, Recheck::RateLimited).await,
+            Ok(true)
+        ) {
             return None;
         }
         if run.waiting(Instant::now()).is_some() {
             return None;
         }
+        // Read again: the token may have been refused while the store was
+        // read, or be fresh again after the clock was set back.
         let current = self.slot.load();
-        if !Arc::ptr_eq(&current, seen) && current.standing(self.now()) == Standing::Fresh {
+        if current.standing(self.now()) == Standing::Fresh {
             return Some(Ok(current.token.clone()));
         }
         Some(self.attempt(run, &current).await)
@@ -453,6 +450,46 @@ impl Cooldown {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{ClientId, ClientSecret, GrantedScopes, RefreshToken};
+
+    #[tokio::test]
+    async fn debug_names_the_source_and_its_builder_with_tokens_redacted() {
+        let client = OAuthClient::builder(
+            ClientId::new("demo-app"),
+            ClientSecret::new("a-client-secret-nobody-may-see"),
+            "http://127.0.0.1:9/cb",
+        )
+        .build()
+        .unwrap();
+        let token = Token::new(
+            AccessToken::new("an-access-token-nobody-may-see"),
+            Some(RefreshToken::new("a-refresh-token-nobody-may-see")),
+            None,
+            GrantedScopes::default(),
+        );
+        let store = Arc::new(MemoryTokenStore::with_token(token.clone()));
+        let builder = RefreshingTokenSource::builder(client.clone(), store).max_attempts(3);
+        let source = RefreshingTokenSource::new(client, token);
+        let builder_shown = format!("{builder:?}");
+        let source_shown = format!("{source:?}");
+        assert!(
+            builder_shown.starts_with("RefreshingTokenSourceBuilder {")
+                && builder_shown.contains("client: OAuthClient {")
+                && builder_shown.contains("ClientSecret([redacted])")
+                && builder_shown.contains("max_attempts: 3"),
+            "{builder_shown}"
+        );
+        assert!(
+            source_shown.starts_with("RefreshingTokenSource {")
+                && source_shown.contains("AccessToken([redacted])")
+                && source_shown.contains("RefreshToken([redacted])")
+                && source_shown.contains("standing: Fresh"),
+            "{source_shown}"
+        );
+        for shown in [builder_shown, source_shown] {
+            assert!(!shown.contains("nobody-may-see"), "{shown}");
+        }
+    }
 
     #[test]
     fn a_cooldown_is_inactive_until_started_and_ends_after_its_length() {

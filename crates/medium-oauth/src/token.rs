@@ -323,6 +323,15 @@ impl WireToken {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_before_1970_are_negative_milliseconds_and_come_back() {
+        let before = UNIX_EPOCH - Duration::from_millis(1_500);
+        assert_eq!(system_time_to_ms(before), -1_500);
+        assert_eq!(ms_to_system_time(-1_500), Some(before));
+        let after = UNIX_EPOCH + Duration::from_millis(1_500);
+        assert_eq!(system_time_to_ms(after), 1_500);
+    }
     use crate::scopes;
 
     #[test]

@@ -83,11 +83,7 @@ pub async fn approve(url: &url::Url) -> String {
 /// an auto-approving emulator, the callback page of whoever listens at the
 /// redirect URI).
 pub async fn browse(url: &str) -> reqwest::Response {
-    http()
-        .get(url)
-        .send()
-        .await
-        .expect("the page and its redirects")
+    get(url).await.expect("the page and its redirects")
 }
 
 /// A `reqwest::ClientBuilder` with the workspace's TLS set-up: reqwest is

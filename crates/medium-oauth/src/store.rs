@@ -141,7 +141,8 @@ fn is_temp_random(text: &str) -> bool {
 #[cfg(unix)]
 const PRIVATE_MODE: u32 = 0o600;
 
-/// Readable and writable by its owner alone, as tempfile creates files.
+/// Readable and writable by its owner alone, as this version's temporary
+/// files are and earlier versions' (made by tempfile) were.
 #[cfg(unix)]
 fn is_private(meta: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::PermissionsExt;

@@ -323,6 +323,7 @@ impl WireToken {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scopes;
 
     #[test]
     fn times_before_1970_are_negative_milliseconds_and_come_back() {
@@ -332,7 +333,6 @@ mod tests {
         let after = UNIX_EPOCH + Duration::from_millis(1_500);
         assert_eq!(system_time_to_ms(after), 1_500);
     }
-    use crate::scopes;
 
     #[test]
     fn debug_shows_a_token_with_its_secrets_redacted() {

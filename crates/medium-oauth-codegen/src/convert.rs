@@ -484,6 +484,12 @@ mod tests {
         assert_eq!(s, json!({"type": "string", "example": "a"}));
         let e = convert_schema(json!({"examples": {"a": 1}})).unwrap_err();
         assert_eq!(e.pointer, "/components/schemas/T/examples");
+        // A 3.0 `example` already there is the author's choice and stays;
+        // an empty list gives none.
+        let s = convert_schema(json!({"example": "kept", "examples": ["a"]})).unwrap();
+        assert_eq!(s, json!({"example": "kept"}));
+        let s = convert_schema(json!({"type": "string", "examples": []})).unwrap();
+        assert_eq!(s, json!({"type": "string"}));
     }
 
     #[test]
@@ -497,6 +503,19 @@ mod tests {
         assert_eq!(s, json!({"maximum": 5}), "the tighter inclusive bound wins");
         let s = convert_schema(json!({"exclusiveMaximum": 5, "maximum": 10})).unwrap();
         assert_eq!(s, json!({"maximum": 5, "exclusiveMaximum": true}));
+        // The same for minimums, mirrored; at equal bounds the exclusive
+        // one is the tighter.
+        let s = convert_schema(json!({"exclusiveMinimum": 0, "minimum": 5})).unwrap();
+        assert_eq!(s, json!({"minimum": 5}), "the tighter inclusive bound wins");
+        let s = convert_schema(json!({"exclusiveMinimum": 5, "minimum": 0})).unwrap();
+        assert_eq!(s, json!({"minimum": 5, "exclusiveMinimum": true}));
+        for (exclusive, inclusive) in [
+            ("exclusiveMinimum", "minimum"),
+            ("exclusiveMaximum", "maximum"),
+        ] {
+            let s = convert_schema(json!({exclusive: 5, inclusive: 5})).unwrap();
+            assert_eq!(s, json!({inclusive: 5, exclusive: true}), "{exclusive}");
+        }
     }
 
     #[test]

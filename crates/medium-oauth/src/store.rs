@@ -143,15 +143,18 @@ const PRIVATE_MODE: u32 = 0o600;
 
 /// Readable and writable by its owner alone, as this version's temporary
 /// files are and earlier versions' (made by tempfile) were.
-#[cfg(unix)]
 fn is_private(meta: &std::fs::Metadata) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    meta.permissions().mode() & 0o077 == 0
-}
-
-#[cfg(not(unix))]
-fn is_private(_meta: &std::fs::Metadata) -> bool {
-    true
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        meta.permissions().mode() & 0o077 == 0
+    }
+    // Without Unix permission bits a file has no such mode to check.
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        true
+    }
 }
 
 /// Whether the file, at most [`MAX_FILE_BYTES`], starts with `{`: every

@@ -382,6 +382,98 @@ mod tests {
         assert_eq!("".parse::<ScopeSet>().unwrap(), ScopeSet::EMPTY);
     }
 
+    /// One step of the model test: what a program does to a set.
+    #[derive(Clone, Debug)]
+    enum Step {
+        Insert(Scope),
+        Remove(Scope),
+        With(Scope),
+        Union(Vec<Scope>),
+        Intersection(Vec<Scope>),
+        Difference(Vec<Scope>),
+    }
+
+    fn any_scope() -> impl proptest::strategy::Strategy<Value = Scope> {
+        proptest::sample::select(Scope::ALL)
+    }
+
+    fn any_step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        let scopes = || proptest::collection::vec(any_scope(), 0..6);
+        prop_oneof![
+            any_scope().prop_map(Step::Insert),
+            any_scope().prop_map(Step::Remove),
+            any_scope().prop_map(Step::With),
+            scopes().prop_map(Step::Union),
+            scopes().prop_map(Step::Intersection),
+            scopes().prop_map(Step::Difference),
+        ]
+    }
+
+    proptest::proptest! {
+        /// A `ScopeSet` behaves as a set of scopes ordered as `Scope::ALL`
+        /// lists them: every query, form and operator agrees with a
+        /// `BTreeSet` driven through the same steps.
+        #[test]
+        fn a_scope_set_behaves_as_a_set_of_scopes(steps in proptest::collection::vec(any_step(), 0..12)) {
+            use std::collections::BTreeSet;
+            let mut set = ScopeSet::EMPTY;
+            let mut model = BTreeSet::new();
+            for step in steps {
+                let before = set;
+                match step {
+                    Step::Insert(scope) => {
+                        set.insert(scope);
+                        model.insert(scope);
+                    }
+                    Step::Remove(scope) => {
+                        set.remove(scope);
+                        model.remove(&scope);
+                    }
+                    Step::With(scope) => {
+                        set = set.with(scope);
+                        model.insert(scope);
+                    }
+                    Step::Union(other) => {
+                        let other_set: ScopeSet = other.iter().copied().collect();
+                        proptest::prop_assert_eq!(before | other_set, before.union(other_set));
+                        set = set | other_set;
+                        model.extend(other);
+                    }
+                    Step::Intersection(other) => {
+                        let other_set: ScopeSet = other.iter().copied().collect();
+                        proptest::prop_assert_eq!(before & other_set, before.intersection(other_set));
+                        set = set & other_set;
+                        model.retain(|s| other.contains(s));
+                    }
+                    Step::Difference(other) => {
+                        let other_set: ScopeSet = other.iter().copied().collect();
+                        proptest::prop_assert_eq!(before - other_set, before.difference(other_set));
+                        set = set - other_set;
+                        model.retain(|s| !other.contains(s));
+                    }
+                }
+                let listed: Vec<Scope> = set.iter().collect();
+                proptest::prop_assert_eq!(&listed, &model.iter().copied().collect::<Vec<_>>());
+                proptest::prop_assert_eq!(set.len(), model.len());
+                proptest::prop_assert_eq!(set.is_empty(), model.is_empty());
+                for scope in Scope::ALL {
+                    proptest::prop_assert_eq!(set.contains(*scope), model.contains(scope));
+                    proptest::prop_assert_eq!(ScopeSet::from(*scope).is_subset(set), model.contains(scope));
+                }
+                proptest::prop_assert!(set.is_subset(ScopeSet::all()));
+                proptest::prop_assert!(ScopeSet::EMPTY.is_subset(set));
+                proptest::prop_assert_eq!(set.is_subset(before), model.iter().all(|s| before.contains(*s)));
+                let names: Vec<&str> = model.iter().map(|s| s.as_str()).collect();
+                proptest::prop_assert_eq!(set.to_string(), names.join(","));
+                proptest::prop_assert_eq!(set.to_string().parse::<ScopeSet>().unwrap(), set);
+                proptest::prop_assert_eq!(format!("{set:?}"), format!("{names:?}").replace('[', "{").replace(']', "}"));
+                let json = serde_json::to_string(&set).unwrap();
+                proptest::prop_assert_eq!(serde_json::from_str::<ScopeSet>(&json).unwrap(), set);
+            }
+        }
+    }
+
     #[test]
     fn serde_as_a_list() {
         let set = scopes![basicProfile, uploadImage];

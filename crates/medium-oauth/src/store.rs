@@ -760,14 +760,13 @@ impl<E: Serialize + DeserializeOwned + Send + 'static> FileTokenStore<E> {
         let store = self.clone();
         blocking(move || {
             let mut doc = store.read_unlocked()?;
-            let existed = doc.is_some();
             let result = change(&mut doc);
             match &doc {
                 Some(doc) => store.write(doc)?,
-                None if existed => {
+                // Removing a file that was never there is no change.
+                None => {
                     store.delete()?;
                 }
-                None => {}
             }
             Ok(result)
         })
@@ -1463,6 +1462,179 @@ mod tests {
             .await
             .unwrap();
         assert!(store.read().unwrap().unwrap().extra.user.is_some());
+    }
+
+    /// A credentials file is at most a mebibyte: a program's own fields of
+    /// nearly that size are kept and read back, one byte more is refused.
+    #[tokio::test]
+    async fn a_document_of_nearly_a_mebibyte_is_kept_and_read_back() {
+        const MEBIBYTE: usize = 1 << 20;
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileTokenStore::<Extra>::at(dir.path().join("credentials.json"));
+        store.save_blocking(&token(1)).unwrap();
+        let fits = "x".repeat(MEBIBYTE - 1024);
+        store
+            .update(move |doc| doc.as_mut().unwrap().extra.user = Some(fits))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.read().unwrap().unwrap().extra.user.map(|u| u.len()),
+            Some(MEBIBYTE - 1024)
+        );
+        // Padded with blanks, as an editor might leave it: exactly a
+        // mebibyte is read, one byte more is not.
+        let mut padded = std::fs::read(store.path()).unwrap();
+        padded.resize(MEBIBYTE, b' ');
+        std::fs::write(store.path(), &padded).unwrap();
+        assert!(store.read().unwrap().unwrap().extra.user.is_some());
+        padded.push(b' ');
+        std::fs::write(store.path(), padded).unwrap();
+        let err = store.read().unwrap_err().to_string();
+        assert!(err.contains("too large"), "{err}");
+    }
+
+    /// `version` and `token` are the file's own: a program's fields of
+    /// those names are refused, not written over them.
+    #[tokio::test]
+    async fn a_programs_fields_named_version_or_token_are_refused() {
+        type Fields = serde_json::Map<String, serde_json::Value>;
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileTokenStore::<Fields>::at(dir.path().join("credentials.json"));
+        store.save_blocking(&token(1)).unwrap();
+        let before = std::fs::read(store.path()).unwrap();
+        for name in ["version", "token"] {
+            let err = store
+                .update(move |doc| {
+                    doc.as_mut().unwrap().extra.insert(name.into(), 2.into());
+                })
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(&format!("`{name}` is reserved")), "{err}");
+            assert_eq!(std::fs::read(store.path()).unwrap(), before, "kept whole");
+        }
+    }
+
+    /// A document of exactly the largest size read back is written; one
+    /// byte more is not.
+    #[tokio::test]
+    async fn a_document_of_exactly_the_largest_readable_size_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileTokenStore::<Extra>::at(dir.path().join("credentials.json"));
+        let doc = |user: String| Document::new(Some(token(1)), Extra { user: Some(user) });
+        let overhead = store.render(&doc(String::new())).unwrap().len();
+        let room = MAX_FILE_BYTES as usize - overhead;
+        store
+            .update(move |d| *d = Some(doc("x".repeat(room))))
+            .await
+            .unwrap();
+        assert_eq!(
+            std::fs::metadata(store.path()).unwrap().len(),
+            MAX_FILE_BYTES
+        );
+        assert!(store.read().unwrap().is_some());
+        let err = store
+            .update(move |d| *d = Some(doc("x".repeat(room + 1))))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("too large"), "{err}");
+    }
+
+    /// Only a missing file reads as "not logged in": a path that cannot be
+    /// looked at (here, under a regular file) is an error naming it.
+    #[test]
+    fn a_path_that_cannot_be_read_is_an_error_not_an_absent_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("file"), b"").unwrap();
+        let store = FileTokenStore::new(dir.path().join("file").join("credentials.json"));
+        let err = store.read().unwrap_err().to_string();
+        assert!(err.contains("credentials.json"), "{err}");
+        let missing = FileTokenStore::new(dir.path().join("credentials.json"));
+        assert!(missing.read().unwrap().is_none());
+    }
+
+    /// An earlier version's leftover is recognised by its start alone, read
+    /// from a regular file of at most a mebibyte that is not a link: a
+    /// larger file, a link to a document or a FIFO (never waited on) is
+    /// somebody else's.
+    #[cfg(unix)]
+    #[test]
+    fn only_a_small_regular_file_starting_a_json_object_looks_like_a_leftover() {
+        const MEBIBYTE: u64 = 1 << 20;
+        let dir = tempfile::tempdir().unwrap();
+        let sized = |name: &str, len: u64| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, b"  {\"refresh_token\":").unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_len(len)
+                .unwrap();
+            path
+        };
+        assert!(starts_a_json_object(&sized("small", 64)));
+        assert!(starts_a_json_object(&sized("limit", MEBIBYTE)));
+        assert!(!starts_a_json_object(&sized("over", MEBIBYTE + 1)));
+        std::fs::write(dir.path().join("text"), b"refresh-1").unwrap();
+        assert!(!starts_a_json_object(&dir.path().join("text")));
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(dir.path().join("small"), &link).unwrap();
+        assert!(!starts_a_json_object(&link), "a link is not followed");
+        let fifo_path = dir.path().join("fifo");
+        let fifo = std::ffi::CString::new(fifo_path.as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        assert!(!starts_a_json_object(&fifo_path), "a FIFO is not waited on");
+        assert!(!starts_a_json_object(&dir.path().join("missing")));
+    }
+
+    /// An earlier version's leftover is private: an old file of that name
+    /// and shape that others may read is not this crate's, and stays.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_legacy_named_file_others_may_read_is_not_taken_for_a_leftover() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileTokenStore::new(dir.path().join("credentials.json"));
+        let shared = dir.path().join(".credentials-Ab12Cd");
+        let private = dir.path().join(".credentials-Ef34Gh");
+        for (path, mode) in [(&shared, 0o644), (&private, 0o600)] {
+            std::fs::write(path, b"{}").unwrap();
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+            age(path, LOCK_WAIT + Duration::from_secs(1));
+        }
+        drop(store.lock().await.unwrap());
+        assert!(shared.exists(), "readable by others: not ours");
+        assert!(!private.exists(), "private, old and JSON: a leftover");
+    }
+
+    /// A missing file needs no tightening; a path that cannot be looked at
+    /// is an error naming it, not taken for a missing file.
+    #[cfg(unix)]
+    #[test]
+    fn tightening_a_missing_file_changes_nothing_and_an_unreadable_path_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = FileTokenStore::new(dir.path().join("credentials.json"));
+        assert_eq!(missing.tighten_permissions().unwrap(), None);
+        std::fs::write(dir.path().join("file"), b"").unwrap();
+        let under_a_file = FileTokenStore::new(dir.path().join("file").join("credentials.json"));
+        let err = under_a_file.tighten_permissions().unwrap_err().to_string();
+        assert!(err.contains("credentials.json"), "{err}");
+    }
+
+    /// A bare file name lives in the working directory: its directory (to
+    /// sync, and to look for leftovers in) is `.`, not an empty path.
+    #[test]
+    fn a_bare_file_name_lives_in_the_working_directory() {
+        assert_eq!(
+            FileTokenStore::new("credentials.json").dir(),
+            Path::new(".")
+        );
+        assert_eq!(
+            FileTokenStore::new("config/credentials.json").dir(),
+            Path::new("config")
+        );
     }
 
     fn age(path: &Path, by: Duration) {

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use medium_oauth_emulator::{
-    ClientApp, Config, Emulator, Endpoint, Fault, Grant, Limits, MAX_STATE_BYTES, RedirectRule,
-    RefreshEndpoints, SuccessStatus, codes,
+    CODE_TTL, ClientApp, Config, Emulator, Endpoint, Fault, Grant, Limits, MAX_STATE_BYTES,
+    RedirectRule, RefreshEndpoints, SuccessStatus, codes,
 };
 use medium_oauth_test_support::{REDIRECT, auto_approving, emulator};
 use medium_oauth2_api::types;
@@ -339,6 +339,36 @@ async fn consent_page_approve_and_deny() {
     assert_eq!(param(&q, "error").as_deref(), Some("access_denied"));
     assert_eq!(param(&q, "state").as_deref(), Some("s2"));
     assert_eq!(param(&q, "code"), None);
+}
+
+/// A consent page can be answered until the code lifetime has passed since
+/// it was shown, and not at that instant (as codes expire), on paused time
+/// so that the instant is exact.
+#[tokio::test(start_paused = true)]
+async fn a_consent_page_can_be_answered_until_it_expires_not_at_it() {
+    let emu = emulator(Config::default()).await;
+    let page_for = |state: &'static str| {
+        let url = authorize_url(&emu, &good_params("basicProfile", state));
+        async move { http().get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let shown = emu.now_ms();
+    let late = page_for("late").await;
+    let in_time = page_for("in-time").await;
+    assert_eq!(
+        emu.now_ms(),
+        shown,
+        "paused time stood still while the pages were shown"
+    );
+
+    emu.advance_clock(CODE_TTL - Duration::from_millis(1));
+    assert_eq!(
+        decide(&emu, &in_time, "approve").await.status(),
+        StatusCode::FOUND
+    );
+    emu.advance_clock(Duration::from_millis(1));
+    let refused = decide(&emu, &late, "approve").await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(refused.text().await.unwrap().contains("expired"));
 }
 
 #[tokio::test]

@@ -27,7 +27,8 @@ use medium_oauth_codegen::{TARGETS, Target};
 const MAX_DIFF_LINES: usize = 200;
 
 pub(crate) const USAGE: &str = "usage: cargo xtask codegen [--check] [--root DIR]
-       cargo xtask mutants [--package P]... [--min PERCENT] [-- CARGO_MUTANTS_ARGS]
+       cargo xtask mutants [--package P]... [--min PERCENT] [--single-pass]
+                           [-- CARGO_MUTANTS_ARGS]
        cargo xtask build-cost [--top N] [--dir DIR] [--medium-oauth PATH]
 
   codegen          rewrite generated/ from medium-oauth2-openapi.yml and
@@ -37,7 +38,9 @@ pub(crate) const USAGE: &str = "usage: cargo xtask codegen [--check] [--root DIR
   --root DIR       the workspace to work on (default: this workspace)
   mutants          run cargo-mutants (default: --package medium-oauth) and
                    exit 1 when under PERCENT (default 90) of viable mutants
-                   are caught
+                   are caught; every mutant meets the unit tests first and
+                   only their survivors the whole suite, unless
+                   --single-pass
   build-cost       clean debug builds of a scratch app on medium-oauth and one
                    on oauth2-rs 5, each in a fresh target directory: wall
                    times, unit counts, their ratio and the N (default 10)

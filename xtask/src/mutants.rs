@@ -5,6 +5,13 @@
 //! `mutants.out/outcomes.json`, prints them, and fails below the floor.
 //! Exclusions of equivalent mutants live in `.cargo/mutants.toml`, each with
 //! its reason.
+//!
+//! By default it runs in two passes: every mutant against the unit tests
+//! alone (`-C=--lib`: one small test binary to rebuild per mutant), then
+//! only the survivors against the whole suite. A mutant the unit tests
+//! catch, the whole suite catches too, so the sum is the whole suite's
+//! figure, in a fraction of the time. `--single-pass` runs the whole suite
+//! on every mutant.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -25,6 +32,19 @@ pub struct Counts {
     pub missed: u64,
     pub timeout: u64,
     pub unviable: u64,
+}
+
+impl std::ops::Add for Counts {
+    type Output = Counts;
+
+    fn add(self, other: Counts) -> Counts {
+        Counts {
+            caught: self.caught + other.caught,
+            missed: self.missed + other.missed,
+            timeout: self.timeout + other.timeout,
+            unviable: self.unviable + other.unviable,
+        }
+    }
 }
 
 impl Counts {
@@ -64,6 +84,7 @@ impl Counts {
 pub fn run(args: Vec<String>) -> Result<ExitCode, String> {
     let mut packages = Vec::new();
     let mut floor = DEFAULT_FLOOR_PERCENT;
+    let mut single_pass = false;
     let mut passthrough = Vec::new();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -77,6 +98,7 @@ pub fn run(args: Vec<String>) -> Result<ExitCode, String> {
                     .filter(|f: &f64| (0.0..=100.0).contains(f))
                     .ok_or_else(|| format!("--min {text}: expected a percentage, 0 to 100"))?;
             }
+            "--single-pass" => single_pass = true,
             "--" => passthrough.extend(args.by_ref()),
             other => return Err(format!("unknown argument `{other}`\n{}", crate::USAGE)),
         }
@@ -87,40 +109,101 @@ pub fn run(args: Vec<String>) -> Result<ExitCode, String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     // Beside the build output, so a run never leaves files in the tree.
     let output = root.join("target").join("xtask-mutants");
+    let run_once = |output: &Path, extra: &[String]| {
+        let mut args = passthrough.clone();
+        args.extend_from_slice(extra);
+        cargo_mutants(&root, output, &packages, &args)
+    };
+    let (counts, survivors) = if single_pass {
+        run_once(&output, &[])?
+    } else {
+        let (unit, survivors) = run_once(&output.join("unit"), &["-C=--lib".to_owned()])?;
+        if survivors.is_empty() {
+            (unit, survivors)
+        } else {
+            let only = format!("--re={}", exactly_one_of(&survivors));
+            let (whole, survivors) = run_once(&output.join("whole"), &[only])?;
+            (second_pass_of(unit, whole), survivors)
+        }
+    };
+    println!("{}", report(&packages, &counts));
+    if counts.score() < floor {
+        println!("below the floor of {floor}%; the survivors:");
+        for name in &survivors {
+            println!("  {name}");
+        }
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The whole suite's figures from the two passes: the first pass's
+/// survivors were all run again, so the second pass alone says what became
+/// of them.
+pub fn second_pass_of(unit: Counts, whole: Counts) -> Counts {
+    Counts { missed: 0, ..unit } + whole
+}
+
+/// Runs cargo-mutants once into `output`: its counts and the names of the
+/// mutants that survived.
+fn cargo_mutants(
+    root: &Path,
+    output: &Path,
+    packages: &[String],
+    args: &[String],
+) -> Result<(Counts, Vec<String>), String> {
     let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     command
-        .current_dir(&root)
+        .current_dir(root)
         .arg("mutants")
         .arg("--output")
-        .arg(&output)
+        .arg(output)
         .env("PROPTEST_CASES", PROPTEST_CASES_PER_MUTANT);
-    for package in &packages {
+    for package in packages {
         command.arg("--package").arg(package);
     }
-    command.args(&passthrough);
+    command.args(args);
     println!("running: {command:?}");
     let status = command.status().map_err(|e| {
         format!(
             "cannot run cargo mutants (install it with `cargo install --locked cargo-mutants`): {e}"
         )
     })?;
-    let outcomes = outcomes_path(&output);
+    let outcomes = outcomes_path(output);
     let text = std::fs::read_to_string(&outcomes).map_err(|e| {
         format!(
             "cargo mutants exited with {status} and left no {}: {e}",
             outcomes.display()
         )
     })?;
-    let counts = Counts::parse(&text)?;
-    println!("{}", report(&packages, &counts));
-    if counts.score() < floor {
-        println!(
-            "below the floor of {floor}%: see {} for the survivors",
-            output.join("mutants.out").join("missed.txt").display()
-        );
-        return Ok(ExitCode::FAILURE);
+    let missed = output.join("mutants.out").join("missed.txt");
+    let survivors = std::fs::read_to_string(&missed)
+        .map_err(|e| format!("cannot read {}: {e}", missed.display()))?;
+    let survivors = survivors
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(str::to_owned)
+        .collect();
+    Ok((Counts::parse(&text)?, survivors))
+}
+
+/// A regex matching exactly these mutant names (as `--list` shows them,
+/// with file, line and column) and nothing else.
+pub fn exactly_one_of(names: &[String]) -> String {
+    let escaped: Vec<String> = names.iter().map(|name| escape(name)).collect();
+    format!("^(?:{})$", escaped.join("|"))
+}
+
+/// `text` as a regex matching itself: its metacharacters escaped.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
     }
-    Ok(ExitCode::SUCCESS)
+    out
 }
 
 fn outcomes_path(output: &Path) -> PathBuf {
@@ -176,6 +259,49 @@ mod tests {
         let err = Counts::parse(r#"{"caught":1}"#).unwrap_err();
         assert!(err.contains("missed"), "{err}");
         assert!(Counts::parse("not json").is_err());
+    }
+
+    #[test]
+    fn the_survivors_regex_matches_each_name_exactly_and_nothing_else() {
+        let names = vec![
+            "crates/a/src/b.rs:12:5: replace f -> Option<(u8, &'static str)> with None".to_owned(),
+            "crates/a/src/b.rs:3:9: replace * with + in <impl X for Y>::z".to_owned(),
+            r"crates/a/src/b.rs:7:1: replace | with ^ in g [\d]{2}$".to_owned(),
+        ];
+        let re = regex::Regex::new(&exactly_one_of(&names)).unwrap();
+        for name in &names {
+            assert!(re.is_match(name), "{name}");
+            // The same name at another line, or with more around it, is
+            // another mutant.
+            assert!(!re.is_match(&name.replacen(':', ":1", 1)), "{name}");
+            assert!(!re.is_match(&format!("{name} ")), "{name}");
+            assert!(!re.is_match(&format!("x{name}")), "{name}");
+        }
+        assert!(!re.is_match("crates/a/src/b.rs:3:9: replace * with - in <impl X for Y>::z"));
+    }
+
+    #[test]
+    fn the_two_passes_add_up_without_counting_a_survivor_twice() {
+        let unit = Counts {
+            caught: 50,
+            missed: 10,
+            timeout: 1,
+            unviable: 7,
+        };
+        let whole = Counts {
+            caught: 8,
+            missed: 2,
+            ..Counts::default()
+        };
+        assert_eq!(
+            second_pass_of(unit, whole),
+            Counts {
+                caught: 58,
+                missed: 2,
+                timeout: 1,
+                unviable: 7
+            }
+        );
     }
 
     #[test]

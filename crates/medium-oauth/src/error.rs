@@ -296,3 +296,101 @@ impl Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every item Medium sent is shown, message and code, so a user can
+    /// look the code up.
+    #[test]
+    fn api_errors_list_each_message_with_its_code() {
+        let errors = vec![
+            MediumError {
+                message: "Token was invalid.".into(),
+                code: 6003,
+            },
+            MediumError {
+                message: "Refresh token was invalid.".into(),
+                code: 6006,
+            },
+        ];
+        let grant = Error::InvalidGrant {
+            status: 401,
+            errors: errors.clone(),
+        };
+        assert_eq!(
+            grant.to_string(),
+            "the server rejected the grant (HTTP 401): Token was invalid. (6003); \
+             Refresh token was invalid. (6006); re-authorization required"
+        );
+        let api = Error::Api {
+            status: 400,
+            errors: errors[..1].to_vec(),
+            retry_after: None,
+        };
+        assert_eq!(
+            api.to_string(),
+            "API error (HTTP 400): Token was invalid. (6003)"
+        );
+    }
+
+    /// An expiry is shown in Medium's unit, so it can be compared with
+    /// what the server sent.
+    #[test]
+    fn expiries_are_shown_in_milliseconds_since_the_epoch() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        let err = Error::ExpiredOnArrival { expires_at: at }.to_string();
+        assert!(err.contains("(expires_at 1700000000123 ms)"), "{err}");
+        let err = Error::ImplausibleExpiry { expires_at: at }.to_string();
+        assert!(err.contains("(expires_at 1700000000123 ms)"), "{err}");
+    }
+
+    /// A transport failure says which host and which kind of failure: no
+    /// connection, no answer in time, or a connection that broke.
+    #[tokio::test]
+    async fn a_transport_failure_names_the_host_and_what_happened() {
+        use tokio::io::AsyncReadExt;
+        let client = crate::tls::client_builder()
+            .unwrap()
+            .timeout(Duration::from_millis(200))
+            .build()
+            .unwrap();
+        let failure = |e: reqwest::Error| Error::transport("api.example", e).to_string();
+
+        // Nobody listening.
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", closed.local_addr().unwrap());
+        drop(closed);
+        let e = client.get(&url).send().await.unwrap_err();
+        assert_eq!(
+            failure(e),
+            "could not reach api.example: no connection could be made"
+        );
+
+        // Accepted, read, never answered.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", silent.local_addr().unwrap());
+        let held = tokio::spawn(async move {
+            let (mut socket, _) = silent.accept().await.unwrap();
+            let mut sink = Vec::new();
+            let _ = socket.read_to_end(&mut sink).await;
+        });
+        let e = client.get(&url).send().await.unwrap_err();
+        assert_eq!(failure(e), "could not reach api.example: timed out");
+        held.abort();
+
+        // Accepted and closed at once.
+        let rude = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", rude.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (socket, _) = rude.accept().await.unwrap();
+            drop(socket);
+        });
+        let e = client.get(&url).send().await.unwrap_err();
+        assert_eq!(
+            failure(e),
+            "could not reach api.example: the connection failed"
+        );
+    }
+}

@@ -99,12 +99,13 @@ impl CsrfState {
 
     /// A fresh state from the operating system's CSPRNG, hex-encoded.
     pub(crate) fn random() -> Result<Self, getrandom::Error> {
+        use std::fmt::Write as _;
         let mut bytes = [0u8; Self::RANDOM_BYTES];
         getrandom::getrandom(&mut bytes)?;
         let mut hex = String::with_capacity(Self::RANDOM_BYTES * 2);
         for byte in bytes {
-            hex.push(char::from_digit(u32::from(byte >> 4), 16).unwrap_or('0'));
-            hex.push(char::from_digit(u32::from(byte & 0xf), 16).unwrap_or('0'));
+            // Writing to a String cannot fail.
+            let _ = write!(hex, "{byte:02x}");
         }
         Ok(Self::new(hex))
     }
@@ -124,6 +125,14 @@ mod tests {
         );
         assert_eq!(token.expose_secret(), "abc123secret");
         assert_eq!(format!("{:?}", ClientId::new("demo")), "ClientId(\"demo\")");
+    }
+
+    /// The client id is not a secret: it is shown and sent as it is.
+    #[test]
+    fn a_client_id_is_shown_as_it_is() {
+        let id = ClientId::new("demo-client");
+        assert_eq!(id.as_str(), "demo-client");
+        assert_eq!(id.to_string(), "demo-client");
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! The raw Medium OAuth2 client, generated at build time by progenitor from the
-//! bundled `medium-oauth2-openapi.yml`.
+//! bundled `medium-oauth2-openapi.yml`, and in [`resource`] the raw client of
+//! Medium's REST API, generated from `medium-resource-api.yml`.
 //!
 //! Most programs want the `medium-oauth` crate instead, which adds typed
 //! scopes, secret types, the CSRF-checked authorization-code flow and
 //! refreshing token sources on top of this one. The generated code is
-//! committed, for reading, in `generated/medium_oauth2_api.rs`.
+//! committed, for reading, in `generated/medium_oauth2_api.rs` and
+//! `generated/medium_resource_api.rs`.
 //!
 //! ```
 //! use medium_oauth2_api::{operations, servers};
@@ -33,6 +35,34 @@ mod generated {
 }
 pub use generated::*;
 
+/// The raw client of Medium's REST API (the user, publications, posts and
+/// image uploads), generated from `medium-resource-api.yml` the way the OAuth
+/// client is generated from the bundled spec.
+///
+/// [`resource::operations`] holds each call's method, path (a builder that
+/// percent-encodes ids, for templated paths) and scope, by its wire name, and
+/// for the image upload the multipart part and its content types.
+/// progenitor cannot send multipart bodies, so [`resource::Client`] has no
+/// `upload_image` method; the upload's response type,
+/// [`resource::types::ImageEnvelope`], is generated all the same.
+///
+/// ```
+/// use medium_oauth2_api::resource::{operations, servers};
+///
+/// assert_eq!(servers::API_SERVER, "https://api.medium.com/v1");
+/// assert_eq!(operations::get_current_user::PATH, "/me");
+/// assert_eq!(operations::list_user_publications::SCOPE, "listPublications");
+/// assert_eq!(
+///     operations::list_user_publications::path("a/b"),
+///     "/users/a%2Fb/publications"
+/// );
+/// assert_eq!(operations::upload_image::part::IMAGE, "image");
+/// ```
+#[allow(missing_docs, clippy::all, rustdoc::bare_urls)]
+pub mod resource {
+    include!(concat!(env!("OUT_DIR"), "/medium_resource_api.rs"));
+}
+
 mod capped;
 pub use capped::{BodyTooLarge, MAX_RESPONSE_BYTES, execute_capped};
 pub mod tls;
@@ -57,4 +87,17 @@ mod tests {
             "generated/ differs from what build.rs produced; run `cargo xtask codegen`"
         );
     }
+
+    #[test]
+    fn compiled_resource_code_is_the_committed_snapshot() {
+        let built = include_str!(concat!(env!("OUT_DIR"), "/medium_resource_api.rs"));
+        let committed = include_str!("../generated/medium_resource_api.rs");
+        assert!(
+            built == committed,
+            "generated/ differs from what build.rs produced; run `cargo xtask codegen`"
+        );
+    }
 }
+
+#[cfg(test)]
+mod resource_tests;

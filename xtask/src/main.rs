@@ -1,11 +1,12 @@
 //! Project automation: `cargo xtask codegen [--check]`,
 //! `cargo xtask mutants` and `cargo xtask build-cost`.
 //!
-//! `codegen` rewrites the committed snapshot `generated/medium_oauth2_api.rs`
-//! from the bundled spec; `codegen --check` changes nothing and fails with a
-//! unified diff when the two have drifted. Both call the same generator as the
-//! root package's `build.rs`, so the snapshot is exactly what the crate
-//! compiles.
+//! `codegen` rewrites the committed snapshots in `generated/`, one per spec
+//! (`generated/medium_oauth2_api.rs` from the bundled OAuth spec,
+//! `generated/medium_resource_api.rs` from the REST API spec);
+//! `codegen --check` changes nothing and fails with a unified diff for every
+//! snapshot that has drifted. Both call the same generator as the root
+//! package's `build.rs`, so the snapshots are exactly what the crate compiles.
 //!
 //! `mutants` runs cargo-mutants over the library and fails when its tests
 //! catch fewer than 90% of the viable mutants (see [`mutants`]).
@@ -19,7 +20,7 @@ mod mutants;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use medium_oauth_codegen::{SNAPSHOT_FILE, SPEC_FILE};
+use medium_oauth_codegen::{TARGETS, Target};
 
 /// Diff lines shown on drift before the rest is only counted: enough to see
 /// what changed, short enough that a CI log stays readable.
@@ -30,8 +31,10 @@ pub(crate) const USAGE: &str = "usage: cargo xtask codegen [--check] [--root DIR
                            [-- CARGO_MUTANTS_ARGS]
        cargo xtask build-cost [--top N] [--dir DIR] [--medium-oauth PATH]
 
-  codegen          rewrite generated/ from medium-oauth2-openapi.yml
-  codegen --check  change nothing; exit 1 with a diff if generated/ has drifted
+  codegen          rewrite generated/ from medium-oauth2-openapi.yml and
+                   medium-resource-api.yml
+  codegen --check  change nothing; exit 1 with a diff for each snapshot in
+                   generated/ that has drifted
   --root DIR       the workspace to work on (default: this workspace)
   mutants          run cargo-mutants (default: --package medium-oauth) and
                    exit 1 when under PERCENT (default 90) of viable mutants
@@ -83,27 +86,50 @@ fn run(args: Vec<String>) -> Result<ExitCode, String> {
 }
 
 fn codegen(root: &Path, check: bool) -> Result<ExitCode, String> {
-    let spec_path = root.join(SPEC_FILE);
+    // Every target is checked before the verdict, so one run shows all drift.
+    let mut drifted = Vec::new();
+    for target in TARGETS {
+        if !codegen_target(root, target, check)? {
+            drifted.push(target.snapshot_file);
+        }
+    }
+    if check && !drifted.is_empty() {
+        println!(
+            "\nto fix {}, run:\n    cargo xtask codegen",
+            drifted.join(" and ")
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Generates one target; writes its snapshot unless `check`. Returns whether
+/// the snapshot was already up to date.
+fn codegen_target(root: &Path, target: Target, check: bool) -> Result<bool, String> {
+    let Target {
+        spec_file,
+        snapshot_file,
+        ..
+    } = target;
+    let spec_path = root.join(spec_file);
     let spec = std::fs::read_to_string(&spec_path)
         .map_err(|e| format!("cannot read {}: {e}", spec_path.display()))?;
-    let fresh = medium_oauth_codegen::generate(&spec).map_err(|e| e.to_string())?;
-    let snapshot_path = root.join(SNAPSHOT_FILE);
+    let fresh = target.generate(&spec).map_err(|e| e.to_string())?;
+    let snapshot_path = root.join(snapshot_file);
     let current = match std::fs::read_to_string(&snapshot_path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(format!("cannot read {}: {e}", snapshot_path.display())),
     };
     if current == fresh {
-        println!("{SNAPSHOT_FILE} is up to date with {SPEC_FILE}");
-        return Ok(ExitCode::SUCCESS);
+        println!("{snapshot_file} is up to date with {spec_file}");
+        return Ok(true);
     }
     let diff = similar::TextDiff::from_lines(&current, &fresh);
     if check {
-        print_capped_diff(&diff);
-        println!(
-            "\n{SNAPSHOT_FILE} has drifted from {SPEC_FILE}; to fix it, run:\n    cargo xtask codegen"
-        );
-        return Ok(ExitCode::FAILURE);
+        print_capped_diff(target, &diff);
+        println!("\n{snapshot_file} has drifted from {spec_file}");
+        return Ok(false);
     }
     if let Some(dir) = snapshot_path.parent() {
         std::fs::create_dir_all(dir)
@@ -119,17 +145,17 @@ fn codegen(root: &Path, check: bool) -> Result<ExitCode, String> {
             similar::ChangeTag::Equal => {}
         }
     }
-    println!("updated {SNAPSHOT_FILE}: {added} lines added, {removed} removed");
-    Ok(ExitCode::SUCCESS)
+    println!("updated {snapshot_file}: {added} lines added, {removed} removed");
+    Ok(false)
 }
 
-fn print_capped_diff<'a>(diff: &'a similar::TextDiff<'a, 'a, 'a, str>) {
+fn print_capped_diff<'a>(target: Target, diff: &'a similar::TextDiff<'a, 'a, 'a, str>) {
     let text = diff
         .unified_diff()
         .context_radius(3)
         .header(
-            &format!("a/{SNAPSHOT_FILE}"),
-            &format!("b/{SNAPSHOT_FILE} (from {SPEC_FILE})"),
+            &format!("a/{}", target.snapshot_file),
+            &format!("b/{} (from {})", target.snapshot_file, target.spec_file),
         )
         .to_string();
     let total = text.lines().count();

@@ -13,17 +13,36 @@ fn xtask(root: &Path, extra: &[&str]) -> Output {
         .expect("run xtask")
 }
 
-#[test]
-fn check_fails_on_a_new_scope_value_and_passes_after_regenerating() {
+/// A copy of the workspace's specs and snapshots, to drift at will.
+fn copy_of_the_workspace() -> tempfile::TempDir {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let tmp = tempfile::tempdir().unwrap();
     std::fs::create_dir(tmp.path().join("generated")).unwrap();
     for file in [
         "medium-oauth2-openapi.yml",
         "generated/medium_oauth2_api.rs",
+        "medium-resource-api.yml",
+        "generated/medium_resource_api.rs",
     ] {
         std::fs::copy(workspace.join(file), tmp.path().join(file)).unwrap();
     }
+    tmp
+}
+
+/// Replaces `anchor`, which must be in the file, with `replacement`.
+fn drift(path: &Path, anchor: &str, replacement: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(
+        text.contains(anchor),
+        "{} no longer has {anchor:?}",
+        path.display()
+    );
+    std::fs::write(path, text.replace(anchor, replacement)).unwrap();
+}
+
+#[test]
+fn check_fails_on_a_new_scope_value_and_passes_after_regenerating() {
+    let tmp = copy_of_the_workspace();
 
     let clean = xtask(tmp.path(), &["--check"]);
     assert!(
@@ -72,6 +91,89 @@ fn check_fails_on_a_new_scope_value_and_passes_after_regenerating() {
         again.status.success(),
         "{}",
         String::from_utf8_lossy(&again.stdout)
+    );
+}
+
+/// Both snapshots are checked in one run, and each drift is shown against
+/// its own spec. The resource drift is in the image upload, which progenitor
+/// never sees: only the generated extras carry it.
+#[test]
+fn check_reports_drift_in_both_snapshots_in_one_run() {
+    let tmp = copy_of_the_workspace();
+    let root = tmp.path();
+    drift(
+        &root.join("medium-oauth2-openapi.yml"),
+        "              - uploadImage\n          description: >-\n            The list of scopes",
+        "              - uploadImage\n              - publishComment\n          description: >-\n            The list of scopes",
+    );
+    drift(
+        &root.join("medium-resource-api.yml"),
+        "contentType: image/jpeg, image/png, image/gif, image/tiff",
+        "contentType: image/jpeg, image/png, image/gif, image/tiff, image/webp",
+    );
+
+    let failed = xtask(root, &["--check"]);
+    let stdout = String::from_utf8_lossy(&failed.stdout);
+    assert_eq!(failed.status.code(), Some(1), "{stdout}");
+    for expected in [
+        "--- a/generated/medium_oauth2_api.rs",
+        "+++ b/generated/medium_oauth2_api.rs (from medium-oauth2-openapi.yml)",
+        "+        #[serde(rename = \"publishComment\")]",
+        "--- a/generated/medium_resource_api.rs",
+        "+++ b/generated/medium_resource_api.rs (from medium-resource-api.yml)",
+        "+                \"image/webp\",",
+        "generated/medium_resource_api.rs has drifted from medium-resource-api.yml",
+        "cargo xtask codegen",
+    ] {
+        assert!(stdout.contains(expected), "{expected}\n{stdout}");
+    }
+
+    let fixed = xtask(root, &[]);
+    let stdout = String::from_utf8_lossy(&fixed.stdout);
+    assert!(fixed.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("updated generated/medium_oauth2_api.rs"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("updated generated/medium_resource_api.rs"),
+        "{stdout}"
+    );
+    let again = xtask(root, &["--check"]);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+}
+
+/// Only the resource spec drifted: the OAuth snapshot is reported up to
+/// date and the run still fails.
+#[test]
+fn a_drift_in_the_resource_snapshot_alone_fails_the_check() {
+    let tmp = copy_of_the_workspace();
+    let root = tmp.path();
+    drift(
+        &root.join("medium-resource-api.yml"),
+        "x-medium-scope: uploadImage",
+        "x-medium-scope: publishPost",
+    );
+    let before = std::fs::read(root.join("generated/medium_resource_api.rs")).unwrap();
+    let failed = xtask(root, &["--check"]);
+    let stdout = String::from_utf8_lossy(&failed.stdout);
+    assert_eq!(failed.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("generated/medium_oauth2_api.rs is up to date"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("+        pub const SCOPE: &str = \"publishPost\";"),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read(root.join("generated/medium_resource_api.rs")).unwrap(),
+        before,
+        "--check must not write"
     );
 }
 

@@ -1,20 +1,27 @@
 //! What progenitor does not generate but the hand-written layer and the
-//! emulator need from the spec: servers, operation paths and form fields, and
-//! the browser-only authorize redirect's query.
+//! emulator need from the spec: servers, operation paths (and builders for
+//! templated ones), form fields, scopes, multipart parts, and the
+//! browser-only authorize redirect's query.
 
 use openapiv3::{
-    OpenAPI, Operation, Parameter, ParameterSchemaOrContent, ReferenceOr, Schema, SchemaKind, Type,
+    MediaType, OpenAPI, Operation, Parameter, ParameterData, ParameterSchemaOrContent, ReferenceOr,
+    Schema, SchemaKind, StringFormat, Type, VariantOrUnknownOrEmpty,
 };
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-use crate::CodegenError;
+use crate::{CodegenError, Flavor};
 
 /// The browser redirect operation: progenitor's method for it would follow
 /// the 302 and return Medium's HTML, so the layer builds its URL instead.
 const AUTHORIZE_OPERATION: &str = "authorizeUser";
 /// The operation whose server is the API server.
 const TOKEN_OPERATION: &str = "exchangeAuthorizationCode";
+/// The operation extension naming the one OAuth scope a REST call's token
+/// needs.
+const SCOPE_EXTENSION: &str = "x-medium-scope";
+/// The multipart media type whose parts the extras describe.
+const MULTIPART: &str = "multipart/form-data";
 
 fn spec_error(pointer: String, reason: impl Into<String>) -> CodegenError {
     CodegenError::Spec {
@@ -61,6 +68,8 @@ struct Op<'a> {
     pointer: String,
     server: &'a str,
     op: &'a Operation,
+    /// Parameters declared on the path item, shared by its operations.
+    item_parameters: &'a [ReferenceOr<Parameter>],
 }
 
 fn operations(api: &OpenAPI) -> Result<Vec<Op<'_>>, CodegenError> {
@@ -93,6 +102,7 @@ fn operations(api: &OpenAPI) -> Result<Vec<Op<'_>>, CodegenError> {
                 pointer,
                 server,
                 op,
+                item_parameters: &item.parameters,
             });
         }
     }
@@ -215,15 +225,333 @@ fn authorize_query(op: &Op<'_>) -> Result<TokenStream, CodegenError> {
     })
 }
 
-pub(crate) fn generate(api: &OpenAPI) -> Result<TokenStream, CodegenError> {
-    let ops = operations(api)?;
-    let find = |id: &str| {
-        ops.iter()
-            .find(|op| op.id == id)
-            .ok_or_else(|| spec_error("/paths".into(), format!("no operation `{id}`")))
+/// The `{name}` placeholders of a path template, in order.
+fn placeholders(path: &str) -> Result<Vec<&str>, String> {
+    let mut names = Vec::new();
+    let mut rest = path;
+    while let Some(open) = rest.find(['{', '}']) {
+        if rest[open..].starts_with('}') {
+            return Err("a `}` without its `{`".into());
+        }
+        let after = &rest[open + 1..];
+        let close = after
+            .find(['{', '}'])
+            .filter(|&i| after[i..].starts_with('}'))
+            .ok_or("a `{` without its `}`")?;
+        let name = &after[..close];
+        if name.is_empty() {
+            return Err("an empty `{}`".into());
+        }
+        if names.contains(&name) {
+            // The builder's arguments are named after the placeholders.
+            return Err(format!("`{{{name}}}` appears twice"));
+        }
+        names.push(name);
+        rest = &after[close + 1..];
+    }
+    Ok(names)
+}
+
+/// The inline path parameter called `name`, the operation's before the path
+/// item's, as the spec's precedence rules say.
+fn path_parameter<'a>(op: &'a Op<'_>, name: &str) -> Option<&'a ParameterData> {
+    op.op
+        .parameters
+        .iter()
+        .chain(op.item_parameters)
+        .find_map(|param| match param {
+            ReferenceOr::Item(Parameter::Path { parameter_data, .. })
+                if parameter_data.name == name =>
+            {
+                Some(parameter_data)
+            }
+            _ => None,
+        })
+}
+
+/// `PATH` for a fixed path; for a templated one its template and a `path`
+/// function that fills it in, so no caller formats a path by hand.
+fn path_items(op: &Op<'_>) -> Result<TokenStream, CodegenError> {
+    let path = op.path;
+    let names = placeholders(path).map_err(|reason| {
+        spec_error(
+            format!("/paths/{}", escape(path)),
+            format!("the path template has {reason}"),
+        )
+    })?;
+    if names.is_empty() {
+        return Ok(quote! {
+            /// Path, relative to [`SERVER`].
+            pub const PATH: &str = #path;
+        });
+    }
+    let mut format = path.to_owned();
+    let mut args = Vec::new();
+    let mut arg_docs = Vec::new();
+    for name in names {
+        let data = path_parameter(op, name).ok_or_else(|| {
+            spec_error(
+                format!("{}/parameters", op.pointer),
+                format!("`{{{name}}}` in the path has no inline path parameter of that name"),
+            )
+        })?;
+        let arg = snake(name);
+        arg_docs.push(match data.description.as_deref() {
+            Some(text) => format!(" - `{arg}`: {}", text.trim()),
+            None => format!(" - `{arg}`: the `{name}` segment."),
+        });
+        format = format.replacen(&format!("{{{name}}}"), "{}", 1);
+        args.push(format_ident!("{arg}"));
+    }
+    // progenitor_client::encode_path is what progenitor's own methods call
+    // for path parameters (hidden from its docs, but the pinned release's
+    // generated code depends on it just the same), so a path built here is
+    // the one progenitor would send.
+    Ok(quote! {
+        /// Path template, relative to [`SERVER`], with a `{name}` placeholder
+        /// for each path parameter: the spec's syntax, which axum 0.8 routes
+        /// use too. A request's path comes from [`path`].
+        pub const PATH_TEMPLATE: &str = #path;
+        /// The path for these parameters, relative to [`SERVER`]. Each is
+        /// percent-encoded as one path segment, as progenitor's own methods
+        /// encode them, so an id holding `/`, `?` or `%` cannot reach another
+        /// path or start a query.
+        ///
+        #(#[doc = #arg_docs])*
+        pub fn path(#(#args: &str),*) -> String {
+            format!(#format, #(::progenitor_client::encode_path(#args)),*)
+        }
+    })
+}
+
+/// `SCOPE`, from the operation's `x-medium-scope`: required of every REST
+/// operation, absent from the OAuth spec's.
+fn scope(op: &Op<'_>, flavor: Flavor) -> Result<TokenStream, CodegenError> {
+    let pointer = format!("{}/{SCOPE_EXTENSION}", op.pointer);
+    let scope = match op.op.extensions.get(SCOPE_EXTENSION) {
+        None if flavor == Flavor::OAuth => return Ok(quote!()),
+        None => {
+            return Err(spec_error(
+                pointer,
+                "missing: every REST operation names the one scope its token needs",
+            ));
+        }
+        Some(serde_json::Value::String(scope))
+            if !scope.is_empty() && !scope.contains(|c: char| c.is_whitespace() || c == ',') =>
+        {
+            scope
+        }
+        Some(_) => {
+            return Err(spec_error(
+                pointer,
+                "must be one scope's wire name, such as `basicProfile`",
+            ));
+        }
     };
-    let authorization_server = find(AUTHORIZE_OPERATION)?.server;
-    let api_server = find(TOKEN_OPERATION)?.server;
+    Ok(quote! {
+        /// The OAuth scope the access token must carry for this call, by its
+        /// wire name (the operation's `x-medium-scope`). Plain text, so that
+        /// this crate needs no scope type of its own.
+        pub const SCOPE: &str = #scope;
+    })
+}
+
+/// One part of a multipart request body.
+struct Part<'a> {
+    name: &'a str,
+    description: Option<&'a str>,
+    content_types: Vec<String>,
+}
+
+/// The content type OpenAPI 3.0 gives a multipart part that has no
+/// `contentType` in the media type's `encoding`.
+fn default_part_type(schema: &Schema) -> Option<&'static str> {
+    match &schema.schema_kind {
+        SchemaKind::Type(Type::String(s))
+            if s.format == VariantOrUnknownOrEmpty::Item(StringFormat::Binary) =>
+        {
+            Some("application/octet-stream")
+        }
+        SchemaKind::Type(
+            Type::String(_) | Type::Number(_) | Type::Integer(_) | Type::Boolean(_),
+        ) => Some("text/plain"),
+        SchemaKind::Type(Type::Object(_)) => Some("application/json"),
+        SchemaKind::Type(Type::Array(array)) => match &array.items {
+            Some(ReferenceOr::Item(items)) => default_part_type(items),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The parts of the operation's `multipart/form-data` body, if it has one,
+/// in the spec's order.
+fn multipart_parts<'a>(op: &'a Op<'_>) -> Result<Option<Vec<Part<'a>>>, CodegenError> {
+    let Some(ReferenceOr::Item(body)) = &op.op.request_body else {
+        return Ok(None);
+    };
+    let Some((media_type, media)) = body.content.iter().find(|(media_type, _)| {
+        let essence = media_type.split(';').next().unwrap_or_default().trim();
+        essence.eq_ignore_ascii_case(MULTIPART)
+    }) else {
+        return Ok(None);
+    };
+    let pointer = format!("{}/requestBody/content/{}", op.pointer, escape(media_type));
+    let MediaType {
+        schema:
+            Some(ReferenceOr::Item(Schema {
+                schema_kind: SchemaKind::Type(Type::Object(object)),
+                ..
+            })),
+        encoding,
+        ..
+    } = media
+    else {
+        return Err(spec_error(
+            format!("{pointer}/schema"),
+            "a multipart body must be an inline object schema",
+        ));
+    };
+    if object.properties.is_empty() {
+        return Err(spec_error(
+            format!("{pointer}/schema/properties"),
+            "a multipart body must declare its parts as properties",
+        ));
+    }
+    if let Some(name) = encoding
+        .keys()
+        .find(|name| !object.properties.contains_key(*name))
+    {
+        return Err(spec_error(
+            format!("{pointer}/encoding/{}", escape(name)),
+            "names no part of the schema",
+        ));
+    }
+    let mut parts = Vec::new();
+    for (name, schema) in &object.properties {
+        let content_types: Vec<String> =
+            match encoding.get(name).and_then(|e| e.content_type.as_deref()) {
+                Some(list) => list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                None => match schema {
+                    ReferenceOr::Item(schema) => default_part_type(schema)
+                        .map(|t| vec![t.to_owned()])
+                        .unwrap_or_default(),
+                    ReferenceOr::Reference { .. } => Vec::new(),
+                },
+            };
+        if content_types.is_empty() {
+            return Err(spec_error(
+                format!("{pointer}/encoding/{}/contentType", escape(name)),
+                "no content type for this part: list them in its encoding, \
+                 or give the part an inline schema that has a default one",
+            ));
+        }
+        let description = match schema {
+            ReferenceOr::Item(schema) => schema.schema_data.description.as_deref(),
+            ReferenceOr::Reference { .. } => None,
+        };
+        parts.push(Part {
+            name,
+            description,
+            content_types,
+        });
+    }
+    Ok(Some(parts))
+}
+
+/// `CONTENT_TYPE`, the part names and each part's content types for a
+/// multipart body, which progenitor cannot describe.
+fn multipart(op: &Op<'_>) -> Result<TokenStream, CodegenError> {
+    let Some(parts) = multipart_parts(op)? else {
+        return Ok(quote!());
+    };
+    let names = parts.iter().map(|part| part.name);
+    let mut name_consts = Vec::new();
+    let mut type_consts = Vec::new();
+    for part in &parts {
+        let name = part.name;
+        let upper = format_ident!("{}", snake(name).to_ascii_uppercase());
+        let title = format!(" The `{name}` part.");
+        let description = doc_of(part.description);
+        name_consts.push(quote! {
+            #[doc = #title]
+            #[doc = ""]
+            #description
+            pub const #upper: &str = #name;
+        });
+        let doc = format!(" Content types the `{name}` part may carry.");
+        let types = &part.content_types;
+        type_consts.push(quote! { #[doc = #doc] pub const #upper: &[&str] = &[#(#types),*]; });
+    }
+    Ok(quote! {
+        /// Media type of the request body. The request's `Content-Type` adds
+        /// the boundary between the parts, which only its writer knows.
+        pub const CONTENT_TYPE: &str = #MULTIPART;
+        /// Names of the parts of the multipart body, in the spec's order.
+        pub const MULTIPART_FIELDS: &[&str] = &[#(#names),*];
+        /// Each part's name, as the spec spells it.
+        pub mod part {
+            #(#name_consts)*
+        }
+        /// The content types each part may carry: its `contentType` in the
+        /// spec's `encoding`, or OpenAPI's default for its schema.
+        pub mod part_content_types {
+            #(#type_consts)*
+        }
+    })
+}
+
+/// The server every operation shares: the REST API's paths are all
+/// relative to one base.
+fn one_server<'a>(ops: &[Op<'a>]) -> Result<&'a str, CodegenError> {
+    let first = ops
+        .first()
+        .ok_or_else(|| spec_error("/paths".into(), "the spec has no operation"))?;
+    match ops.iter().find(|op| op.server != first.server) {
+        Some(other) => Err(spec_error(
+            other.pointer.clone(),
+            format!(
+                "served from {}, while `{}` is served from {}: every REST operation \
+                 must share one server",
+                other.server, first.id, first.server
+            ),
+        )),
+        None => Ok(first.server),
+    }
+}
+
+pub(crate) fn generate(api: &OpenAPI, flavor: Flavor) -> Result<TokenStream, CodegenError> {
+    let ops = operations(api)?;
+    let named_servers = match flavor {
+        Flavor::OAuth => {
+            let find = |id: &str| {
+                ops.iter()
+                    .find(|op| op.id == id)
+                    .ok_or_else(|| spec_error("/paths".into(), format!("no operation `{id}`")))
+            };
+            let authorization_server = find(AUTHORIZE_OPERATION)?.server;
+            let api_server = find(TOKEN_OPERATION)?.server;
+            quote! {
+                /// Where the browser is sent to authorize (`authorizeUser`).
+                pub const AUTHORIZATION_SERVER: &str = #authorization_server;
+                /// Where token requests go (`exchangeAuthorizationCode`).
+                pub const API_SERVER: &str = #api_server;
+            }
+        }
+        Flavor::Resource => {
+            let api_server = one_server(&ops)?;
+            quote! {
+                /// Where every call goes: all the spec's operations share
+                /// this server.
+                pub const API_SERVER: &str = #api_server;
+            }
+        }
+    };
 
     let server_list = api.servers.iter().map(|s| {
         let url = &s.url;
@@ -235,10 +563,22 @@ pub(crate) fn generate(api: &OpenAPI) -> Result<TokenStream, CodegenError> {
     let mut modules = Vec::new();
     for op in &ops {
         let module = format_ident!("{}", snake(op.id));
-        let (path, server, id) = (op.path, op.server, op.id);
+        let (server, id) = (op.server, op.id);
         let method = op.method.to_ascii_uppercase();
-        let doc = format!(" `{method} {path}`: the `{id}` operation.");
+        let doc = format!(" `{method} {}`: the `{id}` operation.", op.path);
         let summary = doc_of(op.op.summary.as_deref());
+        let unsent = crate::extras_only_body(op.op).map(|media_type| {
+            let note = format!(
+                " progenitor {} cannot send a `{media_type}` body, so the generated \
+                 `Client` has no method for this operation; a hand-written request \
+                 builds it from these facts.",
+                crate::PROGENITOR_VERSION
+            );
+            // The summary, when there is one, needs a blank line before the note.
+            let gap = op.op.summary.is_some().then(|| quote!(#[doc = ""]));
+            quote!(#gap #[doc = #note])
+        });
+        let path = path_items(op)?;
         let fields = form_fields(op)?;
         let form = (!fields.is_empty()).then(|| {
             quote! {
@@ -246,43 +586,54 @@ pub(crate) fn generate(api: &OpenAPI) -> Result<TokenStream, CodegenError> {
                 pub const FORM_FIELDS: &[&str] = &[#(#fields),*];
             }
         });
-        let query = if op.id == AUTHORIZE_OPERATION {
+        let query = if flavor == Flavor::OAuth && op.id == AUTHORIZE_OPERATION {
             authorize_query(op)?
         } else {
             quote!()
         };
+        let scope = scope(op, flavor)?;
+        let multipart = multipart(op)?;
         modules.push(quote! {
             #[doc = #doc]
             #[doc = ""]
             #summary
+            #unsent
             pub mod #module {
                 /// Operation id in the spec.
                 pub const OPERATION_ID: &str = #id;
                 /// HTTP method.
                 pub const METHOD: &str = #method;
-                /// Path, relative to [`SERVER`].
-                pub const PATH: &str = #path;
+                #path
                 /// The server this operation is served from.
                 pub const SERVER: &str = #server;
                 #form
                 #query
+                #scope
+                #multipart
             }
         });
     }
 
+    let operations_doc = match flavor {
+        Flavor::OAuth => quote! {
+            /// Facts about each operation of the spec: method, path, server, form
+            /// fields, and for the browser redirect its query.
+        },
+        Flavor::Resource => quote! {
+            /// Facts about each operation of the spec: method, path (a builder
+            /// for a templated one), server, the scope its token needs, and for
+            /// a multipart body its parts.
+        },
+    };
     Ok(quote! {
         /// The servers the spec declares. progenitor ignores `servers`, so these
         /// are generated separately; no other code spells Medium's URLs.
         pub mod servers {
-            /// Where the browser is sent to authorize (`authorizeUser`).
-            pub const AUTHORIZATION_SERVER: &str = #authorization_server;
-            /// Where token requests go (`exchangeAuthorizationCode`).
-            pub const API_SERVER: &str = #api_server;
+            #named_servers
             /// Every server of the spec, as `(url, description)`.
             pub const ALL: [(&str, &str); #server_count] = [#(#server_list),*];
         }
-        /// Facts about each operation of the spec: method, path, server, form
-        /// fields, and for the browser redirect its query.
+        #operations_doc
         pub mod operations {
             #(#modules)*
         }
@@ -292,6 +643,152 @@ pub(crate) fn generate(api: &OpenAPI) -> Result<TokenStream, CodegenError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The extras of a small OpenAPI 3.0 document, as formatted Rust.
+    fn extras(yaml: &str, flavor: Flavor) -> Result<String, CodegenError> {
+        let api: OpenAPI = serde_yaml::from_str(yaml).unwrap();
+        let tokens = generate(&api, flavor)?;
+        Ok(prettyplease::unparse(&syn::parse2(tokens).unwrap()))
+    }
+
+    const TWO_IDS: &str = "openapi: 3.0.3
+info: {title: t, version: '1'}
+servers: [{url: 'https://example.com/v1'}]
+paths:
+  /a/{firstId}/b/{secondId}:
+    parameters:
+      - {name: secondId, in: path, required: true, schema: {type: string}}
+    post:
+      operationId: upload_pair
+      x-medium-scope: publishPost
+      parameters:
+        - {name: firstId, in: path, required: true, description: The first id., schema: {type: string}}
+      requestBody:
+        content:
+          multipart/form-data:
+            schema:
+              type: object
+              properties:
+                file: {type: string, format: binary}
+                caption: {type: string}
+                sizes: {type: array, items: {type: integer}}
+                meta: {type: object}
+            encoding:
+              caption: {contentType: 'text/plain, text/markdown'}
+      responses: {'201': {description: ok}}
+";
+
+    #[test]
+    fn placeholders_of_path_templates() {
+        assert_eq!(placeholders("/me"), Ok(vec![]));
+        assert_eq!(placeholders("/a/{x}/b/{yId}.json"), Ok(vec!["x", "yId"]));
+        for bad in ["/a/{x", "/a/x}", "/a/{}", "/a/{x{y}}", "/{x}/{x}"] {
+            assert!(placeholders(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// A builder takes one argument per placeholder, in the path's order,
+    /// from the operation's parameters or the path item's, and encodes each
+    /// as progenitor's methods do.
+    #[test]
+    fn a_templated_path_gets_a_builder_that_encodes_every_id() {
+        let out = extras(TWO_IDS, Flavor::Resource).unwrap();
+        assert!(
+            out.contains("pub const PATH_TEMPLATE: &str = \"/a/{firstId}/b/{secondId}\";"),
+            "{out}"
+        );
+        assert!(!out.contains("pub const PATH:"), "{out}");
+        assert!(
+            out.contains("pub fn path(first_id: &str, second_id: &str) -> String {"),
+            "{out}"
+        );
+        let compact: String = out.split_whitespace().collect();
+        assert!(
+            compact.contains(
+                "format!(\"/a/{}/b/{}\",::progenitor_client::encode_path(first_id),\
+                 ::progenitor_client::encode_path(second_id))"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("/// - `first_id`: The first id."), "{out}");
+        assert!(
+            out.contains("/// - `second_id`: the `secondId` segment."),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_placeholder_without_its_path_parameter_is_refused() {
+        let spec = TWO_IDS.replace(
+            "    parameters:\n      - {name: secondId, in: path, required: true, schema: {type: string}}\n",
+            "",
+        );
+        let e = extras(&spec, Flavor::Resource).unwrap_err().to_string();
+        assert!(
+            e.starts_with("at /paths/~1a~1{firstId}~1b~1{secondId}/post/parameters:"),
+            "{e}"
+        );
+        assert!(e.contains("{secondId}"), "{e}");
+    }
+
+    /// Parts without an encoding get OpenAPI's default content type.
+    #[test]
+    fn multipart_parts_and_their_content_types() {
+        let out = extras(TWO_IDS, Flavor::Resource).unwrap();
+        for fact in [
+            "pub const CONTENT_TYPE: &str = \"multipart/form-data\";",
+            "pub const MULTIPART_FIELDS: &[&str] = &[\"file\", \"caption\", \"sizes\", \"meta\"];",
+            "pub const FILE: &str = \"file\";",
+            "pub const FILE: &[&str] = &[\"application/octet-stream\"];",
+            "pub const CAPTION: &[&str] = &[\"text/plain\", \"text/markdown\"];",
+            "pub const SIZES: &[&str] = &[\"text/plain\"];",
+            "pub const META: &[&str] = &[\"application/json\"];",
+            "pub const SCOPE: &str = \"publishPost\";",
+        ] {
+            assert!(out.contains(fact), "{fact}\n{out}");
+        }
+    }
+
+    #[test]
+    fn an_encoding_for_no_part_is_refused() {
+        let spec = TWO_IDS.replace(
+            "              caption: {contentType",
+            "              captoin: {contentType",
+        );
+        let e = extras(&spec, Flavor::Resource).unwrap_err().to_string();
+        assert!(
+            e.contains("multipart~1form-data/encoding/captoin: names no part"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_rest_operation_without_a_scope_is_refused() {
+        let spec = TWO_IDS.replace("      x-medium-scope: publishPost\n", "");
+        let e = extras(&spec, Flavor::Resource).unwrap_err().to_string();
+        assert!(
+            e.starts_with("at /paths/~1a~1{firstId}~1b~1{secondId}/post/x-medium-scope: missing"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn resource_operations_must_share_one_server() {
+        let spec = format!(
+            "{TWO_IDS}  /other:
+    get:
+      operationId: other
+      x-medium-scope: basicProfile
+      servers: [{{url: 'https://elsewhere.example.com'}}]
+      responses: {{'200': {{description: ok}}}}
+"
+        );
+        let e = extras(&spec, Flavor::Resource).unwrap_err().to_string();
+        assert!(
+            e.starts_with("at /paths/~1other/get: served from https://elsewhere"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn snake_case_of_operation_ids() {

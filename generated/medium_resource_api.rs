@@ -873,16 +873,39 @@ pub mod operations {
         /// for each path parameter: the spec's syntax, which axum 0.8 routes
         /// use too. A request's path comes from [`path`].
         pub const PATH_TEMPLATE: &str = "/publications/{publicationId}/contributors";
-        /// The path for these parameters, relative to [`SERVER`]. Each is
-        /// percent-encoded as one path segment, as progenitor's own methods
-        /// encode them, so an id holding `/`, `?` or `%` cannot reach another
-        /// path or start a query.
+        /// Refuses an id that could leave its path segment, by the rules of
+        /// [`path_id::check`](super::super::path_id::check), naming the
+        /// parameter that holds it.
+        ///
+        /// Call it before this operation's method on the generated
+        /// [`Client`](super::super::Client): that method encodes ids with
+        /// progenitor's `encode_path`, which leaves `\`, `.` and `..` as
+        /// they are, and reqwest's URL parser reads `\` as `/` and
+        /// resolves dot segments, so an unchecked id can send the request
+        /// to another path. An id this accepts stays in its segment under
+        /// that encoding too.
+        pub fn check_ids(
+            publication_id: &str,
+        ) -> Result<(), super::super::path_id::InvalidPathId> {
+            super::super::path_id::check("publicationId", publication_id)?;
+            Ok(())
+        }
+        /// The path for these parameters, relative to [`SERVER`]. Each id is
+        /// first checked by [`check_ids`], as percent-encoding alone cannot
+        /// keep `.` and `..` from being read as dot segments, then encoded by
+        /// [`path_id::encode`](super::super::path_id::encode), so nothing in
+        /// it can end its segment, start a query or decode into another path.
         ///
         /// - `publication_id`: The id of the publication.
-        pub fn path(publication_id: &str) -> String {
-            format!(
-                "/publications/{}/contributors",
-                ::progenitor_client::encode_path(publication_id)
+        pub fn path(
+            publication_id: &str,
+        ) -> Result<String, super::super::path_id::InvalidPathId> {
+            check_ids(publication_id)?;
+            Ok(
+                format!(
+                    "/publications/{}/contributors",
+                    super::super::path_id::encode(publication_id)
+                ),
             )
         }
         /// The server this operation is served from.
@@ -904,16 +927,39 @@ pub mod operations {
         /// for each path parameter: the spec's syntax, which axum 0.8 routes
         /// use too. A request's path comes from [`path`].
         pub const PATH_TEMPLATE: &str = "/publications/{publicationId}/posts";
-        /// The path for these parameters, relative to [`SERVER`]. Each is
-        /// percent-encoded as one path segment, as progenitor's own methods
-        /// encode them, so an id holding `/`, `?` or `%` cannot reach another
-        /// path or start a query.
+        /// Refuses an id that could leave its path segment, by the rules of
+        /// [`path_id::check`](super::super::path_id::check), naming the
+        /// parameter that holds it.
+        ///
+        /// Call it before this operation's method on the generated
+        /// [`Client`](super::super::Client): that method encodes ids with
+        /// progenitor's `encode_path`, which leaves `\`, `.` and `..` as
+        /// they are, and reqwest's URL parser reads `\` as `/` and
+        /// resolves dot segments, so an unchecked id can send the request
+        /// to another path. An id this accepts stays in its segment under
+        /// that encoding too.
+        pub fn check_ids(
+            publication_id: &str,
+        ) -> Result<(), super::super::path_id::InvalidPathId> {
+            super::super::path_id::check("publicationId", publication_id)?;
+            Ok(())
+        }
+        /// The path for these parameters, relative to [`SERVER`]. Each id is
+        /// first checked by [`check_ids`], as percent-encoding alone cannot
+        /// keep `.` and `..` from being read as dot segments, then encoded by
+        /// [`path_id::encode`](super::super::path_id::encode), so nothing in
+        /// it can end its segment, start a query or decode into another path.
         ///
         /// - `publication_id`: The id of the publication to publish in.
-        pub fn path(publication_id: &str) -> String {
-            format!(
-                "/publications/{}/posts",
-                ::progenitor_client::encode_path(publication_id)
+        pub fn path(
+            publication_id: &str,
+        ) -> Result<String, super::super::path_id::InvalidPathId> {
+            check_ids(publication_id)?;
+            Ok(
+                format!(
+                    "/publications/{}/posts",
+                    super::super::path_id::encode(publication_id)
+                ),
             )
         }
         /// The server this operation is served from.
@@ -935,14 +981,35 @@ pub mod operations {
         /// for each path parameter: the spec's syntax, which axum 0.8 routes
         /// use too. A request's path comes from [`path`].
         pub const PATH_TEMPLATE: &str = "/users/{authorId}/posts";
-        /// The path for these parameters, relative to [`SERVER`]. Each is
-        /// percent-encoded as one path segment, as progenitor's own methods
-        /// encode them, so an id holding `/`, `?` or `%` cannot reach another
-        /// path or start a query.
+        /// Refuses an id that could leave its path segment, by the rules of
+        /// [`path_id::check`](super::super::path_id::check), naming the
+        /// parameter that holds it.
+        ///
+        /// Call it before this operation's method on the generated
+        /// [`Client`](super::super::Client): that method encodes ids with
+        /// progenitor's `encode_path`, which leaves `\`, `.` and `..` as
+        /// they are, and reqwest's URL parser reads `\` as `/` and
+        /// resolves dot segments, so an unchecked id can send the request
+        /// to another path. An id this accepts stays in its segment under
+        /// that encoding too.
+        pub fn check_ids(
+            author_id: &str,
+        ) -> Result<(), super::super::path_id::InvalidPathId> {
+            super::super::path_id::check("authorId", author_id)?;
+            Ok(())
+        }
+        /// The path for these parameters, relative to [`SERVER`]. Each id is
+        /// first checked by [`check_ids`], as percent-encoding alone cannot
+        /// keep `.` and `..` from being read as dot segments, then encoded by
+        /// [`path_id::encode`](super::super::path_id::encode), so nothing in
+        /// it can end its segment, start a query or decode into another path.
         ///
         /// - `author_id`: The id of the authenticated user, as returned by get_current_user.
-        pub fn path(author_id: &str) -> String {
-            format!("/users/{}/posts", ::progenitor_client::encode_path(author_id))
+        pub fn path(
+            author_id: &str,
+        ) -> Result<String, super::super::path_id::InvalidPathId> {
+            check_ids(author_id)?;
+            Ok(format!("/users/{}/posts", super::super::path_id::encode(author_id)))
         }
         /// The server this operation is served from.
         pub const SERVER: &str = "https://api.medium.com/v1";
@@ -963,14 +1030,35 @@ pub mod operations {
         /// for each path parameter: the spec's syntax, which axum 0.8 routes
         /// use too. A request's path comes from [`path`].
         pub const PATH_TEMPLATE: &str = "/users/{userId}/publications";
-        /// The path for these parameters, relative to [`SERVER`]. Each is
-        /// percent-encoded as one path segment, as progenitor's own methods
-        /// encode them, so an id holding `/`, `?` or `%` cannot reach another
-        /// path or start a query.
+        /// Refuses an id that could leave its path segment, by the rules of
+        /// [`path_id::check`](super::super::path_id::check), naming the
+        /// parameter that holds it.
+        ///
+        /// Call it before this operation's method on the generated
+        /// [`Client`](super::super::Client): that method encodes ids with
+        /// progenitor's `encode_path`, which leaves `\`, `.` and `..` as
+        /// they are, and reqwest's URL parser reads `\` as `/` and
+        /// resolves dot segments, so an unchecked id can send the request
+        /// to another path. An id this accepts stays in its segment under
+        /// that encoding too.
+        pub fn check_ids(
+            user_id: &str,
+        ) -> Result<(), super::super::path_id::InvalidPathId> {
+            super::super::path_id::check("userId", user_id)?;
+            Ok(())
+        }
+        /// The path for these parameters, relative to [`SERVER`]. Each id is
+        /// first checked by [`check_ids`], as percent-encoding alone cannot
+        /// keep `.` and `..` from being read as dot segments, then encoded by
+        /// [`path_id::encode`](super::super::path_id::encode), so nothing in
+        /// it can end its segment, start a query or decode into another path.
         ///
         /// - `user_id`: The id of the authenticated user, as returned by get_current_user.
-        pub fn path(user_id: &str) -> String {
-            format!("/users/{}/publications", ::progenitor_client::encode_path(user_id))
+        pub fn path(
+            user_id: &str,
+        ) -> Result<String, super::super::path_id::InvalidPathId> {
+            check_ids(user_id)?;
+            Ok(format!("/users/{}/publications", super::super::path_id::encode(user_id)))
         }
         /// The server this operation is served from.
         pub const SERVER: &str = "https://api.medium.com/v1";
@@ -978,5 +1066,93 @@ pub mod operations {
         /// wire name (the operation's `x-medium-scope`). Plain text, so that
         /// this crate needs no scope type of its own.
         pub const SCOPE: &str = "listPublications";
+    }
+}
+/// What keeps an id in its path segment. Percent-encoding alone does
+/// not: the URL parser reqwest uses (`Url::parse`, WHATWG rules) reads
+/// `\` as `/` in `http(s)` URLs and resolves `.` and `..` segments,
+/// so `..` or `..\x` as an id would move a request to another path,
+/// and an empty id would leave `//`. [`check`](path_id::check) refuses
+/// those ids and [`encode`](path_id::encode) encodes the rest; each operation's `path` builder does
+/// both.
+///
+/// progenitor's own `Client` methods for these operations encode ids
+/// with `progenitor_client::encode_path`, which leaves `\`, `.` and
+/// `..` alone: they have the same flaw, so the hand-written layer must
+/// run each operation's `check_ids` (or [`check`](path_id::check)) on every id before
+/// calling them.
+pub mod path_id {
+    /// How many characters of a refused id an [`InvalidPathId`]
+    /// quotes: an id can be arbitrarily long, an error message should
+    /// not be.
+    pub const MAX_QUOTED_CHARS: usize = 32;
+    /// An id refused as a path segment: which parameter, why, and at
+    /// most [`MAX_QUOTED_CHARS`] characters of the id.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct InvalidPathId {
+        parameter: &'static str,
+        reason: &'static str,
+        quoted: String,
+    }
+    impl InvalidPathId {
+        /// The path parameter, as the spec names it (`userId`).
+        pub fn parameter(&self) -> &'static str {
+            self.parameter
+        }
+        /// Why the id was refused.
+        pub fn reason(&self) -> &'static str {
+            self.reason
+        }
+    }
+    impl ::std::fmt::Display for InvalidPathId {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            write!(
+                f, "path parameter `{}` {}: {}", self.parameter, self.reason, self.quoted
+            )
+        }
+    }
+    impl ::std::error::Error for InvalidPathId {}
+    /// Refuses an id that percent-encoding cannot keep in its
+    /// segment: the empty id, `.` and `..` (dot segments), and any id
+    /// holding `\`, which the URL parser reads as `/` and which
+    /// progenitor's `encode_path` does not encode. Every other id
+    /// stays in its segment once encoded by [`encode`], or by
+    /// `encode_path`.
+    pub fn check(parameter: &'static str, id: &str) -> Result<(), InvalidPathId> {
+        let reason = match id {
+            "" => "is empty",
+            "." | ".." => "is a dot segment, which URL parsers resolve",
+            _ if id.contains('\\') => "holds a `\\`, which URL parsers read as `/`",
+            _ => return Ok(()),
+        };
+        let quoted = match id.char_indices().nth(MAX_QUOTED_CHARS) {
+            None => format!("{id:?}"),
+            Some((end, _)) => format!("{:?}… ({} bytes)", & id[..end], id.len()),
+        };
+        Err(InvalidPathId {
+            parameter,
+            reason,
+            quoted,
+        })
+    }
+    /// Percent-encodes every byte of `id` but RFC 3986's unreserved
+    /// characters (`A`–`Z`, `a`–`z`, `0`–`9`, `-`, `.`, `_`, `~`):
+    /// `/`, `\`, `%`, `?`, `#`, spaces, controls and non-ASCII are all
+    /// encoded, so a literal `%2e` becomes `%252e`, never a dot. It
+    /// does not refuse `.` or `..`: [`check`] does.
+    pub fn encode(id: &str) -> String {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        let mut out = String::with_capacity(id.len());
+        for &byte in id.as_bytes() {
+            if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
+            {
+                out.push(char::from(byte));
+            } else {
+                out.push('%');
+                out.push(char::from(HEX[usize::from(byte >> 4)]));
+                out.push(char::from(HEX[usize::from(byte & 0x0f)]));
+            }
+        }
+        out
     }
 }

@@ -39,9 +39,11 @@ pub use generated::*;
 /// image uploads), generated from `medium-resource-api.yml` the way the OAuth
 /// client is generated from the bundled spec.
 ///
-/// [`resource::operations`] holds each call's method, path (a builder that
-/// percent-encodes ids, for templated paths) and scope, by its wire name, and
-/// for the image upload the multipart part and its content types.
+/// [`resource::operations`] holds each call's method, path (for templated
+/// paths a builder that refuses the ids that could leave their segment,
+/// such as `..` or one holding `\`, and percent-encodes the rest; see
+/// [`resource::path_id`]) and scope, by its wire name, and for the image
+/// upload the multipart part and its content types.
 /// progenitor cannot send multipart bodies, so [`resource::Client`] has no
 /// `upload_image` method; the upload's response type,
 /// [`resource::types::ImageEnvelope`], is generated all the same.
@@ -53,9 +55,10 @@ pub use generated::*;
 /// assert_eq!(operations::get_current_user::PATH, "/me");
 /// assert_eq!(operations::list_user_publications::SCOPE, "listPublications");
 /// assert_eq!(
-///     operations::list_user_publications::path("a/b"),
+///     operations::list_user_publications::path("a/b").unwrap(),
 ///     "/users/a%2Fb/publications"
 /// );
+/// assert!(operations::list_user_publications::path("..").is_err());
 /// assert_eq!(operations::upload_image::part::IMAGE, "image");
 /// ```
 #[allow(missing_docs, clippy::all, rustdoc::bare_urls)]

@@ -4,6 +4,7 @@
 
 use serde_json::json;
 
+use crate::resource::path_id::{self, InvalidPathId};
 use crate::resource::{operations, types};
 
 /// progenitor's own `new` would panic here: reqwest has no provider.
@@ -78,64 +79,278 @@ fn every_operation_has_the_references_method_path_and_scope() {
 /// with the id in place.
 #[test]
 fn path_builders_fill_in_their_templates() {
-    use operations::*;
     let id = "5303d74c64f66366f00cb9b2a94f3251bf5";
-    let cases = [
-        (
-            list_user_publications::path(id),
-            list_user_publications::PATH_TEMPLATE.replace("{userId}", id),
-        ),
-        (
-            list_publication_contributors::path(id),
-            list_publication_contributors::PATH_TEMPLATE.replace("{publicationId}", id),
-        ),
-        (
-            create_user_post::path(id),
-            create_user_post::PATH_TEMPLATE.replace("{authorId}", id),
-        ),
-        (
-            create_publication_post::path(id),
-            create_publication_post::PATH_TEMPLATE.replace("{publicationId}", id),
-        ),
-    ];
-    for (built, expected) in cases {
-        assert_eq!(built, expected);
+    for (path, template, parameter) in BUILDERS {
+        assert_eq!(
+            path(id).unwrap(),
+            template.replace(&format!("{{{parameter}}}"), id)
+        );
     }
     assert_eq!(
-        list_user_publications::path(id),
+        operations::list_user_publications::path(id).unwrap(),
         "/users/5303d74c64f66366f00cb9b2a94f3251bf5/publications"
     );
 }
 
-/// An id is one path segment whatever it holds: no `/` reaches another
-/// path, no `?` or `#` starts a query or fragment, no `%` decodes into
-/// something else.
+type Builder = fn(&str) -> Result<String, InvalidPathId>;
+
+/// Every templated operation: its path builder, its template and the spec
+/// name of its one path parameter.
+const BUILDERS: [(Builder, &str, &str); 4] = [
+    (
+        operations::list_user_publications::path,
+        operations::list_user_publications::PATH_TEMPLATE,
+        "userId",
+    ),
+    (
+        operations::list_publication_contributors::path,
+        operations::list_publication_contributors::PATH_TEMPLATE,
+        "publicationId",
+    ),
+    (
+        operations::create_user_post::path,
+        operations::create_user_post::PATH_TEMPLATE,
+        "authorId",
+    ),
+    (
+        operations::create_publication_post::path,
+        operations::create_publication_post::PATH_TEMPLATE,
+        "publicationId",
+    ),
+];
+
+/// Ids that try to leave their segment: dot segments, plain and encoded,
+/// `\` (read as `/` by the URL parser), separators, query and fragment
+/// starters, percent signs, spaces, controls (tab and newlines are dropped
+/// by the URL parser), and non-ASCII.
+const HOSTILE_IDS: &[&str] = &[
+    "",
+    ".",
+    "..",
+    "...",
+    "..\\x",
+    "..\\publications\\PUB",
+    "..\\..\\..\\x",
+    "x\\..",
+    "a\\b",
+    "\\",
+    "%2e%2e",
+    "%2E",
+    "%2e",
+    ".%2e",
+    "%2e.",
+    "%2F",
+    "%",
+    "%%41",
+    "a/b",
+    "/",
+    "../x",
+    "a/../b?c=%2F d#e",
+    "?x",
+    "#x",
+    "x?",
+    ";x",
+    ":x",
+    "@x",
+    "[::1]",
+    "~user",
+    " ",
+    " .. ",
+    "a b",
+    "\0",
+    "\t..",
+    ".\n.",
+    "\r",
+    "\u{7f}",
+    "\u{1b}[0m",
+    "é",
+    "日本",
+    "\u{202e}",
+    "\u{feff}..",
+    "．．",
+];
+
+/// The URL reqwest requests for `path`: `IntoUrl for String` is
+/// `Url::parse`, with the WHATWG rules that read `\` as `/` and resolve dot
+/// segments.
+fn sent(path: &str) -> reqwest::Url {
+    reqwest::Url::parse(&format!("{}{path}", crate::resource::servers::API_SERVER)).unwrap()
+}
+
+fn segments(url: &reqwest::Url) -> Vec<String> {
+    url.path_segments().unwrap().map(str::to_owned).collect()
+}
+
+/// The segments the server's path and `template` give, with the
+/// placeholder's index among them.
+fn template_segments(template: &str, parameter: &str) -> (Vec<String>, usize) {
+    let mut all = segments(&reqwest::Url::parse(crate::resource::servers::API_SERVER).unwrap());
+    all.extend(
+        template
+            .trim_start_matches('/')
+            .split('/')
+            .map(str::to_owned),
+    );
+    let at = all
+        .iter()
+        .position(|s| *s == format!("{{{parameter}}}"))
+        .unwrap();
+    (all, at)
+}
+
+fn percent_decode(segment: &str) -> Vec<u8> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+            out.push(u8::from_str_radix(hex, 16).unwrap());
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Whether an id must be refused: percent-encoding cannot keep it in its
+/// segment.
+fn refused(id: &str) -> bool {
+    matches!(id, "" | "." | "..") || id.contains('\\')
+}
+
+/// Review finding: `encode_path` left `\` and dot segments alone, so once
+/// reqwest parsed the URL an id left its segment. Now every builder either
+/// refuses the id, naming its parameter, or gives a URL with exactly the
+/// template's segments, the id alone in its own, encoded by `path_id::encode`
+/// and decoding back to the id, with no query and no fragment.
 #[test]
-fn path_builders_percent_encode_ids_as_one_segment() {
+fn hostile_ids_stay_in_their_segment_or_are_refused() {
+    for (path, template, parameter) in BUILDERS {
+        let (mut expected, at) = template_segments(template, parameter);
+        for &id in HOSTILE_IDS {
+            let built = path(id);
+            if refused(id) {
+                let e = built.unwrap_err();
+                assert_eq!(e.parameter(), parameter, "{id:?}");
+                continue;
+            }
+            let built = built.unwrap_or_else(|e| panic!("{id:?} refused: {e}"));
+            let url = sent(&built);
+            expected[at] = path_id::encode(id);
+            assert_eq!(segments(&url), expected, "{id:?} in {template}");
+            assert_eq!(percent_decode(&expected[at]), id.as_bytes(), "{id:?}");
+            assert_eq!(url.query(), None, "{id:?}");
+            assert_eq!(url.fragment(), None, "{id:?}");
+            assert_eq!(url.host_str(), Some("api.medium.com"), "{id:?}");
+        }
+    }
+}
+
+/// The review's own cases, which reached another path or left `/v1`.
+#[test]
+fn the_reviews_escaping_ids_are_refused() {
     use operations::*;
-    let hostile = "a/../b?c=%2F d#e";
-    let encoded = "a%2F..%2Fb%3Fc=%252F%20d%23e";
+    for (built, parameter) in [
+        (create_user_post::path("..\\publications\\PUB"), "authorId"),
+        (list_user_publications::path("..\\..\\..\\x"), "userId"),
+        (create_publication_post::path(".."), "publicationId"),
+        (list_user_publications::path("."), "userId"),
+        (list_user_publications::path(""), "userId"),
+    ] {
+        assert_eq!(built.unwrap_err().parameter(), parameter);
+    }
+}
+
+/// progenitor's `Client` methods build their URLs with
+/// `progenitor_client::encode_path`, which leaves `\` and dots alone: an
+/// unchecked id does leave its segment. An id `check_ids` accepts stays in
+/// its segment under that encoding too, which is what the hand-written layer
+/// relies on when it checks ids before calling those methods.
+#[test]
+fn ids_check_ids_accepts_stay_in_their_segment_under_progenitors_encoding() {
+    use operations::create_user_post;
+    let progenitors = |id: &str| format!("/users/{}/posts", progenitor_client::encode_path(id));
     assert_eq!(
-        list_user_publications::path(hostile),
-        format!("/users/{encoded}/publications")
+        sent(&progenitors("..\\publications\\PUB")).path(),
+        "/v1/publications/PUB/posts",
+        "encode_path still leaves `\\` and `..`: the check stays needed"
+    );
+    let (mut expected, at) = template_segments(create_user_post::PATH_TEMPLATE, "authorId");
+    for &id in HOSTILE_IDS {
+        if create_user_post::check_ids(id).is_err() {
+            assert!(refused(id), "{id:?}");
+            continue;
+        }
+        assert!(!refused(id), "{id:?}");
+        let url = sent(&progenitors(id));
+        let got = segments(&url);
+        assert_eq!(got.len(), expected.len(), "{id:?}: {url}");
+        assert_eq!(percent_decode(&got[at]), id.as_bytes(), "{id:?}: {url}");
+        expected[at].clone_from(&got[at]);
+        assert_eq!(got, expected, "{id:?}: {url}");
+        assert_eq!(url.query(), None, "{id:?}");
+        assert_eq!(url.fragment(), None, "{id:?}");
+    }
+}
+
+/// A refusal names the parameter and why, and quotes at most 32 characters
+/// of the id, however long it is.
+#[test]
+fn a_refused_id_names_its_parameter_and_quotes_little_of_it() {
+    use operations::*;
+    let e = create_user_post::path("..").unwrap_err();
+    assert_eq!(e.parameter(), "authorId");
+    assert_eq!(
+        e.to_string(),
+        "path parameter `authorId` is a dot segment, which URL parsers resolve: \"..\""
     );
     assert_eq!(
-        list_publication_contributors::path(hostile),
-        format!("/publications/{encoded}/contributors")
+        list_user_publications::path("").unwrap_err().to_string(),
+        "path parameter `userId` is empty: \"\""
     );
+    let huge = format!("{}\\", "x".repeat(1_000_000));
+    let e = list_publication_contributors::check_ids(&huge).unwrap_err();
+    assert_eq!(e.reason(), "holds a `\\`, which URL parsers read as `/`");
     assert_eq!(
-        create_user_post::path(hostile),
-        format!("/users/{encoded}/posts")
+        e.to_string(),
+        format!(
+            "path parameter `publicationId` holds a `\\`, which URL parsers read as `/`: \
+             \"{}\"… (1000001 bytes)",
+            "x".repeat(path_id::MAX_QUOTED_CHARS)
+        )
     );
-    assert_eq!(
-        create_publication_post::path(hostile),
-        format!("/publications/{encoded}/posts")
+    let short = format!("{}\\", "x".repeat(path_id::MAX_QUOTED_CHARS - 1));
+    assert!(
+        path_id::check("p", &short)
+            .unwrap_err()
+            .to_string()
+            .ends_with(&format!("{short:?}")),
+        "an id of exactly the cap is quoted whole"
     );
-    assert_eq!(list_user_publications::path(""), "/users//publications");
-    assert_eq!(
-        list_user_publications::path("é"),
-        "/users/%C3%A9/publications"
-    );
+    let e: Box<dyn std::error::Error> = Box::new(e);
+    assert!(e.source().is_none());
+}
+
+/// Everything but RFC 3986's unreserved characters is encoded, byte by
+/// byte, in upper-case hex.
+#[test]
+fn encode_leaves_only_unreserved_characters() {
+    for byte in 0..=0x7f_u8 {
+        let c = char::from(byte);
+        let unreserved = c.is_ascii_alphanumeric() || "-._~".contains(c);
+        let expected = if unreserved {
+            c.to_string()
+        } else {
+            format!("%{byte:02X}")
+        };
+        assert_eq!(path_id::encode(&c.to_string()), expected, "{byte:#x}");
+    }
+    assert_eq!(path_id::encode("%2e"), "%252e");
+    assert_eq!(path_id::encode("é/\\"), "%C3%A9%2F%5C");
+    assert_eq!(path_id::encode("Ab9-._~"), "Ab9-._~");
 }
 
 #[test]

@@ -86,11 +86,16 @@ fn run(args: Vec<String>) -> Result<ExitCode, String> {
 }
 
 fn codegen(root: &Path, check: bool) -> Result<ExitCode, String> {
-    // Every target is checked before the verdict, so one run shows all drift.
+    // Every target is tried before the verdict, so one run shows all drift
+    // and every target that cannot be generated: an error in one spec does
+    // not hide the state of the others.
     let mut drifted = Vec::new();
+    let mut errors = Vec::new();
     for target in TARGETS {
-        if !codegen_target(root, target, check)? {
-            drifted.push(target.snapshot_file);
+        match codegen_target(root, target, check) {
+            Ok(true) => {}
+            Ok(false) => drifted.push(target.snapshot_file),
+            Err(message) => errors.push(message),
         }
     }
     if check && !drifted.is_empty() {
@@ -98,6 +103,15 @@ fn codegen(root: &Path, check: bool) -> Result<ExitCode, String> {
             "\nto fix {}, run:\n    cargo xtask codegen",
             drifted.join(" and ")
         );
+    }
+    if !errors.is_empty() {
+        // Exit 2, as for any other error, after every message.
+        for message in &errors {
+            eprintln!("error: {message}");
+        }
+        return Ok(ExitCode::from(2));
+    }
+    if check && !drifted.is_empty() {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)

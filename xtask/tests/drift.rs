@@ -177,6 +177,63 @@ fn a_drift_in_the_resource_snapshot_alone_fails_the_check() {
     );
 }
 
+/// Review finding: a generation error in the first target stopped the run
+/// before the second target's drift was reported. Every target is tried:
+/// the broken spec's error and the other snapshot's drift both show, and
+/// the run exits 2, as for any error.
+#[test]
+fn an_error_in_one_spec_does_not_hide_the_other_snapshots_drift() {
+    let tmp = copy_of_the_workspace();
+    let root = tmp.path();
+    drift(
+        &root.join("medium-oauth2-openapi.yml"),
+        "        expires_at:\n          type: integer",
+        "        expires_at:\n          type: [integer, string]",
+    );
+    drift(
+        &root.join("medium-resource-api.yml"),
+        "x-medium-scope: uploadImage",
+        "x-medium-scope: publishPost",
+    );
+    let resource_before = std::fs::read(root.join("generated/medium_resource_api.rs")).unwrap();
+
+    let failed = xtask(root, &["--check"]);
+    let stdout = String::from_utf8_lossy(&failed.stdout);
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert_eq!(failed.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("error: medium-oauth2-openapi.yml: ")
+            && stderr.contains("/components/schemas/TokenResponse/properties/expires_at/type"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("+        pub const SCOPE: &str = \"publishPost\";"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("generated/medium_resource_api.rs has drifted"),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read(root.join("generated/medium_resource_api.rs")).unwrap(),
+        resource_before,
+        "--check must not write"
+    );
+
+    // Without --check the good target is still written.
+    let written = xtask(root, &[]);
+    let stdout = String::from_utf8_lossy(&written.stdout);
+    assert_eq!(written.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains("updated generated/medium_resource_api.rs"),
+        "{stdout}"
+    );
+    assert!(
+        String::from_utf8_lossy(&written.stderr).contains("error: medium-oauth2-openapi.yml: "),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn unknown_arguments_are_usage_errors() {
     let out = Command::new(env!("CARGO_BIN_EXE_xtask"))

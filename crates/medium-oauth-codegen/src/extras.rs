@@ -8,7 +8,7 @@ use openapiv3::{
     Schema, SchemaKind, StringFormat, Type, VariantOrUnknownOrEmpty,
 };
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::quote;
 
 use crate::{CodegenError, Flavor};
 
@@ -30,7 +30,44 @@ fn spec_error(pointer: String, reason: impl Into<String>) -> CodegenError {
     }
 }
 
-fn escape(token: &str) -> String {
+/// The Rust identifier `case` makes of each name, in order. `format_ident!`
+/// would panic on a name that gives no identifier, so each is parsed first:
+/// a name that gives a keyword, a leading digit or nothing usable is refused
+/// at its pointer, and so is a second name that gives the same identifier
+/// (`imageFile` and `image_file`), which would be a duplicate item.
+fn idents<'n>(
+    names: impl IntoIterator<Item = (&'n str, String)>,
+    case: fn(&str) -> String,
+    what: &str,
+) -> Result<Vec<syn::Ident>, CodegenError> {
+    let mut seen: Vec<(syn::Ident, &str)> = Vec::new();
+    for (name, pointer) in names {
+        let text = case(name);
+        let ident = syn::parse_str::<syn::Ident>(&text).map_err(|_| {
+            spec_error(
+                pointer.clone(),
+                format!(
+                    "the {what} `{name}` becomes `{text}` in Rust, which is not an identifier \
+                     (a keyword, a leading digit, or no letter at all)"
+                ),
+            )
+        })?;
+        if let Some((_, first)) = seen.iter().find(|(other, _)| *other == ident) {
+            return Err(spec_error(
+                pointer,
+                format!("the {what} `{name}` becomes `{text}` in Rust, as `{first}` does"),
+            ));
+        }
+        seen.push((ident, name));
+    }
+    Ok(seen.into_iter().map(|(ident, _)| ident).collect())
+}
+
+fn upper_snake(name: &str) -> String {
+    snake(name).to_ascii_uppercase()
+}
+
+pub(crate) fn escape(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")
 }
 
@@ -155,10 +192,8 @@ fn form_fields(op: &Op<'_>) -> Result<Vec<String>, CodegenError> {
 /// The authorize operation's query: a struct of the free parameters, constants
 /// for the fixed ones (one-value enums) and every parameter's name.
 fn authorize_query(op: &Op<'_>) -> Result<TokenStream, CodegenError> {
-    let mut fields = Vec::new();
-    let mut pairs = Vec::new();
-    let mut name_consts = Vec::new();
-    let mut fixed_consts = Vec::new();
+    // Each parameter's name, pointer, description and fixed value, if any.
+    let mut params = Vec::new();
     for (i, param) in op.op.parameters.iter().enumerate() {
         let pointer = format!("{}/parameters/{i}", op.pointer);
         let ReferenceOr::Item(Parameter::Query { parameter_data, .. }) = param else {
@@ -185,15 +220,43 @@ fn authorize_query(op: &Op<'_>) -> Result<TokenStream, CodegenError> {
                 "the authorize redirect supports required parameters only",
             ));
         }
-        let upper = format_ident!("{}", snake(name).to_ascii_uppercase());
+        params.push((
+            name,
+            format!("{pointer}/name"),
+            parameter_data,
+            fixed_string(schema),
+        ));
+    }
+    let uppers = idents(
+        params
+            .iter()
+            .map(|(name, pointer, ..)| (*name, pointer.clone())),
+        upper_snake,
+        "query parameter",
+    )?;
+    let free = params.iter().filter(|(.., fixed)| fixed.is_none());
+    let mut field_idents = idents(
+        free.map(|(name, pointer, ..)| (*name, pointer.clone())),
+        snake,
+        "query parameter",
+    )?
+    .into_iter();
+
+    let mut fields = Vec::new();
+    let mut pairs = Vec::new();
+    let mut name_consts = Vec::new();
+    let mut fixed_consts = Vec::new();
+    for ((name, _, parameter_data, fixed), upper) in params.into_iter().zip(uppers) {
         let name_doc = format!(" The `{name}` query parameter.");
         name_consts.push(quote! { #[doc = #name_doc] pub const #upper: &str = #name; });
-        if let Some(value) = fixed_string(schema) {
+        if let Some(value) = fixed {
             let doc = format!(" The only value the spec allows for `{name}`.");
             fixed_consts.push(quote! { #[doc = #doc] pub const #upper: &str = #value; });
             pairs.push(quote! { (param::#upper, fixed::#upper) });
         } else {
-            let field = format_ident!("{}", snake(name));
+            let field = field_idents
+                .next()
+                .expect("one identifier per free parameter");
             let doc = doc_of(parameter_data.description.as_deref());
             fields.push(quote! { #doc pub #field: &'a str, });
             pairs.push(quote! { (param::#upper, self.#field) });
@@ -269,59 +332,182 @@ fn path_parameter<'a>(op: &'a Op<'_>, name: &str) -> Option<&'a ParameterData> {
         })
 }
 
-/// `PATH` for a fixed path; for a templated one its template and a `path`
-/// function that fills it in, so no caller formats a path by hand.
+/// `PATH` for a fixed path; for a templated one its template, a `check_ids`
+/// function and a `path` function that fills it in, so no caller formats a
+/// path by hand.
 fn path_items(op: &Op<'_>) -> Result<TokenStream, CodegenError> {
     let path = op.path;
-    let names = placeholders(path).map_err(|reason| {
-        spec_error(
-            format!("/paths/{}", escape(path)),
-            format!("the path template has {reason}"),
-        )
-    })?;
+    let pointer = format!("/paths/{}", escape(path));
+    let names = placeholders(path)
+        .map_err(|reason| spec_error(pointer.clone(), format!("the path template has {reason}")))?;
     if names.is_empty() {
         return Ok(quote! {
             /// Path, relative to [`SERVER`].
             pub const PATH: &str = #path;
         });
     }
+    let args = idents(
+        names.iter().map(|name| (*name, pointer.clone())),
+        snake,
+        "path parameter",
+    )?;
     let mut format = path.to_owned();
-    let mut args = Vec::new();
     let mut arg_docs = Vec::new();
-    for name in names {
+    for (name, arg) in names.iter().zip(&args) {
         let data = path_parameter(op, name).ok_or_else(|| {
             spec_error(
                 format!("{}/parameters", op.pointer),
                 format!("`{{{name}}}` in the path has no inline path parameter of that name"),
             )
         })?;
-        let arg = snake(name);
         arg_docs.push(match data.description.as_deref() {
             Some(text) => format!(" - `{arg}`: {}", text.trim()),
             None => format!(" - `{arg}`: the `{name}` segment."),
         });
         format = format.replacen(&format!("{{{name}}}"), "{}", 1);
-        args.push(format_ident!("{arg}"));
     }
-    // progenitor_client::encode_path is what progenitor's own methods call
-    // for path parameters (hidden from its docs, but the pinned release's
-    // generated code depends on it just the same), so a path built here is
-    // the one progenitor would send.
+    // Only an operation progenitor sees has a `Client` method to warn about.
+    let client_method = crate::extras_only_body(op.op).is_none().then(|| {
+        quote! {
+            #[doc = ""]
+            /// Call it before this operation's method on the generated
+            /// [`Client`](super::super::Client): that method encodes ids with
+            /// progenitor's `encode_path`, which leaves `\`, `.` and `..` as
+            /// they are, and reqwest's URL parser reads `\` as `/` and
+            /// resolves dot segments, so an unchecked id can send the request
+            /// to another path. An id this accepts stays in its segment under
+            /// that encoding too.
+        }
+    });
     Ok(quote! {
         /// Path template, relative to [`SERVER`], with a `{name}` placeholder
         /// for each path parameter: the spec's syntax, which axum 0.8 routes
         /// use too. A request's path comes from [`path`].
         pub const PATH_TEMPLATE: &str = #path;
-        /// The path for these parameters, relative to [`SERVER`]. Each is
-        /// percent-encoded as one path segment, as progenitor's own methods
-        /// encode them, so an id holding `/`, `?` or `%` cannot reach another
-        /// path or start a query.
+        /// Refuses an id that could leave its path segment, by the rules of
+        /// [`path_id::check`](super::super::path_id::check), naming the
+        /// parameter that holds it.
+        #client_method
+        pub fn check_ids(#(#args: &str),*) -> Result<(), super::super::path_id::InvalidPathId> {
+            #(super::super::path_id::check(#names, #args)?;)*
+            Ok(())
+        }
+        /// The path for these parameters, relative to [`SERVER`]. Each id is
+        /// first checked by [`check_ids`], as percent-encoding alone cannot
+        /// keep `.` and `..` from being read as dot segments, then encoded by
+        /// [`path_id::encode`](super::super::path_id::encode), so nothing in
+        /// it can end its segment, start a query or decode into another path.
         ///
         #(#[doc = #arg_docs])*
-        pub fn path(#(#args: &str),*) -> String {
-            format!(#format, #(::progenitor_client::encode_path(#args)),*)
+        pub fn path(#(#args: &str),*) -> Result<String, super::super::path_id::InvalidPathId> {
+            check_ids(#(#args),*)?;
+            Ok(format!(#format, #(super::super::path_id::encode(#args)),*))
         }
     })
+}
+
+/// `path_id`, beside `operations` when some path is templated: the id check
+/// and the segment encoding every `path` builder uses, and the error of a
+/// refused id.
+fn path_id_module() -> TokenStream {
+    quote! {
+        /// What keeps an id in its path segment. Percent-encoding alone does
+        /// not: the URL parser reqwest uses (`Url::parse`, WHATWG rules) reads
+        /// `\` as `/` in `http(s)` URLs and resolves `.` and `..` segments,
+        /// so `..` or `..\x` as an id would move a request to another path,
+        /// and an empty id would leave `//`. [`check`](path_id::check) refuses
+        /// those ids and [`encode`](path_id::encode) encodes the rest; each operation's `path` builder does
+        /// both.
+        ///
+        /// progenitor's own `Client` methods for these operations encode ids
+        /// with `progenitor_client::encode_path`, which leaves `\`, `.` and
+        /// `..` alone: they have the same flaw, so the hand-written layer must
+        /// run each operation's `check_ids` (or [`check`](path_id::check)) on every id before
+        /// calling them.
+        pub mod path_id {
+            /// How many characters of a refused id an [`InvalidPathId`]
+            /// quotes: an id can be arbitrarily long, an error message should
+            /// not be.
+            pub const MAX_QUOTED_CHARS: usize = 32;
+
+            /// An id refused as a path segment: which parameter, why, and at
+            /// most [`MAX_QUOTED_CHARS`] characters of the id.
+            #[derive(Debug, Clone, PartialEq, Eq)]
+            pub struct InvalidPathId {
+                parameter: &'static str,
+                reason: &'static str,
+                quoted: String,
+            }
+
+            impl InvalidPathId {
+                /// The path parameter, as the spec names it (`userId`).
+                pub fn parameter(&self) -> &'static str {
+                    self.parameter
+                }
+
+                /// Why the id was refused.
+                pub fn reason(&self) -> &'static str {
+                    self.reason
+                }
+            }
+
+            impl ::std::fmt::Display for InvalidPathId {
+                fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                    write!(
+                        f,
+                        "path parameter `{}` {}: {}",
+                        self.parameter, self.reason, self.quoted
+                    )
+                }
+            }
+
+            impl ::std::error::Error for InvalidPathId {}
+
+            /// Refuses an id that percent-encoding cannot keep in its
+            /// segment: the empty id, `.` and `..` (dot segments), and any id
+            /// holding `\`, which the URL parser reads as `/` and which
+            /// progenitor's `encode_path` does not encode. Every other id
+            /// stays in its segment once encoded by [`encode`], or by
+            /// `encode_path`.
+            pub fn check(parameter: &'static str, id: &str) -> Result<(), InvalidPathId> {
+                let reason = match id {
+                    "" => "is empty",
+                    "." | ".." => "is a dot segment, which URL parsers resolve",
+                    _ if id.contains('\\') => "holds a `\\`, which URL parsers read as `/`",
+                    _ => return Ok(()),
+                };
+                let quoted = match id.char_indices().nth(MAX_QUOTED_CHARS) {
+                    None => format!("{id:?}"),
+                    Some((end, _)) => format!("{:?}… ({} bytes)", &id[..end], id.len()),
+                };
+                Err(InvalidPathId {
+                    parameter,
+                    reason,
+                    quoted,
+                })
+            }
+
+            /// Percent-encodes every byte of `id` but RFC 3986's unreserved
+            /// characters (`A`–`Z`, `a`–`z`, `0`–`9`, `-`, `.`, `_`, `~`):
+            /// `/`, `\`, `%`, `?`, `#`, spaces, controls and non-ASCII are all
+            /// encoded, so a literal `%2e` becomes `%252e`, never a dot. It
+            /// does not refuse `.` or `..`: [`check`] does.
+            pub fn encode(id: &str) -> String {
+                const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                let mut out = String::with_capacity(id.len());
+                for &byte in id.as_bytes() {
+                    if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+                        out.push(char::from(byte));
+                    } else {
+                        out.push('%');
+                        out.push(char::from(HEX[usize::from(byte >> 4)]));
+                        out.push(char::from(HEX[usize::from(byte & 0x0f)]));
+                    }
+                }
+                out
+            }
+        }
+    }
 }
 
 /// `SCOPE`, from the operation's `x-medium-scope`: required of every REST
@@ -359,6 +545,8 @@ fn scope(op: &Op<'_>, flavor: Flavor) -> Result<TokenStream, CodegenError> {
 /// One part of a multipart request body.
 struct Part<'a> {
     name: &'a str,
+    /// JSON pointer of the part's schema.
+    pointer: String,
     description: Option<&'a str>,
     content_types: Vec<String>,
 }
@@ -457,6 +645,7 @@ fn multipart_parts<'a>(op: &'a Op<'_>) -> Result<Option<Vec<Part<'a>>>, CodegenE
         };
         parts.push(Part {
             name,
+            pointer: format!("{pointer}/schema/properties/{}", escape(name)),
             description,
             content_types,
         });
@@ -471,11 +660,15 @@ fn multipart(op: &Op<'_>) -> Result<TokenStream, CodegenError> {
         return Ok(quote!());
     };
     let names = parts.iter().map(|part| part.name);
+    let uppers = idents(
+        parts.iter().map(|part| (part.name, part.pointer.clone())),
+        upper_snake,
+        "multipart part",
+    )?;
     let mut name_consts = Vec::new();
     let mut type_consts = Vec::new();
-    for part in &parts {
+    for (part, upper) in parts.iter().zip(uppers) {
         let name = part.name;
-        let upper = format_ident!("{}", snake(name).to_ascii_uppercase());
         let title = format!(" The `{name}` part.");
         let description = doc_of(part.description);
         name_consts.push(quote! {
@@ -560,9 +753,16 @@ pub(crate) fn generate(api: &OpenAPI, flavor: Flavor) -> Result<TokenStream, Cod
     });
     let server_count = api.servers.len();
 
+    let module_idents = idents(
+        ops.iter()
+            .map(|op| (op.id, format!("{}/operationId", op.pointer))),
+        snake,
+        "operationId",
+    )?;
     let mut modules = Vec::new();
-    for op in &ops {
-        let module = format_ident!("{}", snake(op.id));
+    let mut templated = false;
+    for (op, module) in ops.iter().zip(module_idents) {
+        templated |= op.path.contains('{');
         let (server, id) = (op.server, op.id);
         let method = op.method.to_ascii_uppercase();
         let doc = format!(" `{method} {}`: the `{id}` operation.", op.path);
@@ -625,6 +825,7 @@ pub(crate) fn generate(api: &OpenAPI, flavor: Flavor) -> Result<TokenStream, Cod
             /// a multipart body its parts.
         },
     };
+    let path_id = templated.then(path_id_module);
     Ok(quote! {
         /// The servers the spec declares. progenitor ignores `servers`, so these
         /// are generated separately; no other code spells Medium's URLs.
@@ -637,6 +838,7 @@ pub(crate) fn generate(api: &OpenAPI, flavor: Flavor) -> Result<TokenStream, Cod
         pub mod operations {
             #(#modules)*
         }
+        #path_id
     })
 }
 
@@ -688,33 +890,71 @@ paths:
     }
 
     /// A builder takes one argument per placeholder, in the path's order,
-    /// from the operation's parameters or the path item's, and encodes each
-    /// as progenitor's methods do.
+    /// from the operation's parameters or the path item's, checks each under
+    /// its spec name and encodes each with `path_id::encode`, never with
+    /// progenitor's `encode_path`.
     #[test]
-    fn a_templated_path_gets_a_builder_that_encodes_every_id() {
+    fn a_templated_path_gets_a_builder_that_checks_and_encodes_every_id() {
         let out = extras(TWO_IDS, Flavor::Resource).unwrap();
         assert!(
             out.contains("pub const PATH_TEMPLATE: &str = \"/a/{firstId}/b/{secondId}\";"),
             "{out}"
         );
         assert!(!out.contains("pub const PATH:"), "{out}");
-        assert!(
-            out.contains("pub fn path(first_id: &str, second_id: &str) -> String {"),
-            "{out}"
-        );
         let compact: String = out.split_whitespace().collect();
-        assert!(
-            compact.contains(
-                "format!(\"/a/{}/b/{}\",::progenitor_client::encode_path(first_id),\
-                 ::progenitor_client::encode_path(second_id))"
-            ),
-            "{out}"
-        );
+        for expected in [
+            "pubfncheck_ids(first_id:&str,second_id:&str,)->Result<(),super::super::path_id::InvalidPathId>{\
+             super::super::path_id::check(\"firstId\",first_id)?;\
+             super::super::path_id::check(\"secondId\",second_id)?;Ok(())}",
+            "pubfnpath(first_id:&str,second_id:&str,)->Result<String,super::super::path_id::InvalidPathId>{\
+             check_ids(first_id,second_id)?;\
+             Ok(format!(\"/a/{}/b/{}\",super::super::path_id::encode(first_id),\
+             super::super::path_id::encode(second_id)),",
+            "pubmodpath_id{",
+        ] {
+            assert!(compact.contains(expected), "{expected}\n{out}");
+        }
+        assert!(!out.contains("encode_path("), "{out}");
         assert!(out.contains("/// - `first_id`: The first id."), "{out}");
         assert!(
             out.contains("/// - `second_id`: the `secondId` segment."),
             "{out}"
         );
+    }
+
+    /// `path_id` comes with templated paths only, and only an operation
+    /// progenitor gets a method for is warned about that method.
+    #[test]
+    fn the_path_id_module_and_the_client_method_warning() {
+        let out = extras(TWO_IDS, Flavor::Resource).unwrap();
+        assert_eq!(out.matches("pub mod path_id {").count(), 1, "{out}");
+        assert!(
+            !out.contains("Call it before this operation's method"),
+            "a multipart upload has no Client method: {out}"
+        );
+        let json = TWO_IDS.replace(
+            "          multipart/form-data:\n            schema:\n              type: object\n",
+            "          application/json:\n            schema:\n              type: object\n",
+        );
+        let json = json.replace("            encoding:\n              caption: {contentType: 'text/plain, text/markdown'}\n", "");
+        let out = extras(&json, Flavor::Resource).unwrap();
+        assert!(
+            out.contains("Call it before this operation's method"),
+            "{out}"
+        );
+
+        let fixed = "openapi: 3.0.3
+info: {title: t, version: '1'}
+servers: [{url: 'https://example.com/v1'}]
+paths:
+  /me:
+    get:
+      operationId: me
+      x-medium-scope: basicProfile
+      responses: {'200': {description: ok}}
+";
+        let out = extras(fixed, Flavor::Resource).unwrap();
+        assert!(!out.contains("path_id"), "{out}");
     }
 
     #[test]
@@ -786,6 +1026,129 @@ paths:
         let e = extras(&spec, Flavor::Resource).unwrap_err().to_string();
         assert!(
             e.starts_with("at /paths/~1other/get: served from https://elsewhere"),
+            "{e}"
+        );
+    }
+
+    /// Review finding: a name that is no identifier once cased panicked in
+    /// `format_ident!`. Each kind of name is now a spec error at its
+    /// pointer: parts, path parameters, operation ids, authorize parameters.
+    #[test]
+    fn names_that_give_no_rust_identifier_are_refused() {
+        let cases = [
+            (
+                TWO_IDS
+                    .replace("                caption:", "                2x:")
+                    .replace("              caption: {", "              2x: {"),
+                "at /paths/~1a~1{firstId}~1b~1{secondId}/post/requestBody/content/\
+                 multipart~1form-data/schema/properties/2x: the multipart part `2x` becomes `2X`",
+            ),
+            (
+                TWO_IDS.replace("                meta:", "                é:"),
+                "at /paths/~1a~1{firstId}~1b~1{secondId}/post/requestBody/content/\
+                 multipart~1form-data/schema/properties/é: the multipart part `é` becomes `_`",
+            ),
+            (
+                TWO_IDS
+                    .replace("{firstId}", "{type}")
+                    .replace("name: firstId", "name: type"),
+                "at /paths/~1a~1{type}~1b~1{secondId}: the path parameter `type` becomes `type`",
+            ),
+            (
+                TWO_IDS.replace("operationId: upload_pair", "operationId: 1st"),
+                "at /paths/~1a~1{firstId}~1b~1{secondId}/post/operationId: the operationId `1st` \
+                 becomes `1st`",
+            ),
+            (
+                TWO_IDS.replace("operationId: upload_pair", "operationId: self"),
+                "at /paths/~1a~1{firstId}~1b~1{secondId}/post/operationId: the operationId `self`",
+            ),
+        ];
+        for (spec, expected) in cases {
+            let e = extras(&spec, Flavor::Resource).unwrap_err().to_string();
+            assert!(e.starts_with(expected), "{expected}\n{e}");
+            assert!(e.contains("which is not an identifier"), "{e}");
+        }
+    }
+
+    /// Two names that give one identifier would be two items of one name.
+    #[test]
+    fn names_that_collide_once_cased_are_refused() {
+        let cases = [
+            (
+                TWO_IDS.replace("                meta:", "                Caption:"),
+                "at /paths/~1a~1{firstId}~1b~1{secondId}/post/requestBody/content/\
+                 multipart~1form-data/schema/properties/Caption: the multipart part `Caption` \
+                 becomes `CAPTION` in Rust, as `caption` does",
+            ),
+            (
+                TWO_IDS
+                    .replace("{secondId}", "{first_id}")
+                    .replace("name: secondId", "name: first_id"),
+                "at /paths/~1a~1{firstId}~1b~1{first_id}: the path parameter `first_id` becomes \
+                 `first_id` in Rust, as `firstId` does",
+            ),
+            (
+                format!(
+                    "{TWO_IDS}  /other:
+    get:
+      operationId: uploadPair
+      x-medium-scope: basicProfile
+      responses: {{'200': {{description: ok}}}}
+"
+                ),
+                "at /paths/~1other/get/operationId: the operationId `uploadPair` becomes \
+                 `upload_pair` in Rust, as `upload_pair` does",
+            ),
+        ];
+        for (spec, expected) in cases {
+            let e = extras(&spec, Flavor::Resource).unwrap_err().to_string();
+            assert_eq!(e, expected);
+        }
+    }
+
+    /// The authorize redirect's parameters become constants and fields.
+    #[test]
+    fn authorize_parameters_must_give_distinct_identifiers() {
+        let spec = |names: [&str; 2]| {
+            format!(
+                "openapi: 3.0.3
+info: {{title: t, version: '1'}}
+servers: [{{url: 'https://example.com'}}]
+paths:
+  /authorize:
+    get:
+      operationId: authorizeUser
+      parameters:
+        - {{name: {}, in: query, required: true, schema: {{type: string}}}}
+        - {{name: {}, in: query, required: true, schema: {{type: string}}}}
+      responses: {{'302': {{description: ok}}}}
+  /tokens:
+    post:
+      operationId: exchangeAuthorizationCode
+      responses: {{'201': {{description: ok}}}}
+",
+                names[0], names[1]
+            )
+        };
+        let out = extras(&spec(["client_id", "state"]), Flavor::OAuth).unwrap();
+        assert!(out.contains("pub client_id: &'a str,"), "{out}");
+        let e = extras(&spec(["client_id", "clientId"]), Flavor::OAuth)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "at /paths/~1authorize/get/parameters/1/name: the query parameter `clientId` \
+             becomes `CLIENT_ID` in Rust, as `client_id` does"
+        );
+        let e = extras(&spec(["client_id", "type"]), Flavor::OAuth)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(
+                "at /paths/~1authorize/get/parameters/1/name: the query parameter `type` \
+                 becomes `type` in Rust, which is not an identifier"
+            ),
             "{e}"
         );
     }

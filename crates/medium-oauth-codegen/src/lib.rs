@@ -77,10 +77,12 @@ pub const PROGENITOR_VERSION: &str = "0.15.1";
 
 /// Request-body media types that progenitor 0.15.1 cannot send: its
 /// `BodyContentType::from_str` refuses them, and one such operation fails the
-/// whole client. Operations with such a body are left out of what progenitor
-/// sees, and the extras still describe them for a hand-written request. The
-/// list is explicit so that any other unsupported type still fails
-/// generation instead of silently losing an operation.
+/// whole client. Operations whose body has one media type and it is one of
+/// these are left out of what progenitor sees, and the extras still describe
+/// them for a hand-written request. The list is explicit so that a single
+/// media type progenitor refuses otherwise still fails generation with its
+/// error instead of silently losing an operation; a body with several media
+/// types is refused before progenitor runs.
 pub const EXTRAS_ONLY_BODIES: &[&str] = &["multipart/form-data"];
 
 /// Why a spec could not be turned into code. Every variant says which
@@ -170,12 +172,11 @@ impl Target {
         convert::downgrade(&mut doc)?;
         let api: openapiv3::OpenAPI = serde_json::from_value(doc)?;
 
-        let mut settings = progenitor::GenerationSettings::default();
-        settings.with_interface(progenitor::InterfaceStyle::Positional);
-        let client = progenitor::Generator::new(&settings)
-            .generate_tokens(&progenitor_view(&api))
-            .map_err(|e| CodegenError::Progenitor(e.to_string()))?;
+        // The spec's own errors first, with their pointers: progenitor
+        // panics on some of them.
+        check_request_bodies(&api)?;
         let extras = extras::generate(&api, self.flavor)?;
+        let client = progenitor_tokens(&progenitor_view(&api))?;
 
         let mut file: syn::File = syn::parse2(quote::quote! { #client #extras })?;
         client_new_over_tls(&mut file);
@@ -183,20 +184,92 @@ impl Target {
     }
 }
 
+/// progenitor's client for `api`. progenitor and typify still have
+/// `todo!()`s for constructs they do not support; a panic in them becomes a
+/// [`CodegenError::Progenitor`], so the build fails with a message naming
+/// the spec instead of a build script's backtrace. (The default panic hook
+/// still prints the panic to stderr.)
+fn progenitor_tokens(view: &openapiv3::OpenAPI) -> Result<proc_macro2::TokenStream, CodegenError> {
+    let mut settings = progenitor::GenerationSettings::default();
+    settings.with_interface(progenitor::InterfaceStyle::Positional);
+    // Nothing outlives a panic: the generator is made and dropped inside.
+    let run = std::panic::AssertUnwindSafe(|| {
+        progenitor::Generator::new(&settings).generate_tokens(view)
+    });
+    match std::panic::catch_unwind(run) {
+        Ok(tokens) => tokens.map_err(|e| CodegenError::Progenitor(e.to_string())),
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("no message");
+            Err(CodegenError::Progenitor(format!("it panicked: {message}")))
+        }
+    }
+}
+
+/// Refuses, before progenitor sees them, the request bodies it would panic
+/// on: progenitor-impl 0.15.1 `todo!()`s on a body with more than one media
+/// type, and silently sends none for a body with no media type. So every
+/// request body must be inline and have exactly one media type.
+fn check_request_bodies(api: &openapiv3::OpenAPI) -> Result<(), CodegenError> {
+    for (path, item) in &api.paths.paths {
+        // The extras refuse path item references.
+        let openapiv3::ReferenceOr::Item(item) = item else {
+            continue;
+        };
+        for (method, op) in item.iter() {
+            let pointer = format!("/paths/{}/{method}/requestBody", extras::escape(path));
+            let body = match &op.request_body {
+                None => continue,
+                Some(openapiv3::ReferenceOr::Item(body)) => body,
+                Some(openapiv3::ReferenceOr::Reference { .. }) => {
+                    return Err(CodegenError::Spec {
+                        pointer,
+                        reason: "request body references are not supported".into(),
+                    });
+                }
+            };
+            if body.content.len() != 1 {
+                let listed: Vec<_> = body.content.keys().map(String::as_str).collect();
+                let found = match listed.len() {
+                    0 => "none".to_owned(),
+                    n => format!("{n} ({})", listed.join(", ")),
+                };
+                return Err(CodegenError::Spec {
+                    pointer: format!("{pointer}/content"),
+                    reason: format!(
+                        "a request body must have exactly one media type, and this one has \
+                         {found}: progenitor {PROGENITOR_VERSION} sends one media type per \
+                         operation and panics on more"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The [`EXTRAS_ONLY_BODIES`] media type of the operation's request body, if
-/// it has one. Parameters such as `; boundary=…` do not count, as progenitor
-/// ignores them too.
+/// that body has exactly one media type and it is one of them. Parameters
+/// such as `; boundary=…` do not count, as progenitor ignores them too. A
+/// body that lists another media type beside one of them is not exempt: it
+/// stays in progenitor's view, and [`check_request_bodies`] refuses it
+/// before that.
 pub(crate) fn extras_only_body(op: &openapiv3::Operation) -> Option<&'static str> {
     let Some(openapiv3::ReferenceOr::Item(body)) = &op.request_body else {
         return None;
     };
-    body.content.keys().find_map(|media_type| {
-        let essence = media_type.split(';').next().unwrap_or_default().trim();
-        EXTRAS_ONLY_BODIES
-            .iter()
-            .copied()
-            .find(|only| only.eq_ignore_ascii_case(essence))
-    })
+    let mut media_types = body.content.keys();
+    let (Some(media_type), None) = (media_types.next(), media_types.next()) else {
+        return None;
+    };
+    let essence = media_type.split(';').next().unwrap_or_default().trim();
+    EXTRAS_ONLY_BODIES
+        .iter()
+        .copied()
+        .find(|only| only.eq_ignore_ascii_case(essence))
 }
 
 /// The document progenitor sees: `api` without the operations whose body is
@@ -350,6 +423,141 @@ mod tests {
         assert!(msg.contains("text/csv"), "{msg}");
     }
 
+    /// The JSON body of `create_user_post`, the first operation with one.
+    const POST_BODY: &str = "          application/json:\n            schema:\n              $ref: '#/components/schemas/CreatePostRequest'\n";
+    const POST_BODY_POINTER: &str =
+        "medium-resource-api.yml: at /paths/~1users~1{authorId}~1posts/post/requestBody";
+
+    /// The resource spec with `create_user_post`'s body replaced.
+    fn with_post_body(body: &str) -> String {
+        let spec = resource_spec();
+        assert!(spec.contains(POST_BODY), "the post request body moved");
+        spec.replacen(POST_BODY, body, 1)
+    }
+
+    /// Review finding: a second media type reached progenitor's `todo!()`,
+    /// so build.rs panicked instead of printing a `cargo::error`. It is
+    /// refused first, naming the spec and the body's content.
+    #[test]
+    fn two_body_media_types_are_refused_at_the_bodys_content() {
+        let spec = with_post_body(&format!(
+            "{POST_BODY}          text/plain:\n            schema: {{type: string}}\n"
+        ));
+        let msg = RESOURCE.generate(&spec).unwrap_err().to_string();
+        assert!(
+            msg.starts_with(&format!(
+                "{POST_BODY_POINTER}/content: a request body must have exactly one media type, \
+                 and this one has 2 (application/json, text/plain)"
+            )),
+            "{msg}"
+        );
+    }
+
+    /// Review finding: JSON beside multipart made the whole operation
+    /// extras-only, so its `Client` method vanished without a word. Such a
+    /// body is now refused, and never exempt from progenitor.
+    #[test]
+    fn json_beside_multipart_is_refused_not_dropped() {
+        let spec = with_post_body(&format!(
+            "{POST_BODY}          multipart/form-data:\n            schema:\n              type: object\n              properties:\n                title: {{type: string}}\n"
+        ));
+        let msg = RESOURCE.generate(&spec).unwrap_err().to_string();
+        assert!(
+            msg.starts_with(&format!("{POST_BODY_POINTER}/content: ")),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("(application/json, multipart/form-data)"),
+            "{msg}"
+        );
+        let op: openapiv3::Operation = serde_yaml::from_str(
+            "requestBody:
+  content:
+    multipart/form-data: {schema: {type: object}}
+    application/json: {schema: {type: object}}
+responses: {}
+",
+        )
+        .unwrap();
+        assert_eq!(extras_only_body(&op), None, "a mixed body is not exempt");
+    }
+
+    #[test]
+    fn a_body_without_a_media_type_is_refused() {
+        let spec = resource_spec().replacen(
+            &format!("        content:\n{POST_BODY}"),
+            "        content: {}\n",
+            1,
+        );
+        let msg = RESOURCE.generate(&spec).unwrap_err().to_string();
+        assert!(
+            msg.starts_with(&format!(
+                "{POST_BODY_POINTER}/content: a request body must have exactly one media type, \
+                 and this one has none"
+            )),
+            "{msg}"
+        );
+    }
+
+    /// A body reference could hide two media types from the check, and the
+    /// extras refuse it anyway: it is refused before progenitor runs.
+    #[test]
+    fn a_request_body_reference_is_refused() {
+        let spec = resource_spec().replacen(
+            &format!("      requestBody:\n        required: true\n        content:\n{POST_BODY}"),
+            "      requestBody:\n        $ref: '#/components/requestBodies/Post'\n",
+            1,
+        );
+        let msg = RESOURCE.generate(&spec).unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            format!("{POST_BODY_POINTER}: request body references are not supported")
+        );
+    }
+
+    /// progenitor 0.15.1 `todo!()`s on a JSON body with an `encoding`: the
+    /// panic becomes an error naming the spec file.
+    #[test]
+    fn a_panic_in_progenitor_becomes_an_error_naming_the_spec() {
+        let spec = with_post_body(&format!(
+            "{POST_BODY}            encoding:\n              title: {{contentType: text/plain}}\n"
+        ));
+        let msg = RESOURCE.generate(&spec).unwrap_err().to_string();
+        assert!(
+            msg.starts_with(
+                "medium-resource-api.yml: progenitor 0.15.1 cannot generate a client from it: \
+                 it panicked: "
+            ),
+            "{msg}"
+        );
+        assert!(msg.contains("media type encoding not empty"), "{msg}");
+    }
+
+    /// Review finding: a part name that is no identifier once snake-cased
+    /// panicked in `format_ident!`.
+    #[test]
+    fn a_part_name_starting_with_a_digit_is_a_spec_error() {
+        let spec = resource_spec()
+            .replace(
+                "                image:\n                  type: string",
+                "                2x:\n                  type: string",
+            )
+            .replace(
+                "              image:\n                contentType",
+                "              2x:\n                contentType",
+            );
+        assert!(spec.contains("2x:\n                contentType"));
+        let msg = RESOURCE.generate(&spec).unwrap_err().to_string();
+        assert!(
+            msg.starts_with(
+                "medium-resource-api.yml: at /paths/~1images/post/requestBody/content/\
+                 multipart~1form-data/schema/properties/2x: the multipart part `2x` becomes \
+                 `2X` in Rust, which is not an identifier"
+            ),
+            "{msg}"
+        );
+    }
+
     #[test]
     fn a_missing_or_listed_scope_fails_with_its_pointer() {
         let spec = resource_spec();
@@ -397,6 +605,14 @@ paths:
         content:
           application/json: {schema: {type: object}}
       responses: {'201': {description: ok}}
+  /mixed:
+    post:
+      operationId: mixed
+      requestBody:
+        content:
+          multipart/form-data: {schema: {type: object}}
+          application/json: {schema: {type: object}}
+      responses: {'201': {description: ok}}
 ",
         )
         .unwrap();
@@ -405,14 +621,14 @@ paths:
             .operations()
             .filter_map(|(_, _, op)| op.operation_id.as_deref())
             .collect();
-        assert_eq!(ids, ["down", "json"]);
+        assert_eq!(ids, ["down", "json", "mixed"]);
         assert!(
             !view.paths.paths.contains_key("/only"),
             "an empty path is dropped"
         );
         assert_eq!(
             api.operations().count(),
-            4,
+            5,
             "the extras keep the full document"
         );
     }

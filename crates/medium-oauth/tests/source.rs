@@ -1038,3 +1038,34 @@ async fn a_retry_after_of_exactly_the_retry_cap_is_waited_out_within_the_call() 
     assert!(!same(&fresh, &s.token));
     assert_eq!(refresh_requests(&s.emu), 2);
 }
+
+/// The longest wait between attempts that can be set is a day: asked for
+/// more, a caller whose refresh failed once waits exactly a day (on paused
+/// time, at once) and then gets a token.
+#[tokio::test(start_paused = true)]
+async fn the_longest_wait_between_attempts_is_a_day() {
+    const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+    let emu = emulator(lifetime(3600)).await;
+    let clock = TestClock::matching(&emu);
+    let client = demo_client(&emu);
+    let token = login(&client, scopes![basicProfile]).await;
+    let source =
+        RefreshingTokenSource::builder(client, Arc::new(MemoryTokenStore::with_token(token)))
+            .margin(Duration::ZERO)
+            .jitter(Duration::ZERO)
+            .backoff(Duration::MAX, Duration::MAX)
+            .clock(clock)
+            .build()
+            .await
+            .unwrap();
+    advance(HOUR).await;
+    emu.inject_faults([Fault::Status(503)]);
+    let start = tokio::time::Instant::now();
+    source.token().await.unwrap();
+    let waited = start.elapsed();
+    assert!(
+        (DAY..DAY + Duration::from_secs(1)).contains(&waited),
+        "{waited:?}"
+    );
+    assert_eq!(refresh_requests(&emu), 2);
+}

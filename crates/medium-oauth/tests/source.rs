@@ -11,8 +11,8 @@ use common::*;
 use medium_oauth::{
     AccessToken, BearerAuth, BoxFuture, DEFAULT_RETRY_BASE, DEFAULT_RETRY_CAP, Error,
     FileTokenStore, LOCK_WAIT, MIN_TOKEN_LIFETIME, MemoryTokenStore, REAUTHORIZATION_RECHECK,
-    REFUSAL_COOLDOWN, RETRY_AFTER_CAP, RefreshingTokenSource, StaticTokenSource, StoreLock, Token,
-    TokenSource, TokenStore, scopes,
+    REFUSAL_COOLDOWN, RETRY_AFTER_CAP, RefreshingTokenSource, RefreshingTokenSourceBuilder,
+    StaticTokenSource, StoreLock, Token, TokenSource, TokenStore, scopes,
 };
 use medium_oauth_emulator::{Config, Emulator, Endpoint, Fault, Grant};
 
@@ -50,18 +50,24 @@ struct Setup {
 }
 
 async fn setup(config: Config, margin: Duration) -> Setup {
+    setup_with(config, |builder| builder.margin(margin)).await
+}
+
+/// [`setup`], with the source's builder adjusted by `adjust` (no jitter
+/// unless it sets some).
+async fn setup_with(
+    config: Config,
+    adjust: impl FnOnce(RefreshingTokenSourceBuilder) -> RefreshingTokenSourceBuilder,
+) -> Setup {
     let emu = emulator(config).await;
     let clock = TestClock::matching(&emu);
     let client = demo_client(&emu);
     let token = login(&client, scopes![basicProfile]).await;
     let store = Arc::new(MemoryTokenStore::with_token(token.clone()));
-    let source = RefreshingTokenSource::builder(client, store.clone())
-        .margin(margin)
+    let builder = RefreshingTokenSource::builder(client, store.clone())
         .jitter(Duration::ZERO)
-        .clock(clock.clone())
-        .build()
-        .await
-        .unwrap();
+        .clock(clock.clone());
+    let source = adjust(builder).build().await.unwrap();
     Setup {
         emu,
         clock,
@@ -1045,27 +1051,20 @@ async fn a_retry_after_of_exactly_the_retry_cap_is_waited_out_within_the_call() 
 #[tokio::test(start_paused = true)]
 async fn the_longest_wait_between_attempts_is_a_day() {
     const DAY: Duration = Duration::from_secs(24 * 60 * 60);
-    let emu = emulator(lifetime(3600)).await;
-    let clock = TestClock::matching(&emu);
-    let client = demo_client(&emu);
-    let token = login(&client, scopes![basicProfile]).await;
-    let source =
-        RefreshingTokenSource::builder(client, Arc::new(MemoryTokenStore::with_token(token)))
+    let s = setup_with(lifetime(3600), |builder| {
+        builder
             .margin(Duration::ZERO)
-            .jitter(Duration::ZERO)
             .backoff(Duration::MAX, Duration::MAX)
-            .clock(clock)
-            .build()
-            .await
-            .unwrap();
+    })
+    .await;
     advance(HOUR).await;
-    emu.inject_faults([Fault::Status(503)]);
+    s.emu.inject_faults([Fault::Status(503)]);
     let start = tokio::time::Instant::now();
-    source.token().await.unwrap();
+    s.source.token().await.unwrap();
     let waited = start.elapsed();
     assert!(
         (DAY..DAY + Duration::from_secs(1)).contains(&waited),
         "{waited:?}"
     );
-    assert_eq!(refresh_requests(&emu), 2);
+    assert_eq!(refresh_requests(&s.emu), 2);
 }

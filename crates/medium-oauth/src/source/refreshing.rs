@@ -500,5 +500,43 @@ mod tests {
         assert!(cooldown.active(origin + Duration::from_secs(5)));
         assert!(cooldown.active(origin + Duration::from_millis(64_999)));
         assert!(!cooldown.active(origin + Duration::from_secs(65)));
+        // Started at an instant too far off to count in u64 milliseconds (a
+        // clock gone wild): still a start, not taken for "never started".
+        let far = origin + Duration::from_secs(100_000_000_000_000_000);
+        cooldown.start(far);
+        assert!(cooldown.active(far));
+    }
+
+    /// A refresh that panics passes its panic on to the caller, as if run
+    /// in the caller's own task.
+    #[tokio::test]
+    async fn a_panic_in_detached_work_reaches_the_caller() {
+        let call = tokio::spawn(detached(async {
+            if true {
+                panic!("the store panicked");
+            }
+            Err(Error::NoToken)
+        }));
+        assert!(call.await.unwrap_err().is_panic());
+    }
+
+    /// A refresh cut short by its runtime shutting down is an error for the
+    /// caller, not a panic.
+    #[test]
+    fn work_cut_short_by_a_shutting_down_runtime_is_an_error() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let mut call = Box::pin(detached(std::future::pending()));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        {
+            let _inside = runtime.enter();
+            assert!(call.as_mut().poll(&mut cx).is_pending(), "handed to a task");
+        }
+        drop(runtime);
+        match call.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(Err(Error::RuntimeShutdown)) => {}
+            other => panic!("{other:?}"),
+        }
     }
 }

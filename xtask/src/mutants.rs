@@ -152,6 +152,9 @@ fn cargo_mutants(
     packages: &[String],
     args: &[String],
 ) -> Result<(Counts, Vec<String>), String> {
+    // cargo-mutants creates its output directory but not the parents.
+    std::fs::create_dir_all(output)
+        .map_err(|e| format!("cannot create {}: {e}", output.display()))?;
     let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     command
         .current_dir(root)

@@ -28,7 +28,7 @@ const MAX_DIFF_LINES: usize = 200;
 
 pub(crate) const USAGE: &str = "usage: cargo xtask codegen [--check] [--root DIR]
        cargo xtask mutants [--package P]... [--min PERCENT] [--single-pass]
-                           [-- CARGO_MUTANTS_ARGS]
+                           [--output DIR] [-- CARGO_MUTANTS_ARGS]
        cargo xtask build-cost [--top N] [--dir DIR] [--medium-oauth PATH]
 
   codegen          rewrite generated/ from medium-oauth2-openapi.yml and
@@ -40,7 +40,8 @@ pub(crate) const USAGE: &str = "usage: cargo xtask codegen [--check] [--root DIR
                    exit 1 when under PERCENT (default 90) of viable mutants
                    are caught; every mutant meets the unit tests first and
                    only their survivors the whole suite, unless
-                   --single-pass
+                   --single-pass; results in DIR (default
+                   target/xtask-mutants)
   build-cost       clean debug builds of a scratch app on medium-oauth and one
                    on oauth2-rs 5, each in a fresh target directory: wall
                    times, unit counts, their ratio and the N (default 10)

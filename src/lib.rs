@@ -83,22 +83,24 @@ mod tests {
 
     #[test]
     fn compiled_code_is_the_committed_snapshot() {
-        let built = include_str!(concat!(env!("OUT_DIR"), "/medium_oauth2_api.rs"));
-        let committed = include_str!("../generated/medium_oauth2_api.rs");
-        assert!(
-            built == committed,
-            "generated/ differs from what build.rs produced; run `cargo xtask codegen`"
-        );
-    }
-
-    #[test]
-    fn compiled_resource_code_is_the_committed_snapshot() {
-        let built = include_str!(concat!(env!("OUT_DIR"), "/medium_resource_api.rs"));
-        let committed = include_str!("../generated/medium_resource_api.rs");
-        assert!(
-            built == committed,
-            "generated/ differs from what build.rs produced; run `cargo xtask codegen`"
-        );
+        let pairs = [
+            (
+                include_str!(concat!(env!("OUT_DIR"), "/medium_oauth2_api.rs")),
+                include_str!("../generated/medium_oauth2_api.rs"),
+                "medium_oauth2_api.rs",
+            ),
+            (
+                include_str!(concat!(env!("OUT_DIR"), "/medium_resource_api.rs")),
+                include_str!("../generated/medium_resource_api.rs"),
+                "medium_resource_api.rs",
+            ),
+        ];
+        for (built, committed, name) in pairs {
+            assert!(
+                built == committed,
+                "generated/{name} differs from what build.rs produced; run `cargo xtask codegen`"
+            );
+        }
     }
 }
 

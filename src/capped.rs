@@ -21,14 +21,20 @@ pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 pub struct BodyTooLarge;
 
 /// Sends `request` and buffers the response body up to
-/// [`MAX_RESPONSE_BYTES`]. A larger body is dropped, the response then carries
-/// [`BodyTooLarge`] in its extensions and an empty body; status and headers are
-/// kept either way.
+/// [`MAX_RESPONSE_BYTES`] (see [`cap_body`]).
 pub async fn execute_capped(
     client: &reqwest::Client,
     request: reqwest::Request,
 ) -> reqwest::Result<reqwest::Response> {
-    let mut response = client.execute(request).await?;
+    cap_body(client.execute(request).await?).await
+}
+
+/// Buffers `response`'s body up to [`MAX_RESPONSE_BYTES`], for responses
+/// that arrive some other way than [`execute_capped`] (e.g. through
+/// reqwest-middleware). A larger body is dropped, the response then carries
+/// [`BodyTooLarge`] in its extensions and an empty body; status and headers
+/// are kept either way.
+pub async fn cap_body(mut response: reqwest::Response) -> reqwest::Result<reqwest::Response> {
     let mut body = Vec::new();
     let mut too_large = response
         .content_length()

@@ -67,7 +67,7 @@ pub mod resource {
 }
 
 mod capped;
-pub use capped::{BodyTooLarge, MAX_RESPONSE_BYTES, execute_capped};
+pub use capped::{BodyTooLarge, MAX_RESPONSE_BYTES, cap_body, execute_capped};
 pub mod tls;
 
 #[cfg(test)]

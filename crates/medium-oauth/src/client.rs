@@ -10,7 +10,7 @@ use medium_oauth2_api::{operations, servers, types};
 use secrecy::zeroize::Zeroize;
 use url::Url;
 
-use crate::api::{self, Envelope, User};
+use crate::api::{Envelope, User};
 use crate::authorize::{DEFAULT_PENDING_TTL, PendingAuthorization, VerifiedCallback};
 use crate::error::MediumError;
 use crate::redact::{quote, quote_bytes};
@@ -83,18 +83,7 @@ impl OAuthClientBuilder {
         let redirect_uri = checked_url("redirect_uri", &self.redirect_uri)?;
         let authorization_server = checked_url("authorization_server", &self.authorization_server)?;
         let api_server = checked_url("api_server", &self.api_server)?;
-        let invalid_http = |reason: String| Error::InvalidConfig {
-            field: "http client",
-            reason,
-        };
-        let http = crate::tls::client_builder()
-            .map_err(|e| invalid_http(e.to_string()))?
-            // Following a redirect from the token endpoint would send the
-            // client secret and code wherever the response points (SSRF).
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(self.timeout)
-            .build()
-            .map_err(|e| invalid_http(e.to_string()))?;
+        let http = http_client(self.timeout)?;
         Ok(OAuthClient {
             inner: Arc::new(Inner {
                 client_id: self.client_id,
@@ -110,7 +99,25 @@ impl OAuthClientBuilder {
     }
 }
 
-fn checked_url(field: &'static str, text: &str) -> Result<Url, Error> {
+/// The HTTP client of every request this crate sends: its TLS set-up, no
+/// redirects and `timeout` from connect to last byte.
+pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, Error> {
+    let invalid_http = |reason: String| Error::InvalidConfig {
+        field: "http client",
+        reason,
+    };
+    crate::tls::client_builder()
+        .map_err(|e| invalid_http(e.to_string()))?
+        // Following a redirect from the token endpoint would send the client
+        // secret and code wherever the response points (SSRF); from the API,
+        // a redirect has no business moving a post or an upload elsewhere.
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .build()
+        .map_err(|e| invalid_http(e.to_string()))
+}
+
+pub(crate) fn checked_url(field: &'static str, text: &str) -> Result<Url, Error> {
     let url = Url::parse(text).map_err(|e| Error::InvalidConfig {
         field,
         reason: format!("{text:?} is not a URL: {e}"),
@@ -345,7 +352,7 @@ impl OAuthClient {
         bearer.set_sensitive(true);
         let request = inner
             .http
-            .get(self.api_url(api::ME_PATH))
+            .get(self.api_url(medium_oauth2_api::resource::operations::get_current_user::PATH))
             .header(reqwest::header::ACCEPT, "application/json")
             .header(reqwest::header::AUTHORIZATION, bearer)
             .build()
@@ -357,12 +364,15 @@ impl OAuthClient {
         classify_api::<User>(response, host, &secrets).await
     }
 
-    /// `path` (one of the spec's operation paths, or one named in
-    /// [`api`](crate::api)) on the API server: the one place API URLs are
-    /// made.
+    /// `path` (one of the specs' operation paths) on the API server.
     fn api_url(&self, path: &str) -> String {
         let base = self.inner.api_server.as_str().trim_end_matches('/');
         format!("{base}{path}")
+    }
+
+    /// The HTTP client the token requests go through.
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.inner.http
     }
 
     /// The API server's host, for errors.
@@ -412,7 +422,7 @@ fn medium_errors(body: types::Error, secrets: &[&str]) -> Vec<MediumError> {
         .collect()
 }
 
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
@@ -522,7 +532,7 @@ async fn classify_response(
 
 /// An API response's `data` when its status is 2xx; otherwise the error it
 /// describes (Medium's error items, or the start of whatever came instead).
-async fn classify_api<T: serde::de::DeserializeOwned>(
+pub(crate) async fn classify_api<T: serde::de::DeserializeOwned>(
     response: reqwest::Response,
     host: &str,
     secrets: &[&str],

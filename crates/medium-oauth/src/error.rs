@@ -179,6 +179,38 @@ pub enum Error {
         /// The cap, in bytes.
         limit: usize,
     },
+    /// The REST API refused the access token (HTTP 401), after
+    /// [`BearerAuth`](crate::BearerAuth) had refreshed it and tried once
+    /// more: it is invalid or revoked, or lacks the call's scope on the
+    /// server's side.
+    #[error("the API refused the access token (HTTP 401){}", errors_suffix(.errors))]
+    TokenRefused {
+        /// Medium's error items.
+        errors: Vec<MediumError>,
+    },
+    /// The REST API refused the call (HTTP 403).
+    #[error("{reason} (HTTP 403){}", errors_suffix(.errors))]
+    Forbidden {
+        /// What the call was refused for.
+        reason: Refusal,
+        /// Medium's error items.
+        errors: Vec<MediumError>,
+    },
+    /// An id cannot be a path segment (empty, `.`, `..`, or holding `\`);
+    /// nothing was sent.
+    #[error("{0}")]
+    InvalidId(medium_oauth2_api::resource::path_id::InvalidPathId),
+    /// A post breaks one of Medium's rules; nothing was sent.
+    #[error("invalid post: {0}")]
+    InvalidPost(#[from] crate::api::InvalidPost),
+    /// An image is larger than the client sends; nothing was sent.
+    #[error("the image has {bytes} bytes; at most {limit} are sent")]
+    ImageTooLarge {
+        /// Its size.
+        bytes: usize,
+        /// The cap, [`MAX_IMAGE_BYTES`](crate::api::MAX_IMAGE_BYTES).
+        limit: usize,
+    },
     /// The token lacks a scope the caller needs.
     #[error("the token was not granted the `{0}` scope")]
     MissingScope(Scope),
@@ -210,6 +242,46 @@ pub enum Error {
         #[source]
         source: Option<Arc<std::io::Error>>,
     },
+}
+
+/// What a 403 from the REST API refused, as the call tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The user id in the path is not the token's user (listing another
+    /// user's publications, posting as another author), or Medium does not
+    /// let this user publish.
+    NotYou,
+    /// The publication does not take this post from this user: they do not
+    /// contribute to it, or they are a writer and the post is not a draft.
+    Publication,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Refusal::NotYou => {
+                "Medium refused the call: the user id is not the authenticated user's, or the user may not publish"
+            }
+            Refusal::Publication => {
+                "the publication refused the post: the user is not a contributor, or is a writer and the post is not a draft"
+            }
+        })
+    }
+}
+
+impl From<medium_oauth2_api::resource::path_id::InvalidPathId> for Error {
+    fn from(e: medium_oauth2_api::resource::path_id::InvalidPathId) -> Self {
+        Error::InvalidId(e)
+    }
+}
+
+fn errors_suffix(errors: &[MediumError]) -> String {
+    if errors.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", list(errors))
+    }
 }
 
 impl TransportKind {

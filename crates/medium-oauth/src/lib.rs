@@ -129,7 +129,7 @@ mod token;
 
 pub use authorize::{DEFAULT_PENDING_TTL, PendingAuthorization, VerifiedCallback};
 pub use client::{DEFAULT_REQUEST_TIMEOUT, INVALID_CLIENT_CODES, OAuthClient, OAuthClientBuilder};
-pub use error::{Error, MediumError, TransportKind};
+pub use error::{Error, MediumError, Refusal, TransportKind};
 pub use middleware::BearerAuth;
 pub use scope::{Scope, ScopeSet, UnknownScope};
 pub use secret::{AccessToken, AuthorizationCode, ClientId, ClientSecret, CsrfState, RefreshToken};

@@ -1,0 +1,200 @@
+//! Posts as Medium takes them: a builder that refuses, before any request,
+//! what Medium would silently ignore or change.
+
+use medium_oauth2_api::resource::types::{
+    ContentFormat, CreatePostRequest, License, PublishStatus,
+};
+
+/// Medium uses only a post's first this many tags and ignores the rest.
+pub const MAX_TAGS: usize = 3;
+
+/// Medium ignores a tag longer than this, in characters (Unicode scalar
+/// values).
+pub const MAX_TAG_CHARS: usize = 25;
+
+/// Medium ignores a title longer than this, in characters, and makes one up
+/// from the content instead.
+pub const MAX_TITLE_CHARS: usize = 100;
+
+/// Why a post was refused before it was sent. Medium would not refuse most of
+/// these: it drops extra or long tags and replaces a long title, so a post
+/// would go out different from the one written. The builder refuses instead,
+/// so what is sent is what appears.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidPost {
+    /// The title is empty or only whitespace.
+    #[error("the post's title is empty")]
+    EmptyTitle,
+    /// The title is longer than [`MAX_TITLE_CHARS`]: Medium would ignore it.
+    #[error(
+        "the post's title has {chars} characters; Medium ignores titles over {MAX_TITLE_CHARS}"
+    )]
+    TitleTooLong {
+        /// Its length, in characters.
+        chars: usize,
+    },
+    /// The content is empty or only whitespace.
+    #[error("the post's content is empty")]
+    EmptyContent,
+    /// More than [`MAX_TAGS`] tags: Medium would use only the first ones.
+    #[error("the post has {count} tags; Medium uses only the first {MAX_TAGS}")]
+    TooManyTags {
+        /// How many were given.
+        count: usize,
+    },
+    /// A tag is empty or only whitespace.
+    #[error("tag {index} is empty")]
+    EmptyTag {
+        /// Its position, from 0.
+        index: usize,
+    },
+    /// A tag is longer than [`MAX_TAG_CHARS`]: Medium would ignore it.
+    #[error("tag {index} has {chars} characters; Medium ignores tags over {MAX_TAG_CHARS}")]
+    TagTooLong {
+        /// Its position, from 0.
+        index: usize,
+        /// Its length, in characters.
+        chars: usize,
+    },
+    /// The canonical URL is not an absolute `http` or `https` URL.
+    #[error("the canonical URL is not an absolute http(s) URL: {reason}")]
+    InvalidCanonicalUrl {
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// A post that passed [`PostBuilder::build`]: every field is one Medium
+/// keeps as it is.
+#[derive(Debug, Clone)]
+pub struct NewPost {
+    pub(crate) request: CreatePostRequest,
+}
+
+impl NewPost {
+    /// A post written in markdown.
+    pub fn markdown(title: impl Into<String>, content: impl Into<String>) -> PostBuilder {
+        Self::builder(title, ContentFormat::Markdown, content)
+    }
+
+    /// A post written in HTML.
+    pub fn html(title: impl Into<String>, content: impl Into<String>) -> PostBuilder {
+        Self::builder(title, ContentFormat::Html, content)
+    }
+
+    /// A post with its content in `format`.
+    pub fn builder(
+        title: impl Into<String>,
+        format: ContentFormat,
+        content: impl Into<String>,
+    ) -> PostBuilder {
+        PostBuilder {
+            request: CreatePostRequest {
+                title: title.into(),
+                content_format: format,
+                content: content.into(),
+                tags: Vec::new(),
+                canonical_url: None,
+                publish_status: None,
+                license: None,
+                notify_followers: None,
+            },
+        }
+    }
+
+    /// The request body as it will be sent.
+    pub fn request(&self) -> &CreatePostRequest {
+        &self.request
+    }
+}
+
+/// Builds a [`NewPost`]; [`build`](Self::build) checks it against Medium's
+/// rules. Unset options are left out of the request, so Medium's defaults
+/// apply: `public`, `all-rights-reserved`, no canonical URL.
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct PostBuilder {
+    request: CreatePostRequest,
+}
+
+impl PostBuilder {
+    /// Adds tags, after any given before. At most [`MAX_TAGS`] in all, each
+    /// at most [`MAX_TAG_CHARS`] characters.
+    pub fn tags<I, T>(mut self, tags: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        self.request.tags.extend(tags.into_iter().map(Into::into));
+        self
+    }
+
+    /// The original home of this content, when it was published elsewhere
+    /// first.
+    pub fn canonical_url(mut self, url: impl Into<String>) -> Self {
+        self.request.canonical_url = Some(url.into());
+        self
+    }
+
+    /// `public` (Medium's default), `draft` or `unlisted`.
+    pub fn status(mut self, status: PublishStatus) -> Self {
+        self.request.publish_status = Some(status);
+        self
+    }
+
+    /// The post's license (Medium's default: `all-rights-reserved`).
+    pub fn license(mut self, license: License) -> Self {
+        self.request.license = Some(license);
+        self
+    }
+
+    /// Whether Medium notifies the author's followers.
+    pub fn notify_followers(mut self, notify: bool) -> Self {
+        self.request.notify_followers = Some(notify);
+        self
+    }
+
+    /// The post, or the first rule it breaks.
+    pub fn build(self) -> Result<NewPost, InvalidPost> {
+        let request = self.request;
+        if request.title.trim().is_empty() {
+            return Err(InvalidPost::EmptyTitle);
+        }
+        let chars = request.title.chars().count();
+        if chars > MAX_TITLE_CHARS {
+            return Err(InvalidPost::TitleTooLong { chars });
+        }
+        if request.content.trim().is_empty() {
+            return Err(InvalidPost::EmptyContent);
+        }
+        if request.tags.len() > MAX_TAGS {
+            return Err(InvalidPost::TooManyTags {
+                count: request.tags.len(),
+            });
+        }
+        for (index, tag) in request.tags.iter().enumerate() {
+            if tag.trim().is_empty() {
+                return Err(InvalidPost::EmptyTag { index });
+            }
+            let chars = tag.chars().count();
+            if chars > MAX_TAG_CHARS {
+                return Err(InvalidPost::TagTooLong { index, chars });
+            }
+        }
+        if let Some(url) = &request.canonical_url {
+            check_canonical_url(url)?;
+        }
+        Ok(NewPost { request })
+    }
+}
+
+fn check_canonical_url(text: &str) -> Result<(), InvalidPost> {
+    let invalid = |reason: String| InvalidPost::InvalidCanonicalUrl { reason };
+    let url = url::Url::parse(text).map_err(|e| invalid(e.to_string()))?;
+    match url.scheme() {
+        "http" | "https" if url.host().is_some() => Ok(()),
+        "http" | "https" => Err(invalid("it has no host".into())),
+        scheme => Err(invalid(format!("its scheme is {scheme:?}"))),
+    }
+}

@@ -135,10 +135,10 @@ pub use scope::{Scope, ScopeSet, UnknownScope};
 pub use secret::{AccessToken, AuthorizationCode, ClientId, ClientSecret, CsrfState, RefreshToken};
 pub use source::{
     COARSE_TICK_BOUND, Clock, DEFAULT_MAX_ATTEMPTS, DEFAULT_REFRESH_JITTER, DEFAULT_REFRESH_MARGIN,
-    DEFAULT_RETRY_BASE, DEFAULT_RETRY_CAP, LONGEST_RETRY_WAIT, MAX_PLAUSIBLE_LIFETIME,
-    MIN_TOKEN_LIFETIME, REAUTHORIZATION_RECHECK, REFUSAL_COOLDOWN, RETRY_AFTER_CAP,
-    RefreshingTokenSource, RefreshingTokenSourceBuilder, StaticTokenSource, SystemClock,
-    TokenFuture, TokenSource,
+    DEFAULT_RETRY_BASE, DEFAULT_RETRY_CAP, INTEGRATION_TOKEN_SCOPES, LONGEST_RETRY_WAIT,
+    MAX_PLAUSIBLE_LIFETIME, MIN_TOKEN_LIFETIME, REAUTHORIZATION_RECHECK, REFUSAL_COOLDOWN,
+    RETRY_AFTER_CAP, RefreshingTokenSource, RefreshingTokenSourceBuilder, StaticTokenSource,
+    SystemClock, TokenFuture, TokenSource,
 };
 pub use store::{
     BoxFuture, Document, FileTokenStore, LOCK_WAIT, MAX_FILE_BYTES, MemoryTokenStore, StoreLock,

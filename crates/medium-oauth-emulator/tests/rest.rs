@@ -1083,3 +1083,67 @@ async fn images_are_evicted_oldest_first_at_their_cap() {
     );
     emu.shutdown().await;
 }
+
+/// The generated client, as the library drives it, reads every answer as
+/// the spec says: the statuses and envelopes match.
+#[tokio::test]
+async fn the_generated_client_reads_every_answer() {
+    let (emu, token) = start(auto_approving()).await;
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    let http = medium_oauth2_api::tls::client_builder()
+        .unwrap()
+        .default_headers(headers)
+        .build()
+        .unwrap();
+    let client = medium_oauth2_api::resource::Client::new_with_client(&emu.api_server(), http);
+    let me = client.get_current_user().await.unwrap().into_inner();
+    assert_eq!(me.data.id, demo::USER_ID);
+    let pubs = client
+        .list_user_publications(demo::USER_ID)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(pubs.data.len(), 2);
+    let contributors = client
+        .list_publication_contributors(demo::OTHER_PUBLICATION_ID)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(contributors.data.len(), 2);
+    let request: types::CreatePostRequest = serde_json::from_value(minimal_post()).unwrap();
+    let post = client
+        .create_user_post(demo::USER_ID, &request)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(post.data.author_id, demo::USER_ID);
+    let in_publication = client
+        .create_publication_post(demo::EDITOR_PUBLICATION_ID, &request)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        in_publication.data.publication_id.as_deref(),
+        Some(demo::EDITOR_PUBLICATION_ID)
+    );
+    // Refusals arrive as the spec's error responses.
+    let refused = client
+        .create_publication_post(demo::OTHER_PUBLICATION_ID, &request)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status(), Some(StatusCode::FORBIDDEN));
+    let missing = client
+        .list_publication_contributors("nope")
+        .await
+        .unwrap_err();
+    assert_eq!(missing.status(), Some(StatusCode::NOT_FOUND));
+    assert!(matches!(
+        missing,
+        medium_oauth2_api::resource::Error::ErrorResponse(_)
+    ));
+    emu.shutdown().await;
+}

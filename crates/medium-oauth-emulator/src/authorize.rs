@@ -16,7 +16,6 @@ use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 use medium_oauth2_api::operations::authorize_user::{fixed, param};
 
 use crate::config::MAX_STATE_BYTES;
-use crate::me::User;
 use crate::routes;
 use crate::scopes::{self, Scopes};
 use crate::state::{CODE_TTL, CodeEntry, PendingConsent, State, ms_after, random_hex};
@@ -169,7 +168,7 @@ pub(crate) async fn authorize(
     if held.is_err() {
         return overloaded_page();
     }
-    let user = User::demo();
+    let user = crate::demo::user();
     let main = format!(
         "<h1><span id=\"app-name\">{name}</span> would like to</h1>\
          <ul id=\"scopes\">{scope_items}</ul>\

@@ -7,12 +7,24 @@
 //! exercised: an editor publishes anything, a writer only drafts, anyone else
 //! nothing.
 
-use medium_oauth2_api::resource::types::{Contributor, ContributorRole, Publication};
+use medium_oauth2_api::resource::types::{Contributor, ContributorRole, Publication, User};
 
 /// The demo user's id, as `GET /v1/me` answers it.
 pub const USER_ID: &str = "5303d74c64f66366f00cb9b2a94f3251bf5";
 /// The demo user's handle, without the `@`.
 pub const USERNAME: &str = "demo";
+
+/// The user the emulator signs in (whoever clicks Approve), as `GET /v1/me`
+/// answers.
+pub fn user() -> User {
+    User {
+        id: USER_ID.into(),
+        username: USERNAME.into(),
+        name: "Demo User".into(),
+        url: format!("https://medium.com/@{USERNAME}"),
+        image_url: "https://cdn-images-1.medium.com/fit/c/400/400/demo.png".into(),
+    }
+}
 
 /// A publication the demo user is an `editor` of: posts in it may have any
 /// `publishStatus`.

@@ -70,7 +70,6 @@ pub use config::{
 };
 pub use errors::codes;
 pub use faults::Fault;
-pub use me::{Envelope, User};
 pub use rest::posts::{MAX_TAG_CHARS, MAX_TAGS, MAX_TITLE_CHARS, UNTITLED};
 pub use state::{CODE_TTL, Endpoint, Grant, Outcome, ReceivedImage, ReceivedPost, TokenRequest};
 

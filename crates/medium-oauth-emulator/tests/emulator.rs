@@ -686,8 +686,7 @@ async fn me_checks_token_and_scope() {
         .unwrap();
     let resp = me(&emu, Some(&token)).await;
     assert_eq!(resp.status(), StatusCode::OK);
-    let body: medium_oauth_emulator::Envelope<medium_oauth_emulator::User> =
-        resp.json().await.unwrap();
+    let body: medium_oauth2_api::resource::types::UserEnvelope = resp.json().await.unwrap();
     assert_eq!(body.data.username, "demo");
 
     emu.advance_clock(Duration::from_secs(61));

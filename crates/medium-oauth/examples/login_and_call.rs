@@ -6,11 +6,12 @@
 
 use std::sync::Arc;
 
+use medium_oauth::api::{NewPost, PublishStatus};
 use medium_oauth::{
     BearerAuth, ClientId, ClientSecret, FileTokenStore, OAuthClient, RefreshingTokenSource,
     TokenSource, scopes,
 };
-use medium_oauth_emulator::{Config, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Emulator, Envelope, User};
+use medium_oauth_emulator::{Config, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Emulator};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -33,7 +34,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 1. The user is sent to the consent page; the browser comes back to
     //    the redirect URI with a code and the state.
-    let (url, pending) = client.authorize_url(scopes![basicProfile])?;
+    let (url, pending) = client.authorize_url(scopes![basicProfile, publishPost])?;
     // The URL carries the state, a secret until the callback: show where it
     // leads, not all of it.
     println!(
@@ -61,19 +62,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("Token valid for {} more days", left.as_secs() / 86_400);
     }
 
-    // 3. Every request carries the bearer token.
+    // 3. Every request carries the bearer token: raw, through BearerAuth,
+    //    or typed and scope-checked, through MediumApi.
     let http =
         reqwest_middleware::ClientBuilder::new(medium_oauth::tls::client_builder()?.build()?)
             .with(BearerAuth::new(source.clone()))
             .build();
-    let me: Envelope<User> = http
+    let status = http
         .get(format!("{}/me", client.api_server()))
         .send()
         .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    println!("Hello, {} (@{})", me.data.name, me.data.username);
+        .status();
+    println!("GET /me: {status}");
+    let api = client.api(source.clone());
+    let me = api.me().await?;
+    println!("Hello, {} (@{})", me.name, me.username);
+    let post = NewPost::markdown("Hello", "# Hello\n\nA draft from the example.")
+        .status(PublishStatus::Draft)
+        .build()?;
+    println!("Draft saved at {}", api.create_post(&post).await?.url);
 
     // 4. A refresh, as happens a day before the token expires.
     let refreshed = source.force_refresh().await?;

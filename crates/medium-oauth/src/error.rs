@@ -131,8 +131,9 @@ pub enum Error {
         /// `Retry-After`, when the server sent one.
         retry_after: Option<Duration>,
     },
-    /// A success status whose body is not a usable token.
-    #[error("malformed token response: {0}")]
+    /// A success status whose body is not what the call expects: a usable
+    /// token from the token endpoint, the `data` of its type from the API.
+    #[error("malformed response body: {0}")]
     MalformedBody(String),
     /// The token endpoint issued a token that had already expired by this
     /// machine's clock, or would within

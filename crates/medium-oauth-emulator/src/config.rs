@@ -190,8 +190,26 @@ pub struct Limits {
     pub pending_grant_bytes: usize,
     /// Live access and refresh tokens together.
     pub tokens: usize,
-    /// Largest accepted request body, in bytes.
+    /// Largest accepted request body, in bytes, on every route but the post
+    /// and image calls, which have their own below.
     pub request_body_bytes: usize,
+    /// Largest accepted post body (`POST …/posts`), in bytes.
+    pub post_body_bytes: usize,
+    /// Largest accepted image (`POST /images`), in bytes of the image
+    /// itself; the route's body may be [`MULTIPART_OVERHEAD_BYTES`] longer,
+    /// for the multipart framing. Over it the upload gets a 400 with
+    /// [`codes::IMAGE_TOO_LARGE`](crate::codes::IMAGE_TOO_LARGE).
+    pub image_upload_bytes: usize,
+    /// Posts remembered for [`Emulator::posts`](crate::Emulator::posts); when
+    /// full, the oldest is forgotten to make room.
+    pub posts: usize,
+    /// Bytes those posts may hold together, roughly (their text and their
+    /// slots); when full, the oldest are forgotten to make room.
+    pub post_bytes: usize,
+    /// Uploads remembered for [`Emulator::images`](crate::Emulator::images)
+    /// (their metadata; the bytes are not kept); when full, the oldest is
+    /// forgotten to make room.
+    pub images: usize,
     /// How long a connection may take to send a request's headers, counted
     /// from when it connects or from the end of its previous response. It is
     /// also the keep-alive idle timeout: an idle keep-alive connection is one
@@ -247,6 +265,20 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// (200).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
 
+/// [`Limits::image_upload_bytes`] by default: 5 MiB, above the photos and
+/// screenshots a post carries and small enough that the few uploads read at
+/// once stay a few tens of megabytes.
+pub const DEFAULT_MAX_IMAGE_BYTES: usize = 5 * 1024 * 1024;
+
+/// What an upload's body may hold beyond the image: boundary lines, the
+/// part's headers (at most 4 KiB), and a preamble or epilogue, which clients
+/// rarely send. 64 KiB is far above what any client writes.
+pub const MULTIPART_OVERHEAD_BYTES: usize = 64 * 1024;
+
+/// [`Limits::post_body_bytes`] by default: 1 MiB, over the longest articles'
+/// HTML, so the emulator never refuses a post Medium would take.
+pub const DEFAULT_MAX_POST_BODY_BYTES: usize = 1024 * 1024;
+
 impl Default for Limits {
     fn default() -> Self {
         Self {
@@ -264,6 +296,17 @@ impl Default for Limits {
             tokens: 1_000_000,
             // Token forms are a few hundred bytes; 64 KiB is generous.
             request_body_bytes: 64 * 1024,
+            post_body_bytes: DEFAULT_MAX_POST_BODY_BYTES,
+            image_upload_bytes: DEFAULT_MAX_IMAGE_BYTES,
+            // A load run of 100,000 posts keeps its newest 10,000 and stays
+            // bounded; a test reads back far fewer.
+            posts: 10_000,
+            // Ten thousand posts of a few kilobytes fit; a run of 1 MiB
+            // posts keeps its newest 64, so memory stays near 64 MiB.
+            post_bytes: 64 * 1024 * 1024,
+            // Each is under 5 KiB (its part's headers are capped at 4 KiB),
+            // so 10,000 stay under 50 MB.
+            images: 10_000,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
             write_timeout: DEFAULT_WRITE_TIMEOUT,

@@ -37,6 +37,26 @@ pub mod codes {
     pub const REFRESH_TOKEN_INVALID: i64 = 6025;
     /// Emulator's choice: the client secret is wrong.
     pub const CLIENT_SECRET_INVALID: i64 = 6026;
+    /// Emulator's choice: the path names another user (`/users/{id}/…` with
+    /// an id other than the token's user): 403.
+    pub const NOT_THE_USER: i64 = 6027;
+    /// Emulator's choice: the user does not contribute to the publication,
+    /// or is a writer there creating a post that is not a draft: 403.
+    pub const PUBLICATION_FORBIDDEN: i64 = 6028;
+    /// Emulator's choice: no publication has that id: 404. Medium documents
+    /// no answer for it; the spec's 404 is marked as the emulator's.
+    pub const PUBLICATION_NOT_FOUND: i64 = 6029;
+    /// Emulator's choice: a post body is not a JSON object or a field of it
+    /// is missing or invalid; the message names the field: 400.
+    pub const INVALID_POST: i64 = 6030;
+    /// Emulator's choice: an image upload is not a `multipart/form-data`
+    /// body with exactly one `image` part carrying a filename and an image
+    /// type; the message says what is wrong: 400.
+    pub const INVALID_UPLOAD: i64 = 6031;
+    /// Emulator's choice: the image, or the whole upload body, is over the
+    /// size cap. A 400 rather than a 413, as the spec lists only 400 for the
+    /// upload's refusals.
+    pub const IMAGE_TOO_LARGE: i64 = 6032;
     /// Emulator's choice: no such endpoint or method.
     pub const NOT_FOUND: i64 = 6404;
     /// Emulator's choice: the request body did not arrive within the body
@@ -71,6 +91,10 @@ impl ApiError {
 
     pub(crate) fn bad_request(code: i64, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub(crate) fn forbidden(code: i64, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, message)
     }
 
     pub(crate) fn grant_type_invalid() -> Self {

@@ -18,9 +18,19 @@
 //!
 //! One origin serves both of Medium's hosts on their real paths:
 //! `GET /m/oauth/authorize` (and the consent form's POST), `POST /v1/tokens`,
-//! `POST /v1/tokens/refresh` and `GET /v1/me`. Wire types are the generated
-//! raw client's, so the emulator and the client share one reading of the
-//! spec. Where the spec and the live service disagree the default is the live
+//! `POST /v1/tokens/refresh`, and Medium's REST calls: `GET /v1/me`,
+//! `GET /v1/users/{userId}/publications`,
+//! `GET /v1/publications/{publicationId}/contributors`,
+//! `POST /v1/users/{authorId}/posts`,
+//! `POST /v1/publications/{publicationId}/posts` and `POST /v1/images`
+//! (multipart). Paths and wire types are the generated raw clients', so the
+//! emulator and the clients share one reading of the specs.
+//!
+//! The REST calls act for one made-up user, [`User::demo`], in the small
+//! world of [`demo`]; each needs its operation's scope (a token without it
+//! gets 401 `Missing scope: <scope>`); the posts and images they create are
+//! kept, the newest up to [`Limits`], for [`Emulator::posts`] and
+//! [`Emulator::images`], and [`Emulator::api_requests`] counts the calls. Where the spec and the live service disagree the default is the live
 //! service (201, both refresh forms), and [`Config`] switches each to the
 //! spec's. Error codes are in [`codes`].
 
@@ -29,9 +39,11 @@
 mod args;
 mod authorize;
 mod config;
+pub mod demo;
 mod errors;
 mod faults;
 mod me;
+mod rest;
 mod scopes;
 mod serve;
 mod stall;
@@ -51,18 +63,21 @@ use tokio::task::JoinHandle;
 pub use args::{Args, run};
 pub use config::{
     ClientApp, Config, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT,
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_GRACE, DEFAULT_TOKEN_LIFETIME, DEFAULT_WRITE_TIMEOUT,
-    DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Limits, MAX_STATE_BYTES, MAX_TOKEN_LIFETIME, RedirectRule,
-    RefreshEndpoints, SuccessStatus,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_POST_BODY_BYTES,
+    DEFAULT_SHUTDOWN_GRACE, DEFAULT_TOKEN_LIFETIME, DEFAULT_WRITE_TIMEOUT, DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET, Limits, MAX_STATE_BYTES, MAX_TOKEN_LIFETIME, MULTIPART_OVERHEAD_BYTES,
+    RedirectRule, RefreshEndpoints, SuccessStatus,
 };
 pub use errors::codes;
 pub use faults::Fault;
 pub use me::{Envelope, User};
-pub use state::{CODE_TTL, Endpoint, Grant, Outcome, TokenRequest};
+pub use rest::posts::{MAX_TAG_CHARS, MAX_TAGS, MAX_TITLE_CHARS, UNTITLED};
+pub use state::{CODE_TTL, Endpoint, Grant, Outcome, ReceivedImage, ReceivedPost, TokenRequest};
 
 /// Paths derived from the spec's servers, so the emulator serves exactly the
 /// paths the real hosts do.
 pub(crate) mod routes {
+    use medium_oauth2_api::resource::operations as rest;
     use medium_oauth2_api::{operations, servers};
 
     fn server_path(server: &str) -> String {
@@ -93,8 +108,41 @@ pub(crate) mod routes {
         api_prefix() + operations::refresh_access_token::PATH
     }
 
+    /// The REST calls' paths, as axum routes: the generated templates'
+    /// `{name}` placeholders are axum 0.8's syntax.
     pub(crate) fn me_path() -> String {
-        api_prefix() + "/me"
+        api_prefix() + rest::get_current_user::PATH
+    }
+
+    pub(crate) fn user_publications_path() -> String {
+        api_prefix() + rest::list_user_publications::PATH_TEMPLATE
+    }
+
+    pub(crate) fn contributors_path() -> String {
+        api_prefix() + rest::list_publication_contributors::PATH_TEMPLATE
+    }
+
+    pub(crate) fn user_posts_path() -> String {
+        api_prefix() + rest::create_user_post::PATH_TEMPLATE
+    }
+
+    pub(crate) fn publication_posts_path() -> String {
+        api_prefix() + rest::create_publication_post::PATH_TEMPLATE
+    }
+
+    pub(crate) fn images_path() -> String {
+        api_prefix() + rest::upload_image::PATH
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn both_specs_agree_on_the_api_server() {
+            assert_eq!(
+                medium_oauth2_api::servers::API_SERVER,
+                medium_oauth2_api::resource::servers::API_SERVER
+            );
+        }
     }
 }
 
@@ -106,7 +154,24 @@ fn router(state: Arc<state::State>) -> axum::Router {
             get(authorize::authorize).post(authorize::consent),
         )
         .route(&routes::tokens_path(), post(tokens::tokens))
-        .route(&routes::me_path(), get(me::me));
+        .route(&routes::me_path(), get(me::me))
+        .route(
+            &routes::user_publications_path(),
+            get(rest::publications::list_user_publications),
+        )
+        .route(
+            &routes::contributors_path(),
+            get(rest::publications::list_publication_contributors),
+        )
+        .route(
+            &routes::user_posts_path(),
+            post(rest::posts::create_user_post),
+        )
+        .route(
+            &routes::publication_posts_path(),
+            post(rest::posts::create_publication_post),
+        )
+        .route(&routes::images_path(), post(rest::images::upload_image));
     if state.config.refresh_endpoints.serves_spec() {
         router = router.route(&routes::tokens_refresh_path(), post(tokens::tokens_refresh));
     }
@@ -297,7 +362,31 @@ impl Emulator {
         self.state.tables().pending_bytes()
     }
 
-    /// While `refuse` is set, the API (`GET /v1/me`) answers 401 to every
+    /// Requests received on the six REST calls (`GET /v1/me` and the five
+    /// others), whatever their outcome: a test can prove a client sent none.
+    pub fn api_requests(&self) -> u64 {
+        self.state.counters.api_requests.load(Ordering::Relaxed)
+    }
+
+    /// The posts created, oldest first: the newest up to [`Limits::posts`]
+    /// and [`Limits::post_bytes`], older ones forgotten.
+    pub fn posts(&self) -> Vec<ReceivedPost> {
+        self.state.created().posts.to_vec()
+    }
+
+    /// Bytes the remembered posts hold, roughly, as [`Limits::post_bytes`]
+    /// counts them.
+    pub fn post_bytes(&self) -> usize {
+        self.state.created().posts.bytes()
+    }
+
+    /// The images accepted, oldest first: the newest up to
+    /// [`Limits::images`], older ones forgotten.
+    pub fn images(&self) -> Vec<ReceivedImage> {
+        self.state.created().images.to_vec()
+    }
+
+    /// While `refuse` is set, the REST API (`GET /v1/me` and the others) answers 401 to every
     /// access token, fresh ones included, as Medium would for an app it has
     /// suspended; the token endpoints work as before.
     pub fn refuse_api_tokens(&self, refuse: bool) {

@@ -1,20 +1,23 @@
 //! `GET /v1/me`: the authenticated API's "who am I", the natural proof that
-//! an issued token works. Not part of the OAuth spec; its shape follows
-//! Medium's published API documentation.
+//! an issued token works. Not part of the OAuth spec: its path, scope and
+//! types are the resource spec's (`medium_oauth2_api::resource`).
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::extract::State as Extract;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use medium_oauth2_api::types::TokenResponseScopeItem as Scope;
+use medium_oauth2_api::resource::operations::get_current_user;
+use medium_oauth2_api::resource::types as resource;
 use serde::{Deserialize, Serialize};
 
-use crate::errors::{ApiError, codes};
 use crate::state::State;
+use crate::{demo, rest};
 
-/// The user the emulator signs in: whoever clicks Approve.
+/// The user the emulator signs in: whoever clicks Approve. The wire type is
+/// the generated `medium_oauth2_api::resource::types::User` (this converts
+/// into it); this one compares with `==` and refuses unknown fields, which
+/// suits tests reading `GET /v1/me` back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct User {
@@ -34,8 +37,8 @@ impl User {
     /// The emulator's one user.
     pub fn demo() -> Self {
         Self {
-            id: "5303d74c64f66366f00cb9b2a94f3251bf5".into(),
-            username: "demo".into(),
+            id: demo::USER_ID.into(),
+            username: demo::USERNAME.into(),
             name: "Demo User".into(),
             url: "https://medium.com/@demo".into(),
             image_url: "https://cdn-images-1.medium.com/fit/c/400/400/demo.png".into(),
@@ -51,36 +54,41 @@ pub struct Envelope<T> {
     pub data: T,
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
+impl From<User> for resource::User {
+    fn from(u: User) -> Self {
+        Self {
+            id: u.id,
+            username: u.username,
+            name: u.name,
+            url: u.url,
+            image_url: u.image_url,
+        }
+    }
 }
 
 pub(crate) async fn me(Extract(state): Extract<Arc<State>>, headers: HeaderMap) -> Response {
-    let Some(token) = bearer(&headers) else {
-        return ApiError::unauthorized(codes::TOKEN_REQUIRED, "An access token is required.")
-            .into_response();
-    };
-    let now = state.clock.now_ms();
-    let refuse_all = state.refuse_api_tokens.load(Ordering::Relaxed);
-    let scopes = state
-        .tables()
-        .access
-        .get(token)
-        .filter(|t| t.expires_at_ms > now && !refuse_all)
-        .map(|t| t.scopes);
-    match scopes {
-        None => ApiError::unauthorized(codes::TOKEN_INVALID, "Token was invalid.").into_response(),
-        Some(scopes) if !scopes.contains(Scope::BasicProfile) => ApiError::new(
-            StatusCode::FORBIDDEN,
-            codes::MISSING_SCOPE,
-            "Missing scope: basicProfile",
-        )
-        .into_response(),
-        Some(_) => axum::Json(Envelope { data: User::demo() }).into_response(),
+    rest::count(&state);
+    match rest::authorize(&state, &headers, get_current_user::SCOPE) {
+        Err(e) => e.into_response(),
+        Ok(()) => rest::data(
+            StatusCode::OK,
+            &resource::UserEnvelope {
+                data: User::demo().into(),
+            },
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fixture_user_reads_as_the_generated_one() {
+        let generated = resource::User::from(User::demo());
+        let json = serde_json::to_value(&generated).unwrap();
+        let back: User = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(back, User::demo());
+        assert_eq!(serde_json::to_value(User::demo()).unwrap(), json);
     }
 }

@@ -15,6 +15,7 @@ use rand::RngCore;
 use crate::config::{ClientApp, Config, Limits};
 use crate::faults::Fault;
 use crate::scopes::Scopes;
+use medium_oauth2_api::resource::types as resource;
 
 /// Authorization codes, and consent pages, expire after 10 minutes: the
 /// maximum RFC 6749 §4.1.2 recommends.
@@ -128,9 +129,146 @@ pub struct TokenRequest {
 /// bounded.
 pub(crate) const REQUEST_LOG_ENTRIES: usize = 10_000;
 
+/// A post the emulator created, as a test reads it back.
+#[derive(Debug, Clone)]
+pub struct ReceivedPost {
+    /// The author's user id, from the path (always the token's user).
+    pub author_id: String,
+    /// The publication it was created in, or `None` for a post on the
+    /// user's profile.
+    pub publication_id: Option<String>,
+    /// The request body as received: title, content, contentFormat, tags,
+    /// publishStatus, license, canonicalUrl and notifyFollowers, each as
+    /// sent (an omitted optional field is `None`, omitted tags empty).
+    pub request: resource::CreatePostRequest,
+    /// What the emulator answered.
+    pub post: resource::Post,
+}
+
+/// An image the emulator accepted, as a test reads it back. The image's
+/// bytes are not kept, only what identifies them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedImage {
+    /// Hex MD5 of the bytes, as answered.
+    pub md5: String,
+    /// The part's content type, as sent.
+    pub content_type: String,
+    /// The part's filename, as sent.
+    pub filename: String,
+    /// The image's size in bytes.
+    pub size: usize,
+    /// The URL answered.
+    pub url: String,
+}
+
+impl ReceivedPost {
+    /// Roughly what it holds in memory: its text and its slot.
+    pub(crate) fn footprint(&self) -> usize {
+        let r = &self.request;
+        let p = &self.post;
+        let strings = |v: &[String]| v.iter().map(|t| t.len() + TEXT_SLOT_BYTES).sum::<usize>();
+        std::mem::size_of::<Self>()
+            + self.author_id.len()
+            + self.publication_id.as_ref().map_or(0, String::len)
+            + r.title.len()
+            + r.content.len()
+            + r.canonical_url.as_ref().map_or(0, String::len)
+            + strings(&r.tags)
+            + p.id.len()
+            + p.title.len()
+            + p.author_id.len()
+            + p.url.len()
+            + p.license_url.len()
+            + p.canonical_url.as_ref().map_or(0, String::len)
+            + p.publication_id.as_ref().map_or(0, String::len)
+            + strings(&p.tags)
+    }
+}
+
+impl ReceivedImage {
+    /// Roughly what it holds in memory: its text and its slot.
+    pub(crate) fn footprint(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.md5.len()
+            + self.content_type.len()
+            + self.filename.len()
+            + self.url.len()
+    }
+}
+
+/// What one `String` in a `Vec` costs beyond its text: its header.
+const TEXT_SLOT_BYTES: usize = std::mem::size_of::<String>();
+
+/// Records kept oldest first under a cap on their number and on their bytes;
+/// a new record evicts the oldest until it fits, so a long load run keeps
+/// its newest records and bounded memory.
+#[derive(Debug)]
+pub(crate) struct Journal<T> {
+    entries: VecDeque<(usize, T)>,
+    bytes: usize,
+}
+
+impl<T> Default for Journal<T> {
+    fn default() -> Self {
+        Self {
+            entries: VecDeque::new(),
+            bytes: 0,
+        }
+    }
+}
+
+impl<T: Clone> Journal<T> {
+    /// Keeps `item`, of `footprint` bytes, forgetting the oldest records as
+    /// needed to stay within `max_entries` and `max_bytes`. A record that
+    /// alone exceeds `max_bytes` (or any record when `max_entries` is 0) is
+    /// not kept, and nothing is evicted for it.
+    pub(crate) fn push(&mut self, item: T, footprint: usize, max_entries: usize, max_bytes: usize) {
+        if max_entries == 0 || footprint > max_bytes {
+            return;
+        }
+        while self.entries.len() >= max_entries || self.bytes.saturating_add(footprint) > max_bytes
+        {
+            let Some((old, _)) = self.entries.pop_front() else {
+                break;
+            };
+            self.bytes = self.bytes.saturating_sub(old);
+        }
+        self.bytes = self.bytes.saturating_add(footprint);
+        self.entries.push_back((footprint, item));
+    }
+
+    /// The records, oldest first.
+    pub(crate) fn to_vec(&self) -> Vec<T> {
+        self.entries.iter().map(|(_, item)| item.clone()).collect()
+    }
+
+    /// Bytes the records hold, as their footprints count them.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+/// What the REST calls created.
+#[derive(Debug, Default)]
+pub(crate) struct Created {
+    pub(crate) posts: Journal<ReceivedPost>,
+    pub(crate) images: Journal<ReceivedImage>,
+    /// The last post id issued; ids count up from a random start.
+    pub(crate) last_post: u64,
+}
+
+/// Image uploads read at once: each buffers up to
+/// [`Limits::image_upload_bytes`] plus framing, so four keep a burst of
+/// uploads near 20 MiB with the default cap rather than 256 connections'
+/// worth (1.3 GB). Reading an upload over loopback takes milliseconds, so
+/// the others wait briefly.
+pub(crate) const IMAGE_READS_AT_ONCE: usize = 4;
+
 /// Counters a test can read.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
+    /// Requests received on the six REST calls, whatever their outcome.
+    pub(crate) api_requests: AtomicU64,
     pub(crate) requests: Mutex<HashMap<(Endpoint, Grant), u64>>,
     pub(crate) log: Mutex<VecDeque<TokenRequest>>,
     pub(crate) refreshes: AtomicU64,
@@ -386,6 +524,10 @@ pub(crate) struct State {
     pub(crate) counters: Counters,
     /// Set by a test: the API answers 401 to every token.
     pub(crate) refuse_api_tokens: AtomicBool,
+    /// Posts and images the REST calls created.
+    pub(crate) created: Mutex<Created>,
+    /// Permits to buffer an image upload; see [`IMAGE_READS_AT_ONCE`].
+    pub(crate) image_reads: tokio::sync::Semaphore,
 }
 
 impl State {
@@ -397,7 +539,20 @@ impl State {
             faults: Mutex::new(VecDeque::new()),
             counters: Counters::default(),
             refuse_api_tokens: AtomicBool::new(false),
+            created: Mutex::new(Created {
+                // Ids stay 12 hex digits, like Medium's, for 2^40 posts and
+                // more from any start below 2^47.
+                last_post: rand::rng().next_u64() >> 17,
+                ..Created::default()
+            }),
+            image_reads: tokio::sync::Semaphore::new(IMAGE_READS_AT_ONCE),
         }
+    }
+
+    /// Locks what the REST calls created; poisoning is ignored as for
+    /// [`State::tables`].
+    pub(crate) fn created(&self) -> std::sync::MutexGuard<'_, Created> {
+        self.created.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn client(&self, id: &str) -> Option<&ClientApp> {
@@ -548,5 +703,24 @@ mod tests {
         assert!(t.insert_code(&limits, 10, "k3".into(), code(20)).is_ok());
         assert_eq!(t.pending(), 1);
         assert_eq!(t.pending_bytes(), recount(&t));
+    }
+
+    #[test]
+    fn a_journal_evicts_the_oldest_to_stay_within_both_caps() {
+        let mut j = Journal::default();
+        for i in 0..5 {
+            j.push(i, 10, 3, 100);
+        }
+        assert_eq!(j.to_vec(), [2, 3, 4]);
+        assert_eq!(j.bytes(), 30);
+        // A big record evicts as many as it needs.
+        j.push(9, 85, 3, 100);
+        assert_eq!(j.to_vec(), [4, 9]);
+        assert_eq!(j.bytes(), 95);
+        // One over the byte cap alone is not kept, and evicts nothing.
+        j.push(10, 101, 3, 100);
+        assert_eq!(j.to_vec(), [4, 9]);
+        j.push(11, 1, 0, 100);
+        assert_eq!(j.to_vec(), [4, 9]);
     }
 }

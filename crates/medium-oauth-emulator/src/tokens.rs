@@ -85,22 +85,46 @@ async fn handle(state: Arc<State>, endpoint: Endpoint, headers: HeaderMap, body:
 
 /// Reads a request body under the size cap and the body deadline.
 pub(crate) async fn read_body(state: &State, body: Body) -> Result<Bytes, ApiError> {
-    let limits = &state.config.limits;
-    let read = axum::body::to_bytes(body, limits.request_body_bytes);
-    match crate::wall::timeout(limits.body_read_timeout, read).await {
-        Some(Ok(bytes)) => Ok(bytes),
-        // Over the cap, or a connection that broke mid-body: either way
-        // nothing usable arrived, and a broken connection reads no answer.
-        Some(Err(_)) => Err(ApiError::new(
+    match read_body_within(state, body, state.config.limits.request_body_bytes).await {
+        Ok(bytes) => Ok(bytes),
+        Err(BodyError::TooLarge) => Err(ApiError::new(
             axum::http::StatusCode::PAYLOAD_TOO_LARGE,
             codes::BODY_TOO_LARGE,
             "Request body is too large.",
         )),
-        None => Err(ApiError::new(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            codes::BODY_TOO_SLOW,
-            "Request body took too long to arrive.",
-        )),
+        Err(BodyError::TooSlow) => Err(body_too_slow()),
+    }
+}
+
+/// Why a body could not be read.
+pub(crate) enum BodyError {
+    /// Over the cap, or a connection that broke mid-body: either way nothing
+    /// usable arrived, and a broken connection reads no answer.
+    TooLarge,
+    /// Not all there within the body read timeout.
+    TooSlow,
+}
+
+/// The answer to a body that took too long.
+pub(crate) fn body_too_slow() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        codes::BODY_TOO_SLOW,
+        "Request body took too long to arrive.",
+    )
+}
+
+/// Reads a request body of at most `limit` bytes within the body deadline.
+pub(crate) async fn read_body_within(
+    state: &State,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, BodyError> {
+    let read = axum::body::to_bytes(body, limit);
+    match crate::wall::timeout(state.config.limits.body_read_timeout, read).await {
+        Some(Ok(bytes)) => Ok(bytes),
+        Some(Err(_)) => Err(BodyError::TooLarge),
+        None => Err(BodyError::TooSlow),
     }
 }
 

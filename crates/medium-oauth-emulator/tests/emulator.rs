@@ -670,9 +670,10 @@ async fn me_checks_token_and_scope() {
         .await
         .access_token
         .unwrap();
+    // 401, as Medium documents a missing scope, not 403.
     let msg = assert_api_error(
         me(&emu, Some(&no_profile)).await,
-        StatusCode::FORBIDDEN,
+        StatusCode::UNAUTHORIZED,
         codes::MISSING_SCOPE,
     )
     .await;

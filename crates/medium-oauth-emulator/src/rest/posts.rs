@@ -1,0 +1,401 @@
+//! `POST /v1/users/{authorId}/posts` and
+//! `POST /v1/publications/{publicationId}/posts`.
+//!
+//! The body is read into the generated `CreatePostRequest`, so serde names
+//! the field a body got wrong; the checks serde cannot make (empty text, the
+//! canonical URL) follow. Unknown fields are ignored, as Medium ignores
+//! them. The answer applies Medium's documented rules, each a choice where
+//! the documentation leaves room:
+//!
+//! - tags: the first [`MAX_TAGS`] are considered, and of those a tag longer
+//!   than [`MAX_TAG_CHARS`] characters (Unicode scalar values) is dropped;
+//!   the rest are kept, in order;
+//! - a title longer than [`MAX_TITLE_CHARS`] characters is ignored and one
+//!   is made from the content: its first line with text, once HTML tags are
+//!   stripped (html) or leading `#`s are (markdown), trimmed and cut to
+//!   [`MAX_TITLE_CHARS`] characters; [`UNTITLED`] if there is none;
+//! - `publishStatus` defaults to `public`, `license` to
+//!   `all-rights-reserved`; `publishedAt` (the emulator clock's
+//!   milliseconds) is given for public and unlisted posts, never drafts;
+//!   `canonicalUrl` only when the request gave one; `licenseUrl` always;
+//! - the post's URL is `https://medium.com/@demo/<slug>-<id>` on the
+//!   profile, `<publication url>/<slug>-<id>` in a publication, with a slug
+//!   made from the title.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State as Extract};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use medium_oauth2_api::resource::operations::{create_publication_post, create_user_post};
+use medium_oauth2_api::resource::types::{
+    ContentFormat, ContributorRole, CreatePostRequest, License, Post, PostEnvelope, Publication,
+    PublishStatus,
+};
+
+use super::{authorize, count, data, not_the_user, path_id, publication_not_found, quote};
+use crate::demo;
+use crate::errors::{ApiError, codes};
+use crate::state::{ReceivedPost, State};
+use crate::tokens::{BodyError, body_too_slow, read_body_within};
+
+/// Tags considered, from the start of the list: Medium documents that only
+/// the first three are used.
+pub const MAX_TAGS: usize = 3;
+/// Longest tag kept, in characters: Medium documents that longer ones are
+/// ignored.
+pub const MAX_TAG_CHARS: usize = 25;
+/// Longest title kept, in characters: Medium documents that a longer one is
+/// ignored and a title is made from the content.
+pub const MAX_TITLE_CHARS: usize = 100;
+/// The title made for content with no text in it (only tags, say).
+pub const UNTITLED: &str = "Untitled";
+/// Longest slug in a post's URL, in characters: long enough to recognise
+/// the title, as Medium's own slugs are.
+const MAX_SLUG_CHARS: usize = 60;
+/// Longest message of a 400 for a post body: serde's message quotes the
+/// value it refused, which a hostile body can make a megabyte long.
+const MAX_MESSAGE_CHARS: usize = 300;
+
+/// Wire names of the fields checked beyond what serde checks; a unit test
+/// holds them to the generated type's.
+mod field {
+    pub(super) const TITLE: &str = "title";
+    pub(super) const CONTENT: &str = "content";
+    pub(super) const CANONICAL_URL: &str = "canonicalUrl";
+}
+
+/// The media type a post body must have; parameters (`charset`) may follow.
+const JSON_CONTENT_TYPE: &str = "application/json";
+
+pub(crate) async fn create_user_post(
+    Extract(state): Extract<Arc<State>>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    count(&state);
+    let result = async {
+        let body = read(&state, body).await?;
+        authorize(&state, &headers, create_user_post::SCOPE)?;
+        if path_id(path) != demo::USER_ID {
+            return Err(not_the_user());
+        }
+        let request = parse(&headers, &body)?;
+        Ok(create(&state, None, request))
+    }
+    .await;
+    respond(result)
+}
+
+pub(crate) async fn create_publication_post(
+    Extract(state): Extract<Arc<State>>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    count(&state);
+    let result = async {
+        let body = read(&state, body).await?;
+        authorize(&state, &headers, create_publication_post::SCOPE)?;
+        let id = path_id(path);
+        let publication = demo::publication(&id).ok_or_else(|| publication_not_found(&id))?;
+        let Some(role) = demo::role(&id, demo::USER_ID) else {
+            return Err(ApiError::forbidden(
+                codes::PUBLICATION_FORBIDDEN,
+                "You are not a contributor to this publication.",
+            ));
+        };
+        let request = parse(&headers, &body)?;
+        let status = request.publish_status.unwrap_or_default();
+        if role == ContributorRole::Writer && status != PublishStatus::Draft {
+            return Err(ApiError::forbidden(
+                codes::PUBLICATION_FORBIDDEN,
+                format!("A writer may only create drafts in this publication, not {status} posts."),
+            ));
+        }
+        Ok(create(&state, Some(&publication), request))
+    }
+    .await;
+    respond(result)
+}
+
+fn respond(result: Result<Post, ApiError>) -> Response {
+    match result {
+        Ok(post) => data(StatusCode::CREATED, &PostEnvelope { data: post }),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Reads the whole body before anything is answered, so a client still
+/// sending it is not cut off by an early refusal.
+async fn read(state: &State, body: Body) -> Result<axum::body::Bytes, ApiError> {
+    let limit = state.config.limits.post_body_bytes;
+    read_body_within(state, body, limit)
+        .await
+        .map_err(|e| match e {
+            // A 400, not a 413: the spec lists 400 for a post Medium refuses.
+            BodyError::TooLarge => ApiError::bad_request(
+                codes::BODY_TOO_LARGE,
+                format!("Request body is over {limit} bytes."),
+            ),
+            BodyError::TooSlow => body_too_slow(),
+        })
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    let message = message.into();
+    let message = match message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        None => message,
+        Some((end, _)) => format!("{}…", &message[..end]),
+    };
+    ApiError::bad_request(codes::INVALID_POST, message)
+}
+
+/// The request, or a 400 naming what is wrong with it.
+pub(crate) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<CreatePostRequest, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    if !essence.eq_ignore_ascii_case(JSON_CONTENT_TYPE) {
+        return Err(invalid(format!(
+            "Content-Type must be {JSON_CONTENT_TYPE}, not {:?}.",
+            quote(content_type)
+        )));
+    }
+    // Through a Value first, so "not JSON" and "not an object" get their own
+    // messages; serde_json's recursion limit bounds a deeply nested body.
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| invalid(format!("Body is not valid JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(invalid("Body must be a JSON object."));
+    }
+    let request: CreatePostRequest = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            // A missing field: serde's message names it.
+            invalid(format!("Invalid post: {}.", e.inner()))
+        } else {
+            invalid(format!("Invalid field `{path}`: {}.", e.inner()))
+        }
+    })?;
+    for (name, text) in [
+        (field::TITLE, &request.title),
+        (field::CONTENT, &request.content),
+    ] {
+        if text.trim().is_empty() {
+            return Err(invalid(format!("Invalid field `{name}`: it is empty.")));
+        }
+    }
+    if let Some(url) = &request.canonical_url
+        && !is_absolute_http_url(url)
+    {
+        return Err(invalid(format!(
+            "Invalid field `{}`: {:?} is not an absolute http(s) URL.",
+            field::CANONICAL_URL,
+            quote(url)
+        )));
+    }
+    Ok(request)
+}
+
+fn is_absolute_http_url(text: &str) -> bool {
+    url::Url::parse(text)
+        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+}
+
+/// The tags kept: see the module's documentation.
+pub(crate) fn kept_tags(tags: &[String]) -> Vec<String> {
+    tags.iter()
+        .take(MAX_TAGS)
+        .filter(|t| t.chars().count() <= MAX_TAG_CHARS)
+        .cloned()
+        .collect()
+}
+
+/// The title answered: the request's, or one made from the content when
+/// the request's is too long (see the module's documentation).
+pub(crate) fn title(request: &CreatePostRequest) -> String {
+    if request.title.chars().count() <= MAX_TITLE_CHARS {
+        return request.title.clone();
+    }
+    let text = match request.content_format {
+        ContentFormat::Html => strip_tags(&request.content),
+        ContentFormat::Markdown => request.content.clone(),
+    };
+    let line = text
+        .lines()
+        .map(|line| match request.content_format {
+            ContentFormat::Markdown => line.trim_start().trim_start_matches('#').trim(),
+            ContentFormat::Html => line.trim(),
+        })
+        .find(|line| !line.is_empty())
+        .unwrap_or(UNTITLED);
+    line.chars().take(MAX_TITLE_CHARS).collect()
+}
+
+/// HTML with each tag replaced by a line break, so block elements end
+/// lines; an unclosed `<` hides the rest.
+fn strip_tags(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match (in_tag, c) {
+            (false, '<') => {
+                in_tag = true;
+                out.push('\n');
+            }
+            (false, c) => out.push(c),
+            (true, '>') => in_tag = false,
+            (true, _) => {}
+        }
+    }
+    out
+}
+
+/// A URL slug from a title: lowercase ASCII letters and digits, runs of
+/// anything else as one `-`, at most [`MAX_SLUG_CHARS`]; `post` when
+/// nothing is left.
+fn slug(title: &str) -> String {
+    let mut out = String::new();
+    for c in title.chars() {
+        if out.len() >= MAX_SLUG_CHARS {
+            break;
+        }
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let out = out.trim_end_matches('-');
+    if out.is_empty() {
+        "post".into()
+    } else {
+        out.into()
+    }
+}
+
+/// The page of each license: Creative Commons' deeds, and Medium's terms
+/// for all rights reserved.
+pub(crate) fn license_url(license: License) -> &'static str {
+    match license {
+        License::AllRightsReserved => {
+            "https://policy.medium.com/medium-terms-of-service-9db0094a1e0f"
+        }
+        License::Cc40By => "https://creativecommons.org/licenses/by/4.0/",
+        License::Cc40BySa => "https://creativecommons.org/licenses/by-sa/4.0/",
+        License::Cc40ByNd => "https://creativecommons.org/licenses/by-nd/4.0/",
+        License::Cc40ByNc => "https://creativecommons.org/licenses/by-nc/4.0/",
+        License::Cc40ByNcNd => "https://creativecommons.org/licenses/by-nc-nd/4.0/",
+        License::Cc40ByNcSa => "https://creativecommons.org/licenses/by-nc-sa/4.0/",
+        License::Cc40Zero => "https://creativecommons.org/publicdomain/zero/1.0/",
+        License::PublicDomain => "https://creativecommons.org/publicdomain/mark/1.0/",
+    }
+}
+
+/// Creates the post, remembers it, and returns the answer.
+fn create(state: &State, publication: Option<&Publication>, request: CreatePostRequest) -> Post {
+    let status = request.publish_status.unwrap_or_default();
+    let license = request.license.unwrap_or_default();
+    let title = title(&request);
+    let slug = slug(&title);
+    let now = state.clock.now_ms();
+    let limits = &state.config.limits;
+    let mut created = state.created();
+    created.last_post = created.last_post.wrapping_add(1);
+    let id = format!("{:012x}", created.last_post);
+    let url = match publication {
+        Some(p) => format!("{}/{slug}-{id}", p.url),
+        None => format!("https://medium.com/@{}/{slug}-{id}", demo::USERNAME),
+    };
+    let post = Post {
+        id,
+        title,
+        author_id: demo::USER_ID.into(),
+        tags: kept_tags(&request.tags),
+        url,
+        canonical_url: request.canonical_url.clone(),
+        publish_status: status,
+        published_at: (status != PublishStatus::Draft).then_some(now),
+        license,
+        license_url: license_url(license).into(),
+        publication_id: publication.map(|p| p.id.clone()),
+    };
+    let record = ReceivedPost {
+        author_id: demo::USER_ID.into(),
+        publication_id: post.publication_id.clone(),
+        request,
+        post: post.clone(),
+    };
+    let footprint = record.footprint();
+    created
+        .posts
+        .push(record, footprint, limits.posts, limits.post_bytes);
+    post
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(title: &str, format: ContentFormat, content: &str) -> CreatePostRequest {
+        CreatePostRequest {
+            title: title.into(),
+            content_format: format,
+            content: content.into(),
+            canonical_url: Some("https://example.com/a".into()),
+            license: Some(License::Cc40By),
+            notify_followers: Some(true),
+            publish_status: Some(PublishStatus::Draft),
+            tags: vec!["t".into()],
+        }
+    }
+
+    #[test]
+    fn the_checked_field_names_are_the_generated_types() {
+        let value = serde_json::to_value(request("t", ContentFormat::Html, "c")).unwrap();
+        let object = value.as_object().unwrap();
+        assert_eq!(object["title"], "t");
+        for name in [field::TITLE, field::CONTENT, field::CANONICAL_URL] {
+            assert!(object.contains_key(name), "{name}");
+        }
+        assert_eq!(object[field::CANONICAL_URL], "https://example.com/a");
+    }
+
+    #[test]
+    fn long_titles_are_made_from_the_content() {
+        let long = "x".repeat(MAX_TITLE_CHARS + 1);
+        let exact = "y".repeat(MAX_TITLE_CHARS);
+        assert_eq!(title(&request(&exact, ContentFormat::Html, "c")), exact);
+        let md = "\n  \n## Hello *world*  \nrest";
+        assert_eq!(
+            title(&request(&long, ContentFormat::Markdown, md)),
+            "Hello *world*"
+        );
+        let html = "<h1 class=\"t\">Big <em>news</em></h1><p>body</p>";
+        assert_eq!(title(&request(&long, ContentFormat::Html, html)), "Big");
+        assert_eq!(
+            title(&request(&long, ContentFormat::Html, "<br><img src=x>")),
+            UNTITLED
+        );
+        let wordy = "w".repeat(300);
+        assert_eq!(
+            title(&request(&long, ContentFormat::Markdown, &wordy))
+                .chars()
+                .count(),
+            MAX_TITLE_CHARS
+        );
+    }
+
+    #[test]
+    fn slugs_are_lowercase_ascii_words() {
+        assert_eq!(slug("Hello, World! 2"), "hello-world-2");
+        assert_eq!(slug("¿¿??"), "post");
+        assert!(slug(&"ab ".repeat(100)).len() <= MAX_SLUG_CHARS);
+    }
+}

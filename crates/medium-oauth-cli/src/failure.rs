@@ -49,6 +49,8 @@ impl Failure {
                 | Error::ResponseTooLarge { .. }
                 | Error::ExpiredOnArrival { .. }
                 | Error::ImplausibleExpiry { .. }
+                | Error::TokenRefused { .. }
+                | Error::Forbidden { .. }
         );
         let mut failure = Failure::from(e);
         if answered {
@@ -67,6 +69,14 @@ impl From<Error> for Failure {
             Error::InvalidClient { .. } => Failure::INVALID_CLIENT,
             e if e.requires_reauthorization() => Failure::REAUTHORIZE,
             Error::AuthorizationExpired | Error::AlreadyCompleted => Failure::REAUTHORIZE,
+            // A refreshed token refused again (BearerAuth retries once), or
+            // a scope the login did not ask for: only a new login helps.
+            Error::TokenRefused { .. } | Error::MissingScope(_) => Failure::REAUTHORIZE,
+            // Refused before any request: what was asked cannot be sent.
+            Error::InvalidPost(_) | Error::InvalidId(_) | Error::ImageTooLarge { .. } => {
+                Failure::USAGE
+            }
+            Error::Forbidden { .. } => Failure::MEDIUM,
             Error::Api { .. }
             | Error::UnexpectedResponse { .. }
             | Error::MalformedBody(_)
@@ -79,7 +89,14 @@ impl From<Error> for Failure {
             _ => Failure::OTHER,
         };
         let mut message = chain(&e);
-        if code == Failure::REAUTHORIZE {
+        if let Error::MissingScope(scope) = &e {
+            let scopes = medium_oauth::ScopeSet::EMPTY
+                .with(medium_oauth::Scope::BasicProfile)
+                .with(*scope);
+            message.push_str(&format!(
+                "; log in again asking for it: `medium-oauth login --scopes {scopes}`"
+            ));
+        } else if code == Failure::REAUTHORIZE {
             message.push_str("; run `medium-oauth login`");
         }
         Failure::new(code, message)

@@ -44,6 +44,16 @@ pub struct Args {
     /// Most live access and refresh tokens held at once [default: 1000000].
     #[arg(long, value_name = "N")]
     pub max_tokens: Option<usize>,
+    /// Most posts remembered; the oldest are forgotten past it [default: 10000].
+    #[arg(long, value_name = "N")]
+    pub max_posts: Option<usize>,
+    /// Most image uploads remembered; the oldest are forgotten past it
+    /// [default: 10000].
+    #[arg(long, value_name = "N")]
+    pub max_images: Option<usize>,
+    /// Largest image accepted by POST /v1/images, in bytes [default: 5242880].
+    #[arg(long, value_name = "BYTES")]
+    pub max_image_bytes: Option<usize>,
 }
 
 /// Secrets in `--client` stay out of debug output: an `Args` may be logged.
@@ -65,6 +75,9 @@ impl std::fmt::Debug for Args {
             .field("extended_scope", &self.extended_scope)
             .field("max_pending_grants", &self.max_pending_grants)
             .field("max_tokens", &self.max_tokens)
+            .field("max_posts", &self.max_posts)
+            .field("max_images", &self.max_images)
+            .field("max_image_bytes", &self.max_image_bytes)
             .finish()
     }
 }
@@ -127,6 +140,15 @@ impl Args {
         }
         if let Some(n) = self.max_tokens {
             config.limits.tokens = n;
+        }
+        if let Some(n) = self.max_posts {
+            config.limits.posts = n;
+        }
+        if let Some(n) = self.max_images {
+            config.limits.images = n;
+        }
+        if let Some(n) = self.max_image_bytes {
+            config.limits.image_upload_bytes = n;
         }
         for (id, secret, uri) in &self.clients {
             match config.clients.iter_mut().find(|c| &c.id == id) {
@@ -287,6 +309,27 @@ mod tests {
         );
         args.token_lifetime = Some(0);
         assert!(args.config().is_err());
+    }
+
+    #[test]
+    fn rest_caps_are_set_from_their_flags() {
+        let args = parse(&[
+            "--max-posts",
+            "7",
+            "--max-images",
+            "8",
+            "--max-image-bytes",
+            "9",
+        ])
+        .unwrap();
+        let limits = args.config().unwrap().limits;
+        assert_eq!(
+            (limits.posts, limits.images, limits.image_upload_bytes),
+            (7, 8, 9)
+        );
+        let defaults = parse(&[]).unwrap().config().unwrap().limits;
+        assert_eq!(defaults, crate::Limits::default());
+        assert_eq!(defaults.image_upload_bytes, 5_242_880);
     }
 
     #[test]

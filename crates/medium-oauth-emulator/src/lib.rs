@@ -386,9 +386,10 @@ impl Emulator {
         self.state.created().images.to_vec()
     }
 
-    /// While `refuse` is set, the REST API (`GET /v1/me` and the others) answers 401 to every
-    /// access token, fresh ones included, as Medium would for an app it has
-    /// suspended; the token endpoints work as before.
+    /// While `refuse` is set, the REST calls (`GET /v1/me` and the five
+    /// others) answer 401 to every access token, fresh ones included, as
+    /// Medium would for an app it has suspended; the token endpoints work as
+    /// before.
     pub fn refuse_api_tokens(&self, refuse: bool) {
         self.state
             .refuse_api_tokens

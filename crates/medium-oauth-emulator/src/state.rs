@@ -723,4 +723,17 @@ mod tests {
         j.push(11, 1, 0, 100);
         assert_eq!(j.to_vec(), [4, 9]);
     }
+
+    /// A load run's worth of records leaves the newest within the caps.
+    #[test]
+    fn a_hundred_thousand_records_stay_within_the_caps() {
+        let mut j = Journal::default();
+        for i in 0..100_000u32 {
+            j.push(i, 100 + (i as usize % 7), 1_000, 50_000);
+        }
+        let kept = j.to_vec();
+        assert!(kept.len() <= 1_000 && j.bytes() <= 50_000);
+        assert_eq!(kept.last(), Some(&99_999));
+        assert!(kept.windows(2).all(|w| w[0] + 1 == w[1]));
+    }
 }

@@ -427,3 +427,100 @@ async fn a_refused_token_is_refreshed_once_and_the_call_retried() {
     assert_exit(&run(&cli, &["post", path.to_str().unwrap()]), 0);
     assert_eq!(emu.posts().len(), 1);
 }
+
+/// A hostile API server: answers `/me`, the user's publications and each
+/// publication's contributors with fixed JSON whose publication name holds
+/// escape sequences, a forged line and C1 controls. A raw TCP server, as a
+/// hostile one would be; returns its API base URL.
+async fn hostile_publications_server() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let name = "Evil\u{1b}[2J\u{1b}]0;pwned\u{7}\r\nerror: forged\u{9b}31m\u{7f}";
+    let me = serde_json::json!({"data": {"id": "u1", "username": "u", "name": "U",
+        "url": "https://medium.com/@u", "imageUrl": ""}});
+    let publications = serde_json::json!({"data": [{"id": "p1", "name": name,
+        "description": "\u{1b}[31m", "url": "https://medium.com/p1\u{1b}[1A", "imageUrl": ""}]});
+    let contributors = serde_json::json!({"data": [
+        {"publicationId": "p1", "userId": "u1", "role": "editor"}]});
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let (me, publications, contributors) =
+                (me.clone(), publications.clone(), contributors.clone());
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                while !head.ends_with(b"\r\n\r\n") && head.len() < 64 * 1024 {
+                    let mut byte = [0u8; 1];
+                    match tokio::time::timeout(DEADLINE, socket.read(&mut byte)).await {
+                        Ok(Ok(1)) => head.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let head = String::from_utf8_lossy(&head);
+                let path = head.split(' ').nth(1).unwrap_or_default();
+                let body = match path {
+                    "/v1/me" => me,
+                    "/v1/users/u1/publications" => publications,
+                    "/v1/publications/p1/contributors" => contributors,
+                    _ => serde_json::json!({"errors": [{"message": "no", "code": 0}]}),
+                }
+                .to_string();
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}/v1")
+}
+
+/// Hostile server text never reaches the terminal raw: the table makes
+/// control characters spaces, the JSON escapes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_publication_name_is_printed_harmless() {
+    let (_emu, cli) = logged_in(ALL_SCOPES).await;
+    let hostile = hostile_publications_server().await;
+    let out = run(&cli, &["publications", "--api-url", &hostile]);
+    assert_exit(&out, 0);
+    let table = text(&out.stdout);
+    assert!(
+        !table.chars().any(|c| c.is_control() && c != '\n'),
+        "{table:?}"
+    );
+    assert_eq!(table.lines().count(), 2, "no forged line: {table:?}");
+    assert!(table.contains("editor"), "{table:?}");
+    assert!(
+        table.contains("Evil [2J ]0;pwned   error: forged 31m "),
+        "{table:?}"
+    );
+
+    let out = run(&cli, &["publications", "--json", "--api-url", &hostile]);
+    assert_exit(&out, 0);
+    let json = text(&out.stdout);
+    assert!(
+        !json.chars().any(|c| c.is_control() && c != '\n'),
+        "{json:?}"
+    );
+    let listed: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(listed[0]["name"].as_str().unwrap().contains('\u{9b}'));
+
+    let out = run(
+        &cli,
+        &[
+            "api",
+            "GET",
+            "/users/u1/publications",
+            "--api-url",
+            &hostile,
+        ],
+    );
+    assert_exit(&out, 0);
+    let body = text(&out.stdout);
+    assert!(
+        !body.chars().any(|c| c.is_control() && c != '\n'),
+        "{body:?}"
+    );
+}

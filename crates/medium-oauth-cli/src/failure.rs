@@ -232,6 +232,52 @@ mod tests {
         assert!(!failure.message.contains("Medium"), "{}", failure.message);
     }
 
+    /// The REST API's refusals: a missing scope and a token refused after
+    /// a refresh need a login (the scope one naming the login that grants
+    /// it), a publication's refusal is the server's answer, and a post or id
+    /// refused before sending is a usage error.
+    #[test]
+    fn rest_errors_have_the_codes_of_their_cures() {
+        let scope = Failure::from(Error::MissingScope(medium_oauth::Scope::PublishPost));
+        assert_eq!(scope.code, Failure::REAUTHORIZE);
+        assert!(
+            scope
+                .message
+                .ends_with("`medium-oauth login --scopes basicProfile,publishPost`"),
+            "{}",
+            scope.message
+        );
+        let basic = Failure::from(Error::MissingScope(medium_oauth::Scope::BasicProfile));
+        assert!(
+            basic.message.ends_with("--scopes basicProfile`"),
+            "{}",
+            basic.message
+        );
+
+        let refused = Failure::from_server(Error::TokenRefused { errors: vec![] }, "h");
+        assert_eq!(refused.code, Failure::REAUTHORIZE);
+        assert!(refused.message.starts_with("h: "), "{}", refused.message);
+
+        let forbidden = Failure::from_server(
+            Error::Forbidden {
+                reason: medium_oauth::Refusal::Publication,
+                errors: vec![],
+            },
+            "127.0.0.1",
+        );
+        assert_eq!(forbidden.code, Failure::MEDIUM);
+        assert!(
+            forbidden
+                .message
+                .starts_with("127.0.0.1: the publication refused the post"),
+            "{}",
+            forbidden.message
+        );
+
+        let post = Error::from(medium_oauth::api::InvalidPost::TooManyTags { count: 4 });
+        assert_eq!(Failure::from(post).code, Failure::USAGE);
+    }
+
     #[test]
     fn a_busy_store_names_the_file() {
         let e = Error::StoreBusy {

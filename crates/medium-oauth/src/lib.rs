@@ -12,6 +12,7 @@
 //! #     "127.0.0.1:0",
 //! # ).await?;
 //! use medium_oauth::{BearerAuth, ClientId, ClientSecret, OAuthClient, Scope, TokenSource, scopes};
+//! use medium_oauth::api::NewPost;
 //!
 //! let client = OAuthClient::builder(
 //!     ClientId::new("demo-client"),
@@ -49,10 +50,19 @@
 //! //    (`tls::client_builder` gives reqwest the TLS set-up of this crate:
 //! //    see "TLS" below.)
 //! let http = reqwest_middleware::ClientBuilder::new(medium_oauth::tls::client_builder()?.build()?)
-//!     .with(BearerAuth::new(source))
+//!     .with(BearerAuth::new(source.clone()))
 //!     .build();
 //! let me = http.get(format!("{}/me", client.api_server())).send().await?;
 //! assert_eq!(me.status(), 200);
+//!
+//! // 6. Or act through Medium's REST API, typed: each call checks the scope
+//! //    it needs before sending anything, and refusals come back typed.
+//! let api = client.api(source);
+//! let post = NewPost::markdown("Hello", "# Hello\n\nWritten from Rust.")
+//!     .tags(["rust"])
+//!     .build()?;
+//! let created = api.create_post(&post).await?;
+//! println!("published at {}", created.url);
 //! # Ok(())
 //! # }
 //! ```
@@ -135,10 +145,10 @@ pub use scope::{Scope, ScopeSet, UnknownScope};
 pub use secret::{AccessToken, AuthorizationCode, ClientId, ClientSecret, CsrfState, RefreshToken};
 pub use source::{
     COARSE_TICK_BOUND, Clock, DEFAULT_MAX_ATTEMPTS, DEFAULT_REFRESH_JITTER, DEFAULT_REFRESH_MARGIN,
-    DEFAULT_RETRY_BASE, DEFAULT_RETRY_CAP, LONGEST_RETRY_WAIT, MAX_PLAUSIBLE_LIFETIME,
-    MIN_TOKEN_LIFETIME, REAUTHORIZATION_RECHECK, REFUSAL_COOLDOWN, RETRY_AFTER_CAP,
-    RefreshingTokenSource, RefreshingTokenSourceBuilder, StaticTokenSource, SystemClock,
-    TokenFuture, TokenSource,
+    DEFAULT_RETRY_BASE, DEFAULT_RETRY_CAP, INTEGRATION_TOKEN_SCOPES, LONGEST_RETRY_WAIT,
+    MAX_PLAUSIBLE_LIFETIME, MIN_TOKEN_LIFETIME, REAUTHORIZATION_RECHECK, REFUSAL_COOLDOWN,
+    RETRY_AFTER_CAP, RefreshingTokenSource, RefreshingTokenSourceBuilder, StaticTokenSource,
+    SystemClock, TokenFuture, TokenSource,
 };
 pub use store::{
     BoxFuture, Document, FileTokenStore, LOCK_WAIT, MAX_FILE_BYTES, MemoryTokenStore, StoreLock,

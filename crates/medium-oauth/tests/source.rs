@@ -628,6 +628,13 @@ async fn static_source_serves_its_token() {
     let token = source.token().await.unwrap();
     assert_eq!(token.access_token().expose_secret(), "integration");
     assert_eq!(token.expires_at(), None);
+    let not_extended: medium_oauth::ScopeSet = medium_oauth::Scope::ALL
+        .iter()
+        .copied()
+        .filter(|s| !s.is_extended())
+        .collect();
+    assert_eq!(token.scopes().known, not_extended);
+    assert_eq!(medium_oauth::INTEGRATION_TOKEN_SCOPES, not_extended);
     let shown = format!("{:?}", source.token().await.unwrap());
     assert!(shown.contains("AccessToken([redacted])"), "{shown}");
     assert!(!shown.contains("integration"), "{shown}");

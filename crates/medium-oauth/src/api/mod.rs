@@ -249,9 +249,11 @@ impl<S: TokenSource + 'static> MediumApi<S> {
 
     /// Fails with [`Error::MissingScope`] unless the current token was
     /// granted `wire` (an operation's generated `SCOPE`).
-    async fn require(&self, wire: &'static str) -> Result<(), Error> {
+    async fn require(&self, wire: &'static str) -> Result<Arc<crate::Token>, Error> {
         let scope = scope_named(wire)?;
-        self.inner.source.token().await?.scopes().require(scope)
+        let token = self.inner.source.token().await?;
+        token.scopes().require(scope)?;
+        Ok(token)
     }
 
     fn url(&self, path: &str) -> String {
@@ -288,7 +290,7 @@ impl<S: TokenSource + 'static> MediumApi<S> {
         request: reqwest_middleware::RequestBuilder,
         refusal: Refusal,
     ) -> Result<T, Error> {
-        self.require(scope).await?;
+        let token = self.require(scope).await?;
         let host = self.inner.api_server.host_str().unwrap_or_default();
         let response = request
             .header(ACCEPT, HeaderValue::from_static("application/json"))
@@ -298,7 +300,11 @@ impl<S: TokenSource + 'static> MediumApi<S> {
         let response = medium_oauth2_api::cap_body(response)
             .await
             .map_err(|e| Error::transport(host, e))?;
-        match classify_api::<T>(response, host, &[]).await {
+        // A server may echo the token in its error text; a refresh in
+        // BearerAuth may have sent a newer one, which `quote` catches as a
+        // long token-like run.
+        let secrets = [token.access_token().expose_secret()];
+        match classify_api::<T>(response, host, &secrets).await {
             Err(Error::Api {
                 status: 401,
                 errors,

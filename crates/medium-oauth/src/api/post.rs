@@ -198,3 +198,115 @@ fn check_canonical_url(text: &str) -> Result<(), InvalidPost> {
         scheme => Err(invalid(format!("its scheme is {scheme:?}"))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn post() -> PostBuilder {
+        NewPost::markdown("Title", "# Title\n\nBody")
+    }
+
+    #[test]
+    fn every_rule_holds_at_its_boundary() {
+        let chars = |n: usize| "é".repeat(n);
+        assert!(
+            NewPost::html(chars(MAX_TITLE_CHARS), "<p>x</p>")
+                .build()
+                .is_ok()
+        );
+        assert_eq!(
+            NewPost::html(chars(MAX_TITLE_CHARS + 1), "<p>x</p>")
+                .build()
+                .unwrap_err(),
+            InvalidPost::TitleTooLong {
+                chars: MAX_TITLE_CHARS + 1
+            }
+        );
+        assert!(post().tags(["a", "b", "c"]).build().is_ok());
+        assert_eq!(
+            post()
+                .tags(["a", "b"])
+                .tags(["c", "d"])
+                .build()
+                .unwrap_err(),
+            InvalidPost::TooManyTags { count: 4 }
+        );
+        assert!(post().tags([chars(MAX_TAG_CHARS)]).build().is_ok());
+        assert_eq!(
+            post()
+                .tags(["ok".into(), chars(MAX_TAG_CHARS + 1)])
+                .build()
+                .unwrap_err(),
+            InvalidPost::TagTooLong {
+                index: 1,
+                chars: MAX_TAG_CHARS + 1
+            }
+        );
+        assert_eq!(
+            post().tags(["ok", " \t"]).build().unwrap_err(),
+            InvalidPost::EmptyTag { index: 1 }
+        );
+        assert_eq!(
+            NewPost::markdown(" \n", "x").build().unwrap_err(),
+            InvalidPost::EmptyTitle
+        );
+        assert_eq!(
+            NewPost::markdown("t", " \n").build().unwrap_err(),
+            InvalidPost::EmptyContent
+        );
+    }
+
+    #[test]
+    fn a_canonical_url_is_an_absolute_web_url() {
+        for good in ["https://example.com/a", "http://127.0.0.1:8080/x?y#z"] {
+            assert!(post().canonical_url(good).build().is_ok(), "{good}");
+        }
+        for bad in [
+            "example.com/a",
+            "ftp://example.com/",
+            "javascript:alert(1)",
+            "",
+            "https://",
+        ] {
+            let err = post().canonical_url(bad).build().unwrap_err();
+            assert!(
+                matches!(err, InvalidPost::InvalidCanonicalUrl { .. }),
+                "{bad}: {err:?}"
+            );
+        }
+        let err = post().canonical_url("mailto:a@b.c").build().unwrap_err();
+        assert!(err.to_string().contains("\"mailto\""), "{err}");
+    }
+
+    #[test]
+    fn unset_options_are_left_out_so_mediums_defaults_apply() {
+        let body = serde_json::to_value(post().build().unwrap().request()).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"title": "Title", "contentFormat": "markdown", "content": "# Title\n\nBody"})
+        );
+        let full = post()
+            .tags(["rust"])
+            .canonical_url("https://example.com/")
+            .status(PublishStatus::Unlisted)
+            .license(License::Cc40By)
+            .notify_followers(true)
+            .build()
+            .unwrap();
+        let body = serde_json::to_value(full.request()).unwrap();
+        assert_eq!(body["tags"], serde_json::json!(["rust"]));
+        assert_eq!(body["canonicalUrl"], "https://example.com/");
+        assert_eq!(body["publishStatus"], "unlisted");
+        assert_eq!(body["license"], "cc-40-by");
+        assert_eq!(body["notifyFollowers"], true);
+        assert_eq!(
+            NewPost::html("t", "c")
+                .build()
+                .unwrap()
+                .request()
+                .content_format,
+            ContentFormat::Html
+        );
+    }
+}

@@ -99,6 +99,12 @@ impl<S: TokenSource + ?Sized> TokenSource for Arc<S> {
     }
 }
 
+/// The scopes [`StaticTokenSource::integration_token`] assumes: every scope
+/// but the extended `uploadImage`, which Medium grants only to apps it has
+/// approved.
+pub const INTEGRATION_TOKEN_SCOPES: crate::ScopeSet =
+    crate::scopes![basicProfile, listPublications, publishPost];
+
 /// A token that never changes, such as a self-issued integration token from
 /// Medium's settings page (they do not expire).
 pub struct StaticTokenSource {
@@ -113,9 +119,18 @@ impl StaticTokenSource {
         }
     }
 
-    /// A source for a bare integration token, with no expiry.
+    /// A source for a self-issued integration token from Medium's settings
+    /// page: no expiry, and the scopes every user can grant
+    /// ([`INTEGRATION_TOKEN_SCOPES`]), so that
+    /// [`MediumApi`](crate::api::MediumApi)'s scope checks let its calls
+    /// through; the server still has the last word. For other scopes, build
+    /// the [`Token`] yourself and use [`new`](Self::new).
     pub fn integration_token(token: AccessToken) -> Self {
-        Self::new(Token::new(token, None, None, Default::default()))
+        let scopes = crate::GrantedScopes {
+            known: INTEGRATION_TOKEN_SCOPES,
+            unknown: Vec::new(),
+        };
+        Self::new(Token::new(token, None, None, scopes))
     }
 }
 

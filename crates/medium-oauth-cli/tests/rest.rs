@@ -524,3 +524,36 @@ async fn a_hostile_publication_name_is_printed_harmless() {
         "{body:?}"
     );
 }
+
+/// A `--no-store-secret` login: while its token is valid the commands use
+/// it as it is; once expired they need the secret, as `token` does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_stored_secret_a_valid_token_is_used_as_it_is() {
+    let emu = emulator(auto_approving()).await;
+    let cli = Cli::new(&emu);
+    let (child, stdout, url) = cli.start_login(&["--scopes", ALL_SCOPES, "--no-store-secret"]);
+    assert_eq!(browse(&url).await.status(), 200);
+    let (code, out, err) = finish(child, stdout);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let no_secret = |args: &[&str]| {
+        let mut command = cli.command(args);
+        command.env_remove("MEDIUM_CLIENT_SECRET");
+        output_within(command, DEADLINE)
+    };
+    let out = no_secret(&["publications", "--json"]);
+    assert_exit(&out, 0);
+    assert_eq!(emu.refreshes(), 0);
+
+    let mut doc = stored(&cli.credentials);
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    doc["token"]["expires_at_ms"] = (now_ms - 60_000).into();
+    std::fs::write(&cli.credentials, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    let before = emu.api_requests();
+    let out = no_secret(&["api", "GET", "/me"]);
+    assert_exit(&out, 2);
+    assert!(text(&out.stderr).contains("--client-secret-file"));
+    assert_eq!(emu.api_requests(), before);
+}

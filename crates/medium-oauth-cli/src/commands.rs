@@ -5,15 +5,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
-use medium_oauth::{DEFAULT_REFRESH_MARGIN, Error, OAuthClient, RefreshingTokenSource, Token};
+use medium_oauth::{DEFAULT_REFRESH_MARGIN, Error, Token};
 
 use crate::failure::{Failure, printable};
 use crate::profile::{DEFAULT_PROFILE, Profile, ProfileStore, StoreArgs, StoredClient, logged_in};
-use crate::setup::{self, ClientArgs, Credentials};
-
-/// The redirect URI given to a client that only refreshes or asks who is
-/// logged in: no request of theirs carries one.
-const UNUSED_REDIRECT: &str = "http://127.0.0.1/callback";
+use crate::session::{UNUSED_REDIRECT, host_of, refreshing_client, refreshing_source};
+use crate::setup::{self, ClientArgs};
 
 /// The last second RFC 3339 can write, 9999-12-31T23:59:59Z, as seconds
 /// since the Unix epoch (humantime panics past it, and before the epoch).
@@ -95,14 +92,6 @@ fn roughly(d: Duration) -> String {
     format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
-/// The host of `url`, to name the server in messages.
-fn host_of(url: &str) -> String {
-    url::Url::parse(url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .unwrap_or_else(|| url.to_owned())
-}
-
 pub async fn token(args: TokenArgs) -> Result<(), Failure> {
     let store = args.store.open(DEFAULT_PROFILE)?;
     let (profile, token) = logged_in(&store)?;
@@ -152,7 +141,7 @@ async fn refreshed(
         Err(failure) => return Err(failure),
     };
     let host = host_of(client.api_server().as_str());
-    let mut builder = RefreshingTokenSource::builder(client, Arc::new(store));
+    let mut builder = refreshing_source(client, store);
     if usable {
         // A valid token is at hand: one try, not a schedule of retries.
         builder = builder.max_attempts(1);
@@ -166,23 +155,6 @@ async fn refreshed(
         ))),
         Err(e) => Err(Failure::from_server(e, &host)),
     }
-}
-
-fn refreshing_client(args: &ClientArgs, stored: &StoredClient) -> Result<OAuthClient, Failure> {
-    let Credentials { id, secret } = args.credentials(Some(stored))?;
-    let (Some((id, _)), Some((secret, _))) = (id, secret) else {
-        return Err(Failure::usage(
-            "the token needs a refresh, which needs the client id and secret, and none are \
-             stored (the login said --no-store-secret): pass --client-secret-file or set \
-             MEDIUM_CLIENT_SECRET",
-        ));
-    };
-    let servers = StoredClient {
-        api_url: args.api_url.clone().or_else(|| stored.api_url.clone()),
-        authorize_url: None,
-        ..StoredClient::default()
-    };
-    Ok(setup::client_builder(&id, &secret, UNUSED_REDIRECT.into(), &servers).build()?)
 }
 
 /// What the server said of the token.

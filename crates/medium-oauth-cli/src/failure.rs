@@ -49,6 +49,8 @@ impl Failure {
                 | Error::ResponseTooLarge { .. }
                 | Error::ExpiredOnArrival { .. }
                 | Error::ImplausibleExpiry { .. }
+                | Error::TokenRefused { .. }
+                | Error::Forbidden { .. }
         );
         let mut failure = Failure::from(e);
         if answered {
@@ -67,6 +69,14 @@ impl From<Error> for Failure {
             Error::InvalidClient { .. } => Failure::INVALID_CLIENT,
             e if e.requires_reauthorization() => Failure::REAUTHORIZE,
             Error::AuthorizationExpired | Error::AlreadyCompleted => Failure::REAUTHORIZE,
+            // A refreshed token refused again (BearerAuth retries once), or
+            // a scope the login did not ask for: only a new login helps.
+            Error::TokenRefused { .. } | Error::MissingScope(_) => Failure::REAUTHORIZE,
+            // Refused before any request: what was asked cannot be sent.
+            Error::InvalidPost(_) | Error::InvalidId(_) | Error::ImageTooLarge { .. } => {
+                Failure::USAGE
+            }
+            Error::Forbidden { .. } => Failure::MEDIUM,
             Error::Api { .. }
             | Error::UnexpectedResponse { .. }
             | Error::MalformedBody(_)
@@ -79,7 +89,14 @@ impl From<Error> for Failure {
             _ => Failure::OTHER,
         };
         let mut message = chain(&e);
-        if code == Failure::REAUTHORIZE {
+        if let Error::MissingScope(scope) = &e {
+            let scopes = medium_oauth::ScopeSet::EMPTY
+                .with(medium_oauth::Scope::BasicProfile)
+                .with(*scope);
+            message.push_str(&format!(
+                "; log in again asking for it: `medium-oauth login --scopes {scopes}`"
+            ));
+        } else if code == Failure::REAUTHORIZE {
             message.push_str("; run `medium-oauth login`");
         }
         Failure::new(code, message)
@@ -213,6 +230,52 @@ mod tests {
             failure.message
         );
         assert!(!failure.message.contains("Medium"), "{}", failure.message);
+    }
+
+    /// The REST API's refusals: a missing scope and a token refused after
+    /// a refresh need a login (the scope one naming the login that grants
+    /// it), a publication's refusal is the server's answer, and a post or id
+    /// refused before sending is a usage error.
+    #[test]
+    fn rest_errors_have_the_codes_of_their_cures() {
+        let scope = Failure::from(Error::MissingScope(medium_oauth::Scope::PublishPost));
+        assert_eq!(scope.code, Failure::REAUTHORIZE);
+        assert!(
+            scope
+                .message
+                .ends_with("`medium-oauth login --scopes basicProfile,publishPost`"),
+            "{}",
+            scope.message
+        );
+        let basic = Failure::from(Error::MissingScope(medium_oauth::Scope::BasicProfile));
+        assert!(
+            basic.message.ends_with("--scopes basicProfile`"),
+            "{}",
+            basic.message
+        );
+
+        let refused = Failure::from_server(Error::TokenRefused { errors: vec![] }, "h");
+        assert_eq!(refused.code, Failure::REAUTHORIZE);
+        assert!(refused.message.starts_with("h: "), "{}", refused.message);
+
+        let forbidden = Failure::from_server(
+            Error::Forbidden {
+                reason: medium_oauth::Refusal::Publication,
+                errors: vec![],
+            },
+            "127.0.0.1",
+        );
+        assert_eq!(forbidden.code, Failure::MEDIUM);
+        assert!(
+            forbidden
+                .message
+                .starts_with("127.0.0.1: the publication refused the post"),
+            "{}",
+            forbidden.message
+        );
+
+        let post = Error::from(medium_oauth::api::InvalidPost::TooManyTags { count: 4 });
+        assert_eq!(Failure::from(post).code, Failure::USAGE);
     }
 
     #[test]

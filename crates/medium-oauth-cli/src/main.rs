@@ -11,9 +11,15 @@ macro_rules! outln {
 mod callback;
 mod commands;
 mod failure;
+mod input;
 mod login;
+mod post;
 mod profile;
+mod publications;
+mod raw;
+mod session;
 mod setup;
+mod wire;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
@@ -26,9 +32,11 @@ Exit codes:
   2    usage: bad or missing options, missing client credentials
   3    the user denied the authorization
   4    the callback's state did not match (possible CSRF)
-  5    the server answered with an error or an unexpected response
+  5    the server answered with an error or an unexpected response (for `api`:
+       any status but 2xx; for `post`: a publication refusing the post)
   6    network: the server could not be reached, or the browser never came back
-  7    re-authorization required: no credentials, or the grant was revoked
+  7    re-authorization required: no credentials, the grant was revoked, or
+       the login lacks a scope the command needs (nothing is sent)
   8    the server refused the client id or secret: fix them, logging in again cannot help
   130  cancelled with Ctrl-C";
 
@@ -52,6 +60,15 @@ enum Command {
     Status(commands::StatusArgs),
     /// Remove the stored credentials.
     Logout(commands::LogoutArgs),
+    /// Publish a markdown file as a post (title from its `# heading`) and
+    /// print the post's URL.
+    Post(post::PostArgs),
+    /// List the user's publications and their role in each (editor,
+    /// writer).
+    Publications(publications::PublicationsArgs),
+    /// Send an authenticated request to a path of the API server and print
+    /// the response, e.g. `medium-oauth api GET /me`.
+    Api(raw::ApiArgs),
     /// Run the local Medium emulator until Ctrl-C.
     Emulator(medium_oauth_emulator::Args),
     /// Print a shell completion script, e.g.
@@ -70,6 +87,9 @@ async fn main() -> std::process::ExitCode {
         Command::Token(args) => commands::token(args).await,
         Command::Status(args) => commands::status(args).await,
         Command::Logout(args) => commands::logout(args).await,
+        Command::Post(args) => post::run(args).await,
+        Command::Publications(args) => publications::run(args).await,
+        Command::Api(args) => raw::run(args).await,
         Command::Emulator(args) => medium_oauth_emulator::run(args)
             .await
             .map_err(Failure::other),
@@ -95,8 +115,20 @@ async fn main() -> std::process::ExitCode {
 /// write is exit 1 with a message.
 pub fn write_out(text: std::fmt::Arguments<'_>) {
     use std::io::Write;
+    write_stdout(|out| out.write_fmt(text));
+}
+
+/// [`write_out`] for bytes that may not be text (a response body as it
+/// came).
+pub fn write_out_bytes(bytes: &[u8]) {
+    use std::io::Write;
+    write_stdout(|out| out.write_all(bytes));
+}
+
+fn write_stdout(write: impl FnOnce(&mut std::io::StdoutLock<'static>) -> std::io::Result<()>) {
+    use std::io::Write;
     let mut stdout = std::io::stdout().lock();
-    let Err(e) = stdout.write_fmt(text).and_then(|()| stdout.flush()) else {
+    let Err(e) = write(&mut stdout).and_then(|()| stdout.flush()) else {
         return;
     };
     if e.kind() == std::io::ErrorKind::BrokenPipe {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use medium_oauth_emulator::{
     Config, DEFAULT_MAX_IMAGE_BYTES, Emulator, Limits, MAX_TITLE_CHARS, MULTIPART_OVERHEAD_BYTES,
-    UNTITLED, User, codes, demo,
+    UNTITLED, codes, demo,
 };
 use medium_oauth_test_support::{REDIRECT, auto_approving, emulator};
 use medium_oauth2_api::resource::operations as ops;
@@ -336,7 +336,7 @@ async fn me_answers_the_demo_user_without_an_accept_header() {
     let (emu, token) = start(auto_approving()).await;
     let resp = get(&emu, ops::get_current_user::PATH, Some(&token)).await;
     let (body, _): (types::UserEnvelope, _) = success(resp, StatusCode::OK).await;
-    assert_eq!(body.data.id, User::demo().id);
+    assert_eq!(body.data.id, demo::user().id);
     assert_eq!(body.data.username, demo::USERNAME);
     emu.shutdown().await;
 }

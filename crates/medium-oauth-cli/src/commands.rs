@@ -226,8 +226,19 @@ async fn check(profile: &Profile, token: &Token) -> Check {
         // An implausible description is not shown; the stored one is.
         Ok(user) => Check::Valid(crate::profile::plausible_user(user)),
         // Authenticated, but without basicProfile the server does not say
-        // who.
+        // who: Medium answers 401 with its missing-scope code, some servers
+        // 403.
         Err(Error::Api { status: 403, .. }) => Check::Valid(None),
+        Err(Error::Api {
+            status: 401,
+            errors,
+            ..
+        }) if errors
+            .iter()
+            .any(|e| e.code == medium_oauth::MISSING_SCOPE_CODE) =>
+        {
+            Check::Valid(None)
+        }
         Err(Error::Api {
             status: 401,
             errors,

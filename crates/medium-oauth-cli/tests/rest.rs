@@ -557,3 +557,24 @@ async fn without_a_stored_secret_a_valid_token_is_used_as_it_is() {
     assert!(text(&out.stderr).contains("--client-secret-file"));
     assert_eq!(emu.api_requests(), before);
 }
+
+/// Regression: Medium answers `/me` for a token without basicProfile with
+/// 401 and its missing-scope code (the emulator did with 403 before), and
+/// `status` took that for a refused token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_takes_a_token_without_basic_profile_for_a_valid_one() {
+    let (emu, cli) = logged_in("publishPost").await;
+    let before = emu.api_requests();
+    let out = run(&cli, &["status"]);
+    assert_exit(&out, 0);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("Token check: the server at 127.0.0.1 accepts the token"),
+        "{shown}"
+    );
+    assert_eq!(emu.api_requests(), before + 1, "the token was checked");
+    assert_eq!(
+        medium_oauth::MISSING_SCOPE_CODE,
+        medium_oauth_emulator::codes::MISSING_SCOPE
+    );
+}

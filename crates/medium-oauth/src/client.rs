@@ -32,6 +32,10 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// `medium_oauth_emulator::codes`).
 pub const INVALID_CLIENT_CODES: [i64; 2] = [6005, 6026];
 
+/// Medium's error code for `Missing scope: X`: the API answers it, with
+/// HTTP 401, to a valid token that was not granted the call's scope.
+pub const MISSING_SCOPE_CODE: i64 = 6002;
+
 /// Which refresh form the server has been seen to serve.
 const REFRESH_FORM_UNKNOWN: u8 = 0;
 const REFRESH_FORM_SPEC: u8 = 1;
@@ -456,17 +460,7 @@ async fn classify_response(
                 errors: Vec::new(),
             });
         }
-        status => {
-            return Err(Error::UnexpectedResponse {
-                status,
-                content_type: None,
-                body_start: format!(
-                    "[a body over {} bytes, not read]",
-                    medium_oauth2_api::MAX_RESPONSE_BYTES
-                ),
-                retry_after,
-            });
-        }
+        status => return Err(oversized(status, retry_after)),
     }
     let content_type = response
         .headers()
@@ -544,8 +538,14 @@ pub(crate) async fn classify_api<T: serde::de::DeserializeOwned>(
         .get::<medium_oauth2_api::BodyTooLarge>()
         .is_some()
     {
-        return Err(Error::ResponseTooLarge {
-            limit: medium_oauth2_api::MAX_RESPONSE_BYTES,
+        // An oversized error page (a proxy's, say) still has a status that
+        // says what happened, and a Retry-After that says when to try again.
+        return Err(if (200..300).contains(&status) {
+            Error::ResponseTooLarge {
+                limit: medium_oauth2_api::MAX_RESPONSE_BYTES,
+            }
+        } else {
+            oversized(status, retry_after)
         });
     }
     let content_type = response
@@ -597,6 +597,19 @@ pub(crate) fn describe_json_error(e: &serde_json::Error) -> String {
         e.line(),
         e.column()
     )
+}
+
+/// A non-2xx answer whose body was over the cap and was not read.
+fn oversized(status: u16, retry_after: Option<Duration>) -> Error {
+    Error::UnexpectedResponse {
+        status,
+        content_type: None,
+        body_start: format!(
+            "[a body over {} bytes, not read]",
+            medium_oauth2_api::MAX_RESPONSE_BYTES
+        ),
+        retry_after,
+    }
 }
 
 fn unexpected(

@@ -138,7 +138,10 @@ mod store;
 mod token;
 
 pub use authorize::{DEFAULT_PENDING_TTL, PendingAuthorization, VerifiedCallback};
-pub use client::{DEFAULT_REQUEST_TIMEOUT, INVALID_CLIENT_CODES, OAuthClient, OAuthClientBuilder};
+pub use client::{
+    DEFAULT_REQUEST_TIMEOUT, INVALID_CLIENT_CODES, MISSING_SCOPE_CODE, OAuthClient,
+    OAuthClientBuilder,
+};
 pub use error::{Error, MediumError, Refusal, TransportKind};
 pub use middleware::BearerAuth;
 pub use scope::{Scope, ScopeSet, UnknownScope};

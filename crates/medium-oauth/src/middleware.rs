@@ -32,6 +32,12 @@ impl<S: TokenSource> BearerAuth<S> {
     }
 }
 
+/// In a response's extensions: the token its request carried, so that a
+/// caller can keep it out of an error built from the body (a server may echo
+/// it, and after a refresh it is not the token the caller last saw).
+#[derive(Clone)]
+pub(crate) struct SentToken(pub(crate) std::sync::Arc<crate::Token>);
+
 fn bearer(token: &AccessToken) -> reqwest_middleware::Result<HeaderValue> {
     let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
         .map_err(|_| reqwest_middleware::Error::middleware(crate::Error::InvalidHeaderValue))?;
@@ -57,7 +63,8 @@ impl<S: TokenSource + 'static> Middleware for BearerAuth<S> {
             .headers_mut()
             .insert(AUTHORIZATION, bearer(token.access_token())?);
         let retry = request.try_clone();
-        let response = next.clone().run(request, extensions).await?;
+        let mut response = next.clone().run(request, extensions).await?;
+        response.extensions_mut().insert(SentToken(token.clone()));
         if response.status() != reqwest::StatusCode::UNAUTHORIZED {
             return Ok(response);
         }
@@ -79,6 +86,8 @@ impl<S: TokenSource + 'static> Middleware for BearerAuth<S> {
         retry
             .headers_mut()
             .insert(AUTHORIZATION, bearer(fresh.access_token())?);
-        next.run(retry, extensions).await
+        let mut response = next.run(retry, extensions).await?;
+        response.extensions_mut().insert(SentToken(fresh));
+        Ok(response)
     }
 }

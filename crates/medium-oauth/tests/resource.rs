@@ -4,17 +4,21 @@
 
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::*;
 use medium_oauth::api::{
-    ContributorRole, ImageType, License, MAX_TAG_CHARS, MAX_TITLE_CHARS, MediumApi, NewPost,
-    PublishStatus,
+    ContributorRole, ImageType, InvalidPost, License, MAX_POST_BODY_BYTES, MAX_TAG_CHARS,
+    MAX_TITLE_CHARS, MediumApi, NewPost, PublishStatus,
 };
 use medium_oauth::{
-    AccessToken, Error, GrantedScopes, Refusal, Scope, ScopeSet, StaticTokenSource, Token, scopes,
+    AccessToken, Error, GrantedScopes, Refusal, Scope, ScopeSet, StaticTokenSource, Token,
+    TokenFuture, TokenSource, scopes,
 };
 use medium_oauth_emulator::{Emulator, demo};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn api_with(
     emu: &Emulator,
@@ -299,7 +303,6 @@ async fn a_self_issued_token_is_let_through_and_its_refusal_is_typed() {
 /// neither the token nor a piece of it.
 #[tokio::test]
 async fn a_refusal_echoing_the_token_does_not_repeat_it() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -346,6 +349,176 @@ async fn a_refusal_echoing_the_token_does_not_repeat_it() {
             "{shown}"
         );
     }
+}
+
+/// A one-shot-per-connection HTTP server answering every request with
+/// `answer(request head)`.
+async fn server(answer: impl Fn(&str) -> Vec<u8> + Send + Sync + 'static) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let answer = Arc::new(answer);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let mut head = vec![0u8; 16384];
+                let n = socket.read(&mut head).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&head[..n]).to_string();
+                let _ = socket.write_all(&answer(&head)).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    format!("http://{addr}/v1")
+}
+
+fn response(status: &str, extra_headers: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{extra_headers}connection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+fn static_api(url: &str) -> MediumApi<StaticTokenSource> {
+    let token = Token::new(
+        AccessToken::new("0123456789abcdef0123456789abcdef"),
+        None,
+        None,
+        GrantedScopes::from_names(["basicProfile", "listPublications", "publishPost"]),
+    );
+    MediumApi::builder(StaticTokenSource::new(token))
+        .api_server(url)
+        .build()
+        .unwrap()
+}
+
+/// Regression: an error page over the body cap (a proxy's, say) lost its
+/// status: a 401 was not `TokenRefused`, a 403 not `Forbidden`, and a 503
+/// lost its Retry-After and stopped being transient.
+#[tokio::test]
+async fn an_oversized_error_body_keeps_its_status_typing() {
+    let big = vec![b' '; medium_oauth2_api_cap() + 10];
+    let url401 = {
+        let big = big.clone();
+        server(move |_| response("401 Unauthorized", "", &big)).await
+    };
+    let err = static_api(&url401).me().await.unwrap_err();
+    assert!(
+        matches!(err, Error::TokenRefused { .. }),
+        "a 401 with an oversized body: {err:?}"
+    );
+
+    let url403 = {
+        let big = big.clone();
+        server(move |_| response("403 Forbidden", "", &big)).await
+    };
+    let err = static_api(&url403)
+        .publications("someone")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Forbidden { .. }),
+        "a 403 with an oversized body: {err:?}"
+    );
+
+    let url503 =
+        server(move |_| response("503 Service Unavailable", "retry-after: 7\r\n", &big)).await;
+    let err = static_api(&url503).me().await.unwrap_err();
+    assert!(
+        err.is_transient() && err.retry_after() == Some(std::time::Duration::from_secs(7)),
+        "a 503 with an oversized body must stay transient with its Retry-After: {err:?}"
+    );
+}
+
+fn medium_oauth2_api_cap() -> usize {
+    medium_oauth2_api::MAX_RESPONSE_BYTES
+}
+
+/// A source whose first token is refused and whose second (after
+/// `invalidate`) is a short one, as RFC 6750 allows (any b64token length).
+struct Rotating {
+    invalidated: AtomicBool,
+}
+
+const FIRST: &str = "0123456789abcdef0123456789abcdef";
+/// 16 characters: under quote's 20-character "token-like run" heuristic.
+const FRESH: &str = "fresh-secret-tok";
+
+impl TokenSource for Rotating {
+    fn token(&self) -> TokenFuture<'_> {
+        let access = if self.invalidated.load(Ordering::SeqCst) {
+            FRESH
+        } else {
+            FIRST
+        };
+        TokenFuture::ready(Ok(Arc::new(Token::new(
+            AccessToken::new(access),
+            None,
+            None,
+            GrantedScopes::from_names(["basicProfile"]),
+        ))))
+    }
+
+    fn invalidate(&self, _token: &AccessToken) {
+        self.invalidated.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Regression: only the token read before the request was redacted; after
+/// BearerAuth's refresh and retry, a server echoing the token it was sent
+/// put that one in the error (unless long enough to look like a token).
+#[tokio::test]
+async fn a_refreshed_token_echoed_by_the_server_is_redacted() {
+    let url = server(|head| {
+        let token = head
+            .lines()
+            .find_map(|l| l.strip_prefix("authorization: Bearer "))
+            .unwrap_or("none")
+            .trim()
+            .to_owned();
+        let body =
+            format!(r#"{{"errors":[{{"message":"Token was invalid: {token}","code":6003}}]}}"#);
+        response("401 Unauthorized", "", body.as_bytes())
+    })
+    .await;
+    let api = MediumApi::builder(Rotating {
+        invalidated: AtomicBool::new(false),
+    })
+    .api_server(url)
+    .build()
+    .unwrap();
+    let err = api.me().await.unwrap_err();
+    assert!(matches!(err, Error::TokenRefused { .. }), "{err:?}");
+    for shown in [err.to_string(), format!("{err:?}")] {
+        assert!(!shown.contains(FRESH), "the sent token leaks: {shown}");
+    }
+}
+
+/// The builder's size cap is the emulator's: a post of exactly
+/// `MAX_POST_BODY_BYTES` is taken, and one byte more never leaves the
+/// client.
+#[tokio::test]
+async fn a_post_at_the_size_cap_is_taken_and_one_past_it_is_refused_locally() {
+    assert!(medium_oauth_emulator::DEFAULT_MAX_POST_BODY_BYTES >= MAX_POST_BODY_BYTES);
+    let emu = emulator(auto_approving()).await;
+    let api = api_with(&emu, every_scope()).await;
+    let overhead = serde_json::to_vec(NewPost::html("Quotes", "x").build().unwrap().request())
+        .unwrap()
+        .len()
+        - 1;
+    // Quotes double when escaped: the largest that fits, and one more.
+    let fits = (MAX_POST_BODY_BYTES - overhead) / 2;
+    let post = NewPost::html("Quotes", "\"".repeat(fits)).build().unwrap();
+    api.create_post(&post).await.unwrap();
+    let before = emu.api_requests();
+    let err = NewPost::html("Quotes", "\"".repeat(fits + 1))
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, InvalidPost::TooLarge { .. }), "{err:?}");
+    assert_eq!(emu.api_requests(), before);
 }
 
 mod builder_accepted_is_medium_accepted {

@@ -48,10 +48,14 @@ pub use medium_oauth2_api::resource::types::{
     ContentFormat, Contributor, ContributorRole, CreatePostRequest, Image, License, Post,
     Publication, PublishStatus, User,
 };
-pub use post::{InvalidPost, MAX_TAG_CHARS, MAX_TAGS, MAX_TITLE_CHARS, NewPost, PostBuilder};
+pub use post::{
+    InvalidPost, MAX_POST_BODY_BYTES, MAX_TAG_CHARS, MAX_TAGS, MAX_TITLE_CHARS, NewPost,
+    PostBuilder,
+};
 
 use crate::client::classify_api;
 use crate::error::Refusal;
+use crate::middleware::SentToken;
 use crate::{BearerAuth, Error, OAuthClient, Scope, TokenSource};
 
 /// Medium wraps every API result in `data`.
@@ -169,12 +173,16 @@ impl<S: TokenSource + 'static> MediumApi<S> {
         let user: User = self
             .call(op::SCOPE, self.get(op::PATH), Refusal::NotYou)
             .await?;
-        // Only the first answer is kept: the token's user cannot change.
+        // The first answer is kept for the life of this MediumApi (see
+        // `user_id`).
         let _ = self.inner.user_id.set(user.id.clone());
         Ok(user)
     }
 
-    /// The token's user id: from the first [`me`](Self::me), asked for once.
+    /// The token's user id: from the first [`me`](Self::me), asked for once
+    /// and kept for the life of this `MediumApi`. A source whose store can
+    /// take another user's login (a new login saved by another process)
+    /// needs a new `MediumApi` after it does.
     pub async fn user_id(&self) -> Result<&str, Error> {
         if let Some(id) = self.inner.user_id.get() {
             return Ok(id);
@@ -297,13 +305,16 @@ impl<S: TokenSource + 'static> MediumApi<S> {
             .send()
             .await
             .map_err(|e| from_middleware(e, host))?;
+        // A server may echo the token in its error text: the one checked
+        // here, and the one BearerAuth sent, which differs after a refresh.
+        let sent = response.extensions().get::<SentToken>().cloned();
         let response = medium_oauth2_api::cap_body(response)
             .await
             .map_err(|e| Error::transport(host, e))?;
-        // A server may echo the token in its error text; a refresh in
-        // BearerAuth may have sent a newer one, which `quote` catches as a
-        // long token-like run.
-        let secrets = [token.access_token().expose_secret()];
+        let mut secrets = vec![token.access_token().expose_secret()];
+        if let Some(SentToken(sent)) = &sent {
+            secrets.push(sent.access_token().expose_secret());
+        }
         match classify_api::<T>(response, host, &secrets).await {
             Err(Error::Api {
                 status: 401,

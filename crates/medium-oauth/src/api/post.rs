@@ -16,6 +16,12 @@ pub const MAX_TAG_CHARS: usize = 25;
 /// from the content instead.
 pub const MAX_TITLE_CHARS: usize = 100;
 
+/// The largest request body a post is sent with, in bytes of JSON (after
+/// escaping: a `"` takes two bytes, a control character six). Medium
+/// documents no limit; 1 MiB is some 150,000 words of prose, and the
+/// emulator takes exactly this much (a test holds the two together).
+pub const MAX_POST_BODY_BYTES: usize = 1024 * 1024;
+
 /// Why a post was refused before it was sent. Medium would not refuse most of
 /// these: it drops extra or long tags and replaces a long title, so a post
 /// would go out different from the one written. The builder refuses instead,
@@ -56,6 +62,12 @@ pub enum InvalidPost {
         index: usize,
         /// Its length, in characters.
         chars: usize,
+    },
+    /// The post's JSON is larger than [`MAX_POST_BODY_BYTES`].
+    #[error("the post is {bytes} bytes of JSON; at most {MAX_POST_BODY_BYTES} are sent")]
+    TooLarge {
+        /// Its size, as sent.
+        bytes: usize,
     },
     /// The canonical URL is not an absolute `http` or `https` URL.
     #[error("the canonical URL is not an absolute http(s) URL: {reason}")]
@@ -185,6 +197,12 @@ impl PostBuilder {
         if let Some(url) = &request.canonical_url {
             check_canonical_url(url)?;
         }
+        // Measured as sent, so escaping counts; serialising plain strings,
+        // enums and a bool cannot fail.
+        let bytes = serde_json::to_vec(&request).map_or(usize::MAX, |json| json.len());
+        if bytes > MAX_POST_BODY_BYTES {
+            return Err(InvalidPost::TooLarge { bytes });
+        }
         Ok(NewPost { request })
     }
 }
@@ -255,6 +273,29 @@ mod tests {
             NewPost::markdown("t", " \n").build().unwrap_err(),
             InvalidPost::EmptyContent
         );
+    }
+
+    #[test]
+    fn a_post_is_measured_as_sent_and_refused_a_byte_past_the_cap() {
+        let overhead = serde_json::to_vec(&NewPost::html("t", "").request)
+            .unwrap()
+            .len();
+        let fits = MAX_POST_BODY_BYTES - overhead;
+        assert!(NewPost::html("t", "x".repeat(fits)).build().is_ok());
+        assert_eq!(
+            NewPost::html("t", "x".repeat(fits + 1))
+                .build()
+                .unwrap_err(),
+            InvalidPost::TooLarge {
+                bytes: MAX_POST_BODY_BYTES + 1
+            }
+        );
+        // A quote is one character and two bytes of JSON.
+        let quotes = "\"".repeat(fits / 2 + 1);
+        assert!(matches!(
+            NewPost::html("t", quotes).build(),
+            Err(InvalidPost::TooLarge { .. })
+        ));
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! always `application/json`, never an empty array (the official SDKs read
 //! `errors[0]` unchecked).
 
+use std::time::Duration;
+
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use medium_oauth2_api::types;
@@ -57,14 +59,22 @@ pub mod codes {
     /// size cap. A 400 rather than a 413, as the spec lists only 400 for the
     /// upload's refusals.
     pub const IMAGE_TOO_LARGE: i64 = 6032;
+    /// Emulator's choice: a post body is over
+    /// [`Limits::post_body_bytes`](crate::Limits::post_body_bytes). A 400
+    /// rather than a 413 ([`BODY_TOO_LARGE`]), as the spec lists only 400
+    /// for a post's refusals.
+    pub const POST_TOO_LARGE: i64 = 6033;
     /// Emulator's choice: no such endpoint or method.
     pub const NOT_FOUND: i64 = 6404;
     /// Emulator's choice: the request body did not arrive within the body
     /// read timeout.
     pub const BODY_TOO_SLOW: i64 = 6408;
-    /// Emulator's choice: the request body is over the size limit.
+    /// Emulator's choice: the request body is over the size limit: 413, on
+    /// the token endpoints.
     pub const BODY_TOO_LARGE: i64 = 6413;
-    /// Emulator's choice: a memory cap is reached; try again later.
+    /// Emulator's choice: 503, try again later: a memory cap is reached, or
+    /// an image upload waited its body deadline for one of the few reads
+    /// allowed at once (the message says which).
     pub const OVERLOADED: i64 = 6503;
 }
 
@@ -74,6 +84,9 @@ pub struct ApiError {
     pub(crate) status: StatusCode,
     pub(crate) code: i64,
     pub(crate) message: String,
+    /// Seconds for a `Retry-After` header, on a 503 whose wait has a known
+    /// bound.
+    pub(crate) retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
@@ -82,6 +95,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after_secs: None,
         }
     }
 
@@ -112,6 +126,22 @@ impl ApiError {
             "The emulator is at its memory cap; try again later.",
         )
     }
+
+    /// 503 for an image upload that waited `wait` for one of the few reads
+    /// allowed at once. `wait` is the body deadline, the longest any upload
+    /// holds a permit, so it is the `Retry-After` (rounded up to whole
+    /// seconds, as the header counts).
+    pub(crate) fn too_many_uploads(wait: Duration) -> Self {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        Self {
+            retry_after_secs: Some(secs.max(1)),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                codes::OVERLOADED,
+                "Too many uploads at once; try again later.",
+            )
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -123,11 +153,17 @@ impl IntoResponse for ApiError {
             }],
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
-        (
+        let mut response = (
             self.status,
             [(header::CONTENT_TYPE, "application/json")],
             json,
         )
-            .into_response()
+            .into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        }
+        response
     }
 }

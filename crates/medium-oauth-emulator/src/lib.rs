@@ -70,7 +70,7 @@ pub use config::{
 };
 pub use errors::codes;
 pub use faults::Fault;
-pub use rest::posts::{MAX_TAG_CHARS, MAX_TAGS, MAX_TITLE_CHARS, UNTITLED};
+pub use rest::posts::{MAX_TAG_CHARS, MAX_TAGS, MAX_TAGS_SENT, MAX_TITLE_CHARS, UNTITLED};
 pub use state::{CODE_TTL, Endpoint, Grant, Outcome, ReceivedImage, ReceivedPost, TokenRequest};
 
 /// Paths derived from the spec's servers, so the emulator serves exactly the

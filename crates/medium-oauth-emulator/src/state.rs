@@ -261,7 +261,8 @@ pub(crate) struct Created {
 /// [`Limits::image_upload_bytes`] plus framing, so four keep a burst of
 /// uploads near 20 MiB with the default cap rather than 256 connections'
 /// worth (1.3 GB). Reading an upload over loopback takes milliseconds, so
-/// the others wait briefly.
+/// the others wait briefly. Only uploads whose token is accepted take one,
+/// so clients without a token cannot hold them.
 pub(crate) const IMAGE_READS_AT_ONCE: usize = 4;
 
 /// Counters a test can read.

@@ -128,6 +128,29 @@ pub(crate) async fn read_body_within(
     }
 }
 
+/// Reads and drops a request body that will be refused, so a client still
+/// sending it reads the refusal rather than a reset connection. Nothing is
+/// kept: each chunk is dropped as it arrives. It stops after `limit` bytes
+/// (a body that long is refused whatever it holds, and hyper closes the
+/// connection over the rest) and at the body deadline, so a refused client
+/// costs no more time than an accepted one.
+pub(crate) async fn discard_body_within(state: &State, body: Body, limit: usize) {
+    use futures_util::StreamExt as _;
+    let mut chunks = body.into_data_stream();
+    let drain = async {
+        let mut seen = 0_usize;
+        // A broken connection ends the drain as the end of the body does.
+        while let Some(Ok(chunk)) = chunks.next().await {
+            seen = seen.saturating_add(chunk.len());
+            if seen > limit {
+                break;
+            }
+        }
+    };
+    // Past the deadline the refusal is answered all the same.
+    let _ = crate::wall::timeout(state.config.limits.body_read_timeout, drain).await;
+}
+
 /// The [`Fault::ExpiredToken`] answer: what was issued, expired a second ago.
 fn expire(state: &State, mut issued: Issued) -> Issued {
     const AGO_MS: i64 = 1000;

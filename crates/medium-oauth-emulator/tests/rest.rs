@@ -621,6 +621,13 @@ async fn invalid_post_bodies_get_a_400_naming_the_field() {
             "not valid JSON",
         ),
         ("application/json", b"\xff\xfe".to_vec(), "not valid JSON"),
+        ("application/json", b"".to_vec(), "not valid JSON"),
+        ("application/json", b" \r\n[1, 2]".to_vec(), "JSON object"),
+        (
+            "application/json",
+            [serde_json::to_vec(&minimal_post()).unwrap(), b" x".to_vec()].concat(),
+            "not valid JSON",
+        ),
         (
             "text/plain",
             serde_json::to_vec(&minimal_post()).unwrap(),
@@ -678,7 +685,7 @@ async fn a_post_body_is_capped_at_its_limit() {
     assert_api_error(
         post_raw(&emu, &user_posts(), &token, "application/json", over).await,
         StatusCode::BAD_REQUEST,
-        codes::BODY_TOO_LARGE,
+        codes::POST_TOO_LARGE,
     )
     .await;
     emu.shutdown().await;
@@ -804,6 +811,51 @@ async fn posts_are_evicted_oldest_first_at_their_caps() {
     let titles: Vec<String> = emu.posts().into_iter().map(|p| p.request.title).collect();
     assert_eq!(titles, ["post 2", "post 3"]);
     assert!(emu.post_bytes() <= 25_000);
+    emu.shutdown().await;
+}
+
+/// A refusal decided from the headers (no token, a bad one, another user's
+/// path) is answered once the body is in, so a client sending a large body
+/// reads it rather than a reset connection; and nothing is created.
+#[tokio::test]
+async fn a_refused_call_reads_its_large_body_before_answering() {
+    let (emu, token) = start(auto_approving()).await;
+    let image = image_part(&vec![0x5a; DEFAULT_MAX_IMAGE_BYTES]);
+    let mut post = minimal_post();
+    post["content"] = json!("c".repeat(emu.config().limits.post_body_bytes - 1000));
+    let post = serde_json::to_vec(&post).unwrap();
+    let cases = [
+        (
+            ops::upload_image::PATH.to_owned(),
+            MULTIPART,
+            image,
+            "bad",
+            StatusCode::UNAUTHORIZED,
+            codes::TOKEN_INVALID,
+        ),
+        (
+            user_posts(),
+            "application/json",
+            post.clone(),
+            "bad",
+            StatusCode::UNAUTHORIZED,
+            codes::TOKEN_INVALID,
+        ),
+        (
+            ops::create_user_post::path(demo::OTHER_USER_IDS[1]).unwrap(),
+            "application/json",
+            post,
+            token.as_str(),
+            StatusCode::FORBIDDEN,
+            codes::NOT_THE_USER,
+        ),
+    ];
+    for (path, content_type, body, token, status, code) in cases {
+        let resp = post_raw(&emu, &path, token, content_type, body).await;
+        assert_api_error(resp, status, code).await;
+    }
+    assert!(emu.posts().is_empty());
+    assert!(emu.images().is_empty());
     emu.shutdown().await;
 }
 

@@ -7,9 +7,14 @@
 //! An image over [`Limits::image_upload_bytes`](crate::Limits) is refused
 //! with a 400 ([`codes::IMAGE_TOO_LARGE`]), as is a body longer than that
 //! plus [`MULTIPART_OVERHEAD_BYTES`](crate::MULTIPART_OVERHEAD_BYTES): the
-//! spec lists 400 as the upload's refusal. At most
-//! [`IMAGE_READS_AT_ONCE`](crate::state::IMAGE_READS_AT_ONCE) bodies are
-//! buffered at once.
+//! spec lists 400 as the upload's refusal.
+//!
+//! The token and its scope are checked from the headers first. A refused
+//! upload's body is read and dropped (see [`discard_body_within`]), never
+//! buffered, and takes no read permit; so only authorised uploads compete
+//! for the [`IMAGE_READS_AT_ONCE`](crate::state::IMAGE_READS_AT_ONCE)
+//! permits to buffer a body, and clients without a token cannot starve
+//! them.
 
 use std::sync::Arc;
 
@@ -25,7 +30,7 @@ use super::{authorize, count, data, multipart, quote};
 use crate::config::MULTIPART_OVERHEAD_BYTES;
 use crate::errors::{ApiError, codes};
 use crate::state::{ReceivedImage, State};
-use crate::tokens::{BodyError, body_too_slow, read_body_within};
+use crate::tokens::{BodyError, body_too_slow, discard_body_within, read_body_within};
 
 /// Where uploaded images are said to live: a CDN-like host, as Medium's.
 const IMAGE_HOST_URL: &str = "https://cdn-images-1.medium.com";
@@ -37,8 +42,11 @@ pub(crate) async fn upload_image(
 ) -> Response {
     count(&state);
     let result = async {
+        if let Err(refusal) = authorize(&state, &headers, upload_image::SCOPE) {
+            discard_body_within(&state, body, body_limit(&state)).await;
+            return Err(refusal);
+        }
         let body = read(&state, body).await?;
-        authorize(&state, &headers, upload_image::SCOPE)?;
         accept(&state, &headers, &body)
     }
     .await;
@@ -52,20 +60,30 @@ fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::bad_request(codes::INVALID_UPLOAD, message)
 }
 
-/// Reads the whole body, holding one of the few permits to buffer an
-/// upload, before anything is answered, so a client still sending it is
-/// not cut off by an early refusal.
+/// Longest upload body read: the image cap plus its framing.
+fn body_limit(state: &State) -> usize {
+    state
+        .config
+        .limits
+        .image_upload_bytes
+        .saturating_add(MULTIPART_OVERHEAD_BYTES)
+}
+
+/// Reads an authorised upload's whole body, holding one of the few permits
+/// to buffer one, before the body is checked, so a client still sending it
+/// is not cut off by an early refusal.
+///
+/// A slow authorised client holds its permit until its body deadline; only
+/// a token holder can do that, and the deadline bounds it.
 async fn read(state: &State, body: Body) -> Result<axum::body::Bytes, ApiError> {
     let limits = &state.config.limits;
     let wait = crate::wall::timeout(limits.body_read_timeout, state.image_reads.acquire()).await;
-    // The semaphore is never closed; a wait past the body deadline means the
-    // emulator is flooded with uploads.
+    // The semaphore is never closed; a wait past the body deadline means
+    // every permit is taken by uploads that each take that long.
     let Some(Ok(_permit)) = wait else {
-        return Err(ApiError::overloaded());
+        return Err(ApiError::too_many_uploads(limits.body_read_timeout));
     };
-    let limit = limits
-        .image_upload_bytes
-        .saturating_add(MULTIPART_OVERHEAD_BYTES);
+    let limit = body_limit(state);
     read_body_within(state, body, limit)
         .await
         .map_err(|e| match e {

@@ -1,11 +1,17 @@
 //! `POST /v1/users/{authorId}/posts` and
 //! `POST /v1/publications/{publicationId}/posts`.
 //!
-//! The body is read into the generated `CreatePostRequest`, so serde names
-//! the field a body got wrong; the checks serde cannot make (empty text, the
-//! canonical URL) follow. Unknown fields are ignored, as Medium ignores
-//! them. The answer applies Medium's documented rules, each a choice where
-//! the documentation leaves room:
+//! The token, its scope and the path are checked from the headers first; a
+//! refused post's body is read and dropped, never buffered. An accepted
+//! one's body is read straight from its bytes into the generated
+//! `CreatePostRequest`, so serde names the field a body got wrong and
+//! nothing but the request is built: unknown fields, which Medium ignores,
+//! are skipped without being stored, and a `tags` list longer than
+//! [`MAX_TAGS_SENT`] is refused before it is read. Either way a post costs
+//! about its own size in memory, whatever its shape. The checks serde
+//! cannot make (empty text, the canonical URL) follow. The answer applies
+//! Medium's documented rules, each a choice where the documentation leaves
+//! room:
 //!
 //! - tags: the first [`MAX_TAGS`] are considered, and of those a tag longer
 //!   than [`MAX_TAG_CHARS`] characters (Unicode scalar values) is dropped;
@@ -34,16 +40,25 @@ use medium_oauth2_api::resource::types::{
     ContentFormat, ContributorRole, CreatePostRequest, License, Post, PostEnvelope, Publication,
     PublishStatus,
 };
+use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
+use serde_json::error::Category;
 
 use super::{authorize, count, data, not_the_user, path_id, publication_not_found, quote};
 use crate::demo;
 use crate::errors::{ApiError, codes};
 use crate::state::{ReceivedPost, State};
-use crate::tokens::{BodyError, body_too_slow, read_body_within};
+use crate::tokens::{BodyError, body_too_slow, discard_body_within, read_body_within};
 
 /// Tags considered, from the start of the list: Medium documents that only
 /// the first three are used.
 pub const MAX_TAGS: usize = 3;
+/// Most tags a post may send; a longer list is refused (400) before it is
+/// read. Medium uses only the first [`MAX_TAGS`], so no client sends
+/// anywhere near this many; but each tag read costs a `String` (24 bytes)
+/// however short it is on the wire (`"",` is 3), so a 1 MiB list of empty
+/// tags would take over 8 MiB. A hundred cost at most 2.4 KiB beyond their
+/// text.
+pub const MAX_TAGS_SENT: usize = 100;
 /// Longest tag kept, in characters: Medium documents that longer ones are
 /// ignored.
 pub const MAX_TAG_CHARS: usize = 25;
@@ -65,6 +80,7 @@ mod field {
     pub(super) const TITLE: &str = "title";
     pub(super) const CONTENT: &str = "content";
     pub(super) const CANONICAL_URL: &str = "canonicalUrl";
+    pub(super) const TAGS: &str = "tags";
 }
 
 /// The media type a post body must have; parameters (`charset`) may follow.
@@ -78,11 +94,17 @@ pub(crate) async fn create_user_post(
 ) -> Response {
     count(&state);
     let result = async {
-        let body = read(&state, body).await?;
-        authorize(&state, &headers, create_user_post::SCOPE)?;
-        if path_id(path) != demo::USER_ID {
-            return Err(not_the_user());
+        let checked = authorize(&state, &headers, create_user_post::SCOPE).and_then(|()| {
+            if path_id(path) == demo::USER_ID {
+                Ok(())
+            } else {
+                Err(not_the_user())
+            }
+        });
+        if let Err(refusal) = checked {
+            return Err(refuse(&state, body, refusal).await);
         }
+        let body = read(&state, body).await?;
         let request = parse(&headers, &body)?;
         Ok(create(&state, None, request))
     }
@@ -98,16 +120,22 @@ pub(crate) async fn create_publication_post(
 ) -> Response {
     count(&state);
     let result = async {
-        let body = read(&state, body).await?;
-        authorize(&state, &headers, create_publication_post::SCOPE)?;
-        let id = path_id(path);
-        let publication = demo::publication(&id).ok_or_else(|| publication_not_found(&id))?;
-        let Some(role) = demo::role(&id, demo::USER_ID) else {
-            return Err(ApiError::forbidden(
-                codes::PUBLICATION_FORBIDDEN,
-                "You are not a contributor to this publication.",
-            ));
+        let checked = authorize(&state, &headers, create_publication_post::SCOPE).and_then(|()| {
+            let id = path_id(path);
+            let publication = demo::publication(&id).ok_or_else(|| publication_not_found(&id))?;
+            let role = demo::role(&id, demo::USER_ID).ok_or_else(|| {
+                ApiError::forbidden(
+                    codes::PUBLICATION_FORBIDDEN,
+                    "You are not a contributor to this publication.",
+                )
+            })?;
+            Ok((publication, role))
+        });
+        let (publication, role) = match checked {
+            Ok(checked) => checked,
+            Err(refusal) => return Err(refuse(&state, body, refusal).await),
         };
+        let body = read(&state, body).await?;
         let request = parse(&headers, &body)?;
         let status = request.publish_status.unwrap_or_default();
         if role == ContributorRole::Writer && status != PublishStatus::Draft {
@@ -129,8 +157,15 @@ fn respond(result: Result<Post, ApiError>) -> Response {
     }
 }
 
-/// Reads the whole body before anything is answered, so a client still
-/// sending it is not cut off by an early refusal.
+/// `refusal`, once the body it came with is read and dropped, so a client
+/// still sending it is not cut off.
+async fn refuse(state: &State, body: Body, refusal: ApiError) -> ApiError {
+    discard_body_within(state, body, state.config.limits.post_body_bytes).await;
+    refusal
+}
+
+/// Reads the whole body before it is checked, so a client still sending it
+/// is not cut off by an early refusal.
 async fn read(state: &State, body: Body) -> Result<axum::body::Bytes, ApiError> {
     let limit = state.config.limits.post_body_bytes;
     read_body_within(state, body, limit)
@@ -138,7 +173,7 @@ async fn read(state: &State, body: Body) -> Result<axum::body::Bytes, ApiError> 
         .map_err(|e| match e {
             // A 400, not a 413: the spec lists 400 for a post Medium refuses.
             BodyError::TooLarge => ApiError::bad_request(
-                codes::BODY_TOO_LARGE,
+                codes::POST_TOO_LARGE,
                 format!("Request body is over {limit} bytes."),
             ),
             BodyError::TooSlow => body_too_slow(),
@@ -154,6 +189,46 @@ fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::bad_request(codes::INVALID_POST, message)
 }
 
+fn not_json(e: &serde_json::Error) -> ApiError {
+    invalid(format!("Body is not valid JSON: {e}"))
+}
+
+/// What [`parse`] reads of a post before the request itself: how many tags
+/// it sends. Every other field is skipped unread.
+#[derive(serde::Deserialize)]
+struct TagsProbe {
+    /// The generated type's `tags` ([`field::TAGS`]; a unit test holds them
+    /// together).
+    tags: Option<TagCount>,
+}
+
+/// The length of a JSON list, counted without storing an element.
+struct TagCount(usize);
+
+impl<'de> serde::Deserialize<'de> for TagCount {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_seq(TagCounter)
+    }
+}
+
+struct TagCounter;
+
+impl<'de> Visitor<'de> for TagCounter {
+    type Value = TagCount;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of tags")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<TagCount, A::Error> {
+        let mut sent = 0_usize;
+        while seq.next_element::<IgnoredAny>()?.is_some() {
+            sent = sent.saturating_add(1);
+        }
+        Ok(TagCount(sent))
+    }
+}
+
 /// The request, or a 400 naming what is wrong with it.
 pub(crate) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<CreatePostRequest, ApiError> {
     let content_type = headers
@@ -167,22 +242,52 @@ pub(crate) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<CreatePostReques
             quote(content_type)
         )));
     }
-    // Through a Value first, so "not JSON" and "not an object" get their own
-    // messages; serde_json's recursion limit bounds a deeply nested body.
-    let value: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| invalid(format!("Body is not valid JSON: {e}")))?;
-    if !value.is_object() {
-        return Err(invalid("Body must be a JSON object."));
+    // Never through a serde_json::Value: one holds every ignored value too,
+    // at up to 30 times its size on the wire (`0,` becomes a 32-byte Value).
+    // serde_json's recursion limit bounds a deeply nested body on every read
+    // below.
+    let first = body
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    if first != Some(&b'{') {
+        // serde's derive would read a JSON array into the struct field by
+        // field, so only an object goes on. IgnoredAny tells JSON that is not
+        // an object from what is not JSON at all, storing nothing.
+        return Err(match serde_json::from_slice::<IgnoredAny>(body) {
+            Ok(_) => invalid("Body must be a JSON object."),
+            Err(e) => not_json(&e),
+        });
     }
-    let request: CreatePostRequest = serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        if path == "." {
-            // A missing field: serde's message names it.
-            invalid(format!("Invalid post: {}.", e.inner()))
-        } else {
-            invalid(format!("Invalid field `{path}`: {}.", e.inner()))
+    match serde_json::from_slice::<TagsProbe>(body) {
+        Ok(TagsProbe {
+            tags: Some(TagCount(sent)),
+        }) if sent > MAX_TAGS_SENT => {
+            return Err(invalid(format!(
+                "Invalid field `{}`: {sent} tags sent; at most {MAX_TAGS_SENT} may be (Medium uses the first {MAX_TAGS}).",
+                field::TAGS
+            )));
         }
-    })?;
+        Err(e) if e.classify() != Category::Data => return Err(not_json(&e)),
+        // A `tags` that is not a list, or a duplicate one: the typed read
+        // below names what is wrong with it.
+        Ok(_) | Err(_) => {}
+    }
+    let mut reader = serde_json::Deserializer::from_slice(body);
+    let request: CreatePostRequest =
+        serde_path_to_error::deserialize(&mut reader).map_err(|e| {
+            if e.inner().classify() != Category::Data {
+                return not_json(e.inner());
+            }
+            let path = e.path().to_string();
+            if path == "." {
+                // A missing field: serde's message names it.
+                invalid(format!("Invalid post: {}.", e.inner()))
+            } else {
+                invalid(format!("Invalid field `{path}`: {}.", e.inner()))
+            }
+        })?;
+    // Anything after the object but whitespace.
+    reader.end().map_err(|e| not_json(&e))?;
     for (name, text) in [
         (field::TITLE, &request.title),
         (field::CONTENT, &request.content),
@@ -365,6 +470,18 @@ mod tests {
             assert!(object.contains_key(name), "{name}");
         }
         assert_eq!(object[field::CANONICAL_URL], "https://example.com/a");
+        assert_eq!(object[field::TAGS], serde_json::json!(["t"]));
+    }
+
+    #[test]
+    fn the_tag_probe_counts_the_generated_types_tags() {
+        let mut sent = request("t", ContentFormat::Html, "c");
+        sent.tags = vec!["a".into(), "b".into(), String::new()];
+        let bytes = serde_json::to_vec(&sent).unwrap();
+        let probe: TagsProbe = serde_json::from_slice(&bytes).unwrap();
+        assert!(matches!(probe.tags, Some(TagCount(3))));
+        let none: TagsProbe = serde_json::from_slice(br#"{"x":[1,2]}"#).unwrap();
+        assert!(none.tags.is_none());
     }
 
     #[test]

@@ -268,7 +268,7 @@ fn one_second_bodies() -> Config {
 /// The image route checks the token before it takes one of its few read
 /// permits, so connections without a token that send headers and then
 /// stall (twice as many as there are permits, in two waves) hold none, and
-/// an honest upload is answered at once.
+/// an honest upload is served rather than told to retry.
 #[tokio::test]
 async fn slow_unauthenticated_uploads_do_not_starve_an_honest_one() {
     let emu = emulator(one_second_bodies()).await;
@@ -286,16 +286,12 @@ async fn slow_unauthenticated_uploads_do_not_starve_an_honest_one() {
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
 
-    let started = std::time::Instant::now();
+    // Starved, it would wait out its own deadline for a permit and get a
+    // 503; the status tells, with no clock in the assertion.
     let resp = honest_upload(&emu, &token).await;
     let status = resp.status();
     let text = resp.text().await.unwrap();
     assert_eq!(status, StatusCode::CREATED, "honest upload: {text}");
-    assert!(
-        started.elapsed() < Duration::from_millis(500),
-        "the honest upload waited {:?}",
-        started.elapsed()
-    );
     drop(slow);
     emu.shutdown().await;
 }

@@ -8,7 +8,7 @@ use medium_oauth_emulator::{
     Config, DEFAULT_MAX_IMAGE_BYTES, Emulator, Limits, MAX_TITLE_CHARS, MULTIPART_OVERHEAD_BYTES,
     UNTITLED, codes, demo,
 };
-use medium_oauth_test_support::{REDIRECT, auto_approving, emulator};
+use medium_oauth_test_support::{auto_approving, emulator};
 use medium_oauth2_api::resource::operations as ops;
 use medium_oauth2_api::resource::types;
 use reqwest::{Method, StatusCode};
@@ -28,41 +28,7 @@ fn http() -> reqwest::Client {
     HTTP.with(Clone::clone)
 }
 
-/// An access token for `scope` (comma-separated), through the real flow.
-async fn token(emu: &Emulator, scope: &str) -> String {
-    let mut url =
-        reqwest::Url::parse(&format!("{}/authorize", emu.authorization_server())).unwrap();
-    url.query_pairs_mut().extend_pairs([
-        ("client_id", "demo-client"),
-        ("scope", scope),
-        ("state", "st"),
-        ("response_type", "code"),
-        ("redirect_uri", REDIRECT),
-    ]);
-    let resp = http().get(url).send().await.unwrap();
-    assert_eq!(resp.status(), StatusCode::FOUND);
-    let location = reqwest::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
-    let code = location
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
-    let resp = http()
-        .post(format!("{}/tokens", emu.api_server()))
-        .form(&[
-            ("code", code.as_str()),
-            ("client_id", "demo-client"),
-            ("client_secret", "demo-secret"),
-            ("grant_type", "authorization_code"),
-            ("redirect_uri", REDIRECT),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let body: Value = resp.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
-}
+use medium_oauth_test_support::raw_access_token as token;
 
 async fn start(config: Config) -> (Emulator, String) {
     let emu = emulator(config).await;

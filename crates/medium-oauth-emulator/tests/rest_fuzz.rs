@@ -3,7 +3,7 @@
 //! always answers JSON.
 
 use medium_oauth_emulator::{Config, Emulator, demo};
-use medium_oauth_test_support::{REDIRECT, auto_approving};
+use medium_oauth_test_support::auto_approving;
 use medium_oauth2_api::resource::operations as ops;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
@@ -125,7 +125,8 @@ impl Harness {
             .unwrap();
         let (emu, token) = rt.block_on(async {
             let emu = medium_oauth_test_support::emulator(config).await;
-            let token = token(&http, &emu).await;
+            let token =
+                medium_oauth_test_support::raw_access_token(&emu, "publishPost,uploadImage").await;
             (emu, token)
         });
         Self {
@@ -162,40 +163,6 @@ impl Harness {
             Ok(())
         })
     }
-}
-
-async fn token(http: &reqwest::Client, emu: &Emulator) -> String {
-    let mut url =
-        reqwest::Url::parse(&format!("{}/authorize", emu.authorization_server())).unwrap();
-    url.query_pairs_mut().extend_pairs([
-        ("client_id", "demo-client"),
-        ("scope", "publishPost,uploadImage"),
-        ("state", "st"),
-        ("response_type", "code"),
-        ("redirect_uri", REDIRECT),
-    ]);
-    let resp = http.get(url).send().await.unwrap();
-    let location = reqwest::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
-    let code = location
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
-    let resp = http
-        .post(format!("{}/tokens", emu.api_server()))
-        .form(&[
-            ("code", code.as_str()),
-            ("client_id", "demo-client"),
-            ("client_secret", "demo-secret"),
-            ("grant_type", "authorization_code"),
-            ("redirect_uri", REDIRECT),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let body: Value = resp.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
 }
 
 #[test]

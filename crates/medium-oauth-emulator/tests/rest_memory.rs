@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use medium_oauth_emulator::{Config, Emulator, Limits, MAX_TAGS_SENT, codes, demo};
-use medium_oauth_test_support::{REDIRECT, auto_approving, emulator};
+use medium_oauth_test_support::{auto_approving, emulator, raw_access_token as token};
 use reqwest::StatusCode;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
@@ -54,40 +54,6 @@ fn http() -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
-}
-
-async fn token(emu: &Emulator, scope: &str) -> String {
-    let mut url =
-        reqwest::Url::parse(&format!("{}/authorize", emu.authorization_server())).unwrap();
-    url.query_pairs_mut().extend_pairs([
-        ("client_id", "demo-client"),
-        ("scope", scope),
-        ("state", "st"),
-        ("response_type", "code"),
-        ("redirect_uri", REDIRECT),
-    ]);
-    let resp = http().get(url).send().await.unwrap();
-    let location = reqwest::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
-    let code = location
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
-    let resp = http()
-        .post(format!("{}/tokens", emu.api_server()))
-        .form(&[
-            ("code", code.as_str()),
-            ("client_id", "demo-client"),
-            ("client_secret", "demo-secret"),
-            ("grant_type", "authorization_code"),
-            ("redirect_uri", REDIRECT),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let body: Value = resp.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
 }
 
 /// Peak bytes allocated, above what was live before, while `body` is

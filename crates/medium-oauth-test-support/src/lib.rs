@@ -93,6 +93,52 @@ pub fn http_builder() -> reqwest::ClientBuilder {
     medium_oauth::tls::client_builder().expect("the TLS set-up")
 }
 
+/// An access token for `scopes` (comma-separated wire names) from an
+/// auto-approving `emu`, through the flow by hand: the authorize redirect,
+/// then the code exchanged with a plain form POST, so the emulator's own
+/// tests do not lean on the library's client.
+pub async fn raw_access_token(emu: &Emulator, scopes: &str) -> String {
+    let http = http_builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client");
+    let mut url = url::Url::parse(&format!("{}/authorize", emu.authorization_server()))
+        .expect("the authorize URL");
+    url.query_pairs_mut().extend_pairs([
+        ("client_id", DEMO_CLIENT_ID),
+        ("scope", scopes),
+        ("state", "st"),
+        ("response_type", "code"),
+        ("redirect_uri", REDIRECT),
+    ]);
+    let resp = http.get(url).send().await.expect("the authorize page");
+    let location = resp.headers()["location"].to_str().expect("a Location");
+    let location = url::Url::parse(location).expect("a callback URL");
+    let code = location
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .expect("a code")
+        .1
+        .into_owned();
+    let resp = http
+        .post(format!("{}/tokens", emu.api_server()))
+        .form(&[
+            ("code", code.as_str()),
+            ("client_id", DEMO_CLIENT_ID),
+            ("client_secret", DEMO_CLIENT_SECRET),
+            ("grant_type", "authorization_code"),
+            ("redirect_uri", REDIRECT),
+        ])
+        .send()
+        .await
+        .expect("the token endpoint");
+    let body: serde_json::Value = resp.json().await.expect("a token body");
+    body["access_token"]
+        .as_str()
+        .expect("an access token")
+        .to_owned()
+}
+
 /// A GET through [`http`], which follows redirects, as `reqwest::get` does.
 pub async fn get(url: impl reqwest::IntoUrl) -> reqwest::Result<reqwest::Response> {
     http().get(url).send().await

@@ -549,18 +549,9 @@ mod builder_accepted_is_medium_accepted {
     }
 
     fn license() -> impl Strategy<Value = Option<License>> {
-        use License::*;
-        proptest::option::of(proptest::sample::select(vec![
-            AllRightsReserved,
-            Cc40By,
-            Cc40BySa,
-            Cc40ByNd,
-            Cc40ByNc,
-            Cc40ByNcNd,
-            Cc40ByNcSa,
-            Cc40Zero,
-            PublicDomain,
-        ]))
+        proptest::option::of(proptest::sample::select(
+            medium_oauth::api::LICENSES.to_vec(),
+        ))
     }
 
     proptest! {

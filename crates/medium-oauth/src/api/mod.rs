@@ -49,7 +49,7 @@ pub use medium_oauth2_api::resource::types::{
     Publication, PublishStatus, User,
 };
 pub use post::{
-    InvalidPost, MAX_POST_BODY_BYTES, MAX_TAG_CHARS, MAX_TAGS, MAX_TITLE_CHARS, NewPost,
+    InvalidPost, LICENSES, MAX_POST_BODY_BYTES, MAX_TAG_CHARS, MAX_TAGS, MAX_TITLE_CHARS, NewPost,
     PostBuilder,
 };
 

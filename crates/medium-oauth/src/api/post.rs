@@ -16,6 +16,19 @@ pub const MAX_TAG_CHARS: usize = 25;
 /// from the content instead.
 pub const MAX_TITLE_CHARS: usize = 100;
 
+/// Every license Medium takes, in the spec's order.
+pub const LICENSES: [License; 9] = [
+    License::AllRightsReserved,
+    License::Cc40By,
+    License::Cc40BySa,
+    License::Cc40ByNd,
+    License::Cc40ByNc,
+    License::Cc40ByNcNd,
+    License::Cc40ByNcSa,
+    License::Cc40Zero,
+    License::PublicDomain,
+];
+
 /// The largest request body a post is sent with, in bytes of JSON (after
 /// escaping: a `"` takes two bytes, a control character six). Medium
 /// documents no limit; 1 MiB is some 150,000 words of prose, and the
@@ -296,6 +309,16 @@ mod tests {
             NewPost::html("t", quotes).build(),
             Err(InvalidPost::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn the_licenses_are_nine_distinct_wire_names() {
+        let names: std::collections::BTreeSet<String> =
+            LICENSES.iter().map(ToString::to_string).collect();
+        assert_eq!(names.len(), 9);
+        for license in LICENSES {
+            assert_eq!(license.to_string().parse::<License>().unwrap(), license);
+        }
     }
 
     #[test]

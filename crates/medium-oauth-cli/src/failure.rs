@@ -123,13 +123,26 @@ pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     message
 }
 
-/// `text` with every control character (newlines, escapes) turned into a
-/// space: a message is one line, and text from the network must not move the
-/// terminal's cursor or forge another line.
+/// `text` with every control character (newlines, escapes) and every
+/// bidirectional control turned into a space: a message is one line, and
+/// text from the network must not move the terminal's cursor, forge another
+/// line, or reorder what is shown (a URL that reads as another address).
 pub fn printable(text: &str) -> String {
     text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| if unsafe_on_a_terminal(c) { ' ' } else { c })
         .collect()
+}
+
+/// Control characters (C0, DEL, C1), and the Unicode format characters that
+/// reorder text on terminals that support bidirectional text: the
+/// embeddings and overrides U+202A to U+202E, the isolates U+2066 to U+2069
+/// and the marks U+200E, U+200F and U+061C ("Trojan Source").
+pub fn unsafe_on_a_terminal(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}'
+        )
 }
 
 #[cfg(test)]

@@ -71,7 +71,9 @@ pub fn markdown_title(markdown: &str) -> Option<&str> {
     // The open fence: its character and length, which a closing fence
     // must match.
     let mut fence: Option<(char, usize)> = None;
-    for line in markdown.lines() {
+    // CommonMark ends a line at CRLF, LF or a lone CR; `str::lines` knows
+    // only the first two, and would read a CR-only file as one line.
+    for line in markdown.split(['\n', '\r']) {
         let text = line.trim_start_matches(' ');
         if line.len() - text.len() > 3 {
             // Indented code, or a continuation: never a heading or a fence.
@@ -218,6 +220,15 @@ mod tests {
         assert_eq!(markdown_title("    # indented code"), None);
         assert_eq!(markdown_title("Setext\n======"), None);
         assert_eq!(markdown_title("text # not at the start"), None);
+    }
+
+    #[test]
+    fn lines_may_end_in_a_lone_cr() {
+        assert_eq!(
+            markdown_title("# Title\rBody line one.\rBody line two.\r"),
+            Some("Title")
+        );
+        assert_eq!(markdown_title("intro\r\n# Title\r\nBody"), Some("Title"));
     }
 
     #[test]

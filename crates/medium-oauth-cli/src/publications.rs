@@ -115,16 +115,18 @@ fn json(listed: &[Listed]) -> Result<String, Failure> {
     Ok(escape_controls(&text))
 }
 
-/// JSON text with every control character but the layout's newlines as a
-/// `\uXXXX` escape. serde_json escapes only those below U+0020; DEL and
-/// the C1 controls (U+0080 to U+009F, which some terminals obey as escape
-/// sequences) would otherwise reach the terminal raw. Outside strings the
-/// only control character serde_json writes is the newline, so the result
-/// is the same JSON value.
+/// JSON text with every control character but the layout's newlines, and
+/// every bidirectional control, as a `\uXXXX` escape (see
+/// [`unsafe_on_a_terminal`](crate::failure::unsafe_on_a_terminal)).
+/// serde_json escapes only those below U+0020; DEL, the C1 controls
+/// (U+0080 to U+009F, which some terminals obey as escape sequences) and
+/// the bidi controls would otherwise reach the terminal raw. Outside
+/// strings the only control character the layout has is the newline, so the
+/// result is the same JSON value.
 pub fn escape_controls(json: &str) -> String {
     let mut out = String::with_capacity(json.len());
     for c in json.chars() {
-        if c.is_control() && c != '\n' {
+        if crate::failure::unsafe_on_a_terminal(c) && c != '\n' {
             out.push_str(&format!("\\u{:04x}", u32::from(c)));
         } else {
             out.push(c);

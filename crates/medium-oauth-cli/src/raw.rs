@@ -147,8 +147,12 @@ pub fn shown_body(body: &[u8], terminal: bool) -> Vec<u8> {
     if body.is_empty() {
         return Vec::new();
     }
-    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body)
-        && let Ok(pretty) = serde_json::to_string_pretty(&value)
+    // Validated first (serde_json's nesting limit bounds the indentation),
+    // then laid out as it came: numbers, key order and duplicate keys as the
+    // server sent them, which a round trip through `Value` would change.
+    if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
+        && let Ok(text) = std::str::from_utf8(body)
+        && let Some(pretty) = reindent(text)
     {
         return format!("{}\n", escape_controls(&pretty)).into_bytes();
     }
@@ -170,6 +174,90 @@ pub fn shown_body(body: &[u8], terminal: bool) -> Vec<u8> {
         shown.push('\n');
     }
     shown.into_bytes()
+}
+
+/// The most a re-indented body may grow to, in bytes: deep nesting makes
+/// every line long, and past this the body is shown as it came.
+const MAX_SHOWN_JSON_BYTES: usize = 8 * MAX_RESPONSE_BYTES;
+
+/// Valid JSON `json` laid out two spaces per level, every token kept as
+/// written; `None` when the layout would pass [`MAX_SHOWN_JSON_BYTES`].
+fn reindent(json: &str) -> Option<String> {
+    fn newline(out: &mut String, depth: usize) {
+        out.push('\n');
+        out.extend(std::iter::repeat_n("  ", depth));
+    }
+    let mut out = String::with_capacity(json.len() * 2);
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let mut chars = json.chars().peekable();
+    while let Some(c) = chars.next() {
+        if out.len() > MAX_SHOWN_JSON_BYTES {
+            return None;
+        }
+        if in_string {
+            out.push(c);
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                out.push(c);
+            }
+            '{' | '[' => {
+                while chars.next_if(|c| c.is_ascii_whitespace()).is_some() {}
+                let close = if c == '{' { '}' } else { ']' };
+                out.push(c);
+                if chars.next_if_eq(&close).is_some() {
+                    out.push(close);
+                } else {
+                    depth += 1;
+                    newline(&mut out, depth);
+                }
+            }
+            '}' | ']' => {
+                depth = depth.saturating_sub(1);
+                newline(&mut out, depth);
+                out.push(c);
+            }
+            ',' => {
+                out.push(c);
+                newline(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            // Whitespace between tokens: the layout is made here.
+            c if c.is_ascii_whitespace() => {}
+            c => out.push(c),
+        }
+    }
+    Some(out)
+}
+
+/// `body` with every occurrence of each of `secrets` replaced by
+/// `[redacted]`: a server may echo the bearer token it was sent.
+fn redact(body: &[u8], secrets: &[&str]) -> Vec<u8> {
+    let mut out = body.to_vec();
+    for secret in secrets
+        .iter()
+        .map(|s| s.as_bytes())
+        .filter(|s| !s.is_empty())
+    {
+        let mut redacted = Vec::with_capacity(out.len());
+        let mut rest = &out[..];
+        while let Some(at) = rest.windows(secret.len()).position(|w| w == secret) {
+            redacted.extend_from_slice(&rest[..at]);
+            redacted.extend_from_slice(b"[redacted]");
+            rest = &rest[at + secret.len()..];
+        }
+        redacted.extend_from_slice(rest);
+        out = redacted;
+    }
+    out
 }
 
 pub async fn run(args: ApiArgs) -> Result<(), Failure> {
@@ -218,6 +306,9 @@ pub async fn run(args: ApiArgs) -> Result<(), Failure> {
             });
         }
     };
+    // The token this request carried, which a server may echo: it must
+    // reach neither the terminal nor a pipe.
+    let sent = medium_oauth::token_sent_with(&response).map(|t| t.access_token().clone());
     let response = medium_oauth2_api::cap_body(response)
         .await
         .map_err(network)?;
@@ -230,6 +321,8 @@ pub async fn run(args: ApiArgs) -> Result<(), Failure> {
     }
     // Buffered by cap_body: no network wait here.
     let bytes = response.bytes().await.map_err(network)?;
+    let secrets: Vec<&str> = sent.iter().map(|t| t.expose_secret()).collect();
+    let bytes = redact(&bytes, &secrets);
     crate::write_out_bytes(&shown_body(&bytes, std::io::stdout().is_terminal()));
     if status.is_success() {
         return Ok(());
@@ -237,8 +330,8 @@ pub async fn run(args: ApiArgs) -> Result<(), Failure> {
     let mut message = format!("{host} answered HTTP {status}");
     if status == reqwest::StatusCode::UNAUTHORIZED {
         message.push_str(
-            " (the token was refused, after a refresh: it lacks the call's scope or the grant \
-             was revoked; `medium-oauth login` again)",
+            " (the token was refused: it lacks the call's scope or the grant was revoked; \
+             `medium-oauth login` again)",
         );
     }
     Err(Failure::new(Failure::MEDIUM, message))
@@ -247,6 +340,27 @@ pub async fn run(args: ApiArgs) -> Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_echo_of_a_secret_is_redacted() {
+        assert_eq!(
+            redact(b"Bearer tok and tok, t0k", &["tok", ""]),
+            b"Bearer [redacted] and [redacted], t0k".to_vec()
+        );
+        assert_eq!(redact(b"tok", &[]), b"tok".to_vec());
+    }
+
+    #[test]
+    fn deep_json_is_shown_as_it_came_past_the_layout_cap() {
+        // 100 levels (within serde_json's limit) of a 1 MiB array each: the
+        // layout would be hundreds of megabytes.
+        let mut body = "[".repeat(100);
+        body.push_str(&"1,".repeat(300_000));
+        body.push('1');
+        body.push_str(&"]".repeat(100));
+        assert_eq!(reindent(&body), None);
+        assert_eq!(shown_body(body.as_bytes(), false), body.as_bytes().to_vec());
+    }
 
     fn base() -> Url {
         Url::parse("https://api.medium.com/v1").unwrap()
@@ -333,6 +447,12 @@ mod tests {
             "<html> [2J \nline2\tcol\n"
         );
         assert!(shown_body(b"", true).is_empty());
+        // Numbers, key order and duplicate keys as the server sent them.
+        let exact = br#"{"z":12345678901234567890123,"a":1e2,"a":[ ],"s":",:{[\"]}"}"#;
+        assert_eq!(
+            String::from_utf8(shown_body(exact, false)).unwrap(),
+            "{\n  \"z\": 12345678901234567890123,\n  \"a\": 1e2,\n  \"a\": [],\n  \"s\": \",:{[\\\"]}\"\n}\n"
+        );
         // Not UTF-8: replaced on a terminal, kept as it came otherwise.
         assert_eq!(shown_body(b"\xff", false), b"\xff".to_vec());
         assert_eq!(shown_body(b"\xff", true), "\u{fffd}\n".as_bytes().to_vec());

@@ -7,6 +7,7 @@ mod common;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::*;
@@ -577,4 +578,197 @@ async fn status_takes_a_token_without_basic_profile_for_a_valid_one() {
         medium_oauth::MISSING_SCOPE_CODE,
         medium_oauth_emulator::codes::MISSING_SCOPE
     );
+}
+
+/// A raw HTTP/1.1 server: each request's head (and its Content-Length
+/// body) goes to `answer`, which gives the status line's code and reason
+/// and a JSON body. Returns its API base URL (`/v1`).
+async fn raw_server<F>(answer: F) -> String
+where
+    F: Fn(&str) -> (u16, String) + Send + Sync + 'static,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let answer = Arc::new(answer);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                while !head.ends_with(b"\r\n\r\n") && head.len() < 64 * 1024 {
+                    let mut byte = [0u8; 1];
+                    match tokio::time::timeout(DEADLINE, socket.read(&mut byte)).await {
+                        Ok(Ok(1)) => head.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse().ok())?
+                    })
+                    .unwrap_or(0);
+                let mut body = vec![0u8; length];
+                let _ = socket.read_exact(&mut body).await;
+                let (status, body) = answer(&head);
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}/v1")
+}
+
+fn header<'a>(head: &'a str, name: &str) -> &'a str {
+    head.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+        .unwrap_or_default()
+}
+
+/// Regression: a server echoing the Authorization header in its body (a
+/// debug page, a proxy's diagnostic) had `api` print the bearer token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_does_not_print_a_token_the_server_echoes() {
+    let (_emu, cli) = logged_in(ALL_SCOPES).await;
+    let token = stored(&cli.credentials)["token"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let echo = raw_server(|head| {
+        let auth = header(head, "authorization").to_owned();
+        (
+            400,
+            serde_json::json!({"errors": [{"message": format!("bad request; you sent {auth}"),
+                "code": 0}]})
+            .to_string(),
+        )
+    })
+    .await;
+    let out = run(&cli, &["api", "GET", "/me", "--api-url", &echo]);
+    assert_eq!(out.status.code(), Some(5));
+    let shown = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        !shown.contains(&token),
+        "the access token is on the terminal: {shown}"
+    );
+}
+
+/// Regression: `api` printed JSON through serde_json's `Value`, which
+/// rounds an integer beyond 64 bits and writes `1e2` as `100.0`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_prints_the_servers_numbers_as_they_are() {
+    let (_emu, cli) = logged_in(ALL_SCOPES).await;
+    let server = raw_server(|_| {
+        (
+            200,
+            r#"{"data":{"id":12345678901234567890123,"n":1e2}}"#.to_owned(),
+        )
+    })
+    .await;
+    let out = run(&cli, &["api", "GET", "/me", "--api-url", &server]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("12345678901234567890123"),
+        "the id was changed: {shown}"
+    );
+}
+
+/// Regression: bidirectional overrides and isolates (U+202A..U+202E,
+/// U+2066..U+2069) in a publication's name reached the terminal and could
+/// reorder what the table shows (Trojan Source, CVE-2021-42574).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bidi_controls_in_server_text_do_not_reach_the_terminal() {
+    let (_emu, cli) = logged_in(ALL_SCOPES).await;
+    let server = raw_server(|head| {
+        let path = head.split(' ').nth(1).unwrap_or_default().to_owned();
+        let body = match path.as_str() {
+            "/v1/me" => serde_json::json!({"data": {"id": "u1", "username": "u",
+                "name": "U", "url": "https://medium.com/@u", "imageUrl": ""}}),
+            "/v1/users/u1/publications" => serde_json::json!({"data": [{"id": "p1",
+                "name": "Evil\u{202e}moc.live//:sptth\u{202c}", "description": "",
+                "url": "https://medium.com/p1\u{2066}", "imageUrl": ""}]}),
+            "/v1/publications/p1/contributors" => serde_json::json!({"data": [
+                {"publicationId": "p1", "userId": "u1", "role": "editor"}]}),
+            _ => serde_json::json!({"errors": [{"message": "no", "code": 0}]}),
+        };
+        (200, body.to_string())
+    })
+    .await;
+    let out = run(&cli, &["publications", "--api-url", &server]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    assert!(
+        !table
+            .chars()
+            .any(|c| matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')),
+        "bidi controls on the terminal: {table:?}"
+    );
+}
+
+/// Regression: a file with bare-CR line endings (CommonMark counts a lone
+/// CR as a line ending) got the rest of the file as its title.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bare_cr_file_is_titled_by_its_heading_line() {
+    let (emu, cli) = logged_in(ALL_SCOPES).await;
+    let (_dir, path) = file("cr.md", b"# Title\rBody line one.\rBody line two.\r");
+    let out = run(&cli, &["post", path.to_str().unwrap(), "--status", "draft"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let posts = emu.posts();
+    assert_eq!(posts[0].request.title, "Title", "the title took the body");
+}
+
+/// A refresh that fails during `post` (the token endpoint answers 500, or
+/// 200 without a refresh token) keeps the stored refresh token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_refresh_during_post_keeps_the_refresh_token() {
+    let (_emu, cli) = logged_in(ALL_SCOPES).await;
+    let mut doc = stored(&cli.credentials);
+    let refresh = doc["token"]["refresh_token"].clone();
+    assert!(refresh.is_string(), "{doc}");
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    doc["token"]["expires_at_ms"] = (now_ms - 60_000).into();
+    std::fs::write(&cli.credentials, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    let (_dir, path) = file("post.md", b"# T\n\nBody\n");
+
+    let failing = raw_server(|_| (500, r#"{"errors":[{"message":"down","code":0}]}"#.into())).await;
+    let out = run(
+        &cli,
+        &["post", path.to_str().unwrap(), "--api-url", &failing],
+    );
+    assert_ne!(out.status.code(), Some(0));
+    assert_eq!(stored(&cli.credentials)["token"]["refresh_token"], refresh);
+
+    let partial = raw_server(|head| {
+        if head.contains("/tokens") {
+            (
+                200,
+                r#"{"token_type":"Bearer","access_token":"new","scope":["basicProfile","publishPost","listPublications"],"expires_at":9999999999999}"#
+                    .into(),
+            )
+        } else {
+            (500, r#"{"errors":[{"message":"down","code":0}]}"#.into())
+        }
+    })
+    .await;
+    let out = run(
+        &cli,
+        &["post", path.to_str().unwrap(), "--api-url", &partial],
+    );
+    assert_ne!(out.status.code(), Some(0));
+    assert_eq!(stored(&cli.credentials)["token"]["refresh_token"], refresh);
 }

@@ -143,7 +143,7 @@ pub use client::{
     OAuthClientBuilder,
 };
 pub use error::{Error, MediumError, Refusal, TransportKind};
-pub use middleware::BearerAuth;
+pub use middleware::{BearerAuth, token_sent_with};
 pub use scope::{Scope, ScopeSet, UnknownScope};
 pub use secret::{AccessToken, AuthorizationCode, ClientId, ClientSecret, CsrfState, RefreshToken};
 pub use source::{

@@ -38,6 +38,17 @@ impl<S: TokenSource> BearerAuth<S> {
 #[derive(Clone)]
 pub(crate) struct SentToken(pub(crate) std::sync::Arc<crate::Token>);
 
+/// The token [`BearerAuth`] sent with the request `response` answers (after
+/// a refresh, not the one the caller last saw), so that a program showing
+/// the body can redact it: a server may echo it. `None` for a response that
+/// did not pass through `BearerAuth`.
+pub fn token_sent_with(response: &reqwest::Response) -> Option<&crate::Token> {
+    response
+        .extensions()
+        .get::<SentToken>()
+        .map(|sent| &*sent.0)
+}
+
 fn bearer(token: &AccessToken) -> reqwest_middleware::Result<HeaderValue> {
     let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
         .map_err(|_| reqwest_middleware::Error::middleware(crate::Error::InvalidHeaderValue))?;

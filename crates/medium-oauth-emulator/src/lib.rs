@@ -26,7 +26,7 @@
 //! (multipart). Paths and wire types are the generated raw clients', so the
 //! emulator and the clients share one reading of the specs.
 //!
-//! The REST calls act for one made-up user, [`User::demo`], in the small
+//! The REST calls act for one made-up user, [`demo::user`], in the small
 //! world of [`demo`]; each needs its operation's scope (a token without it
 //! gets 401 `Missing scope: <scope>`); the posts and images they create are
 //! kept, the newest up to [`Limits`], for [`Emulator::posts`] and

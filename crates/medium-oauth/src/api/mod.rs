@@ -1,7 +1,7 @@
 //! Medium's REST API on the user's behalf: the user, their publications and
 //! a publication's contributors, creating posts and uploading images.
 //!
-//! [`MediumApi`] sends each call through [`BearerAuth`](crate::BearerAuth)
+//! [`MediumApi`] sends each call through [`BearerAuth`]
 //! over any [`TokenSource`], so every request carries a fresh token. Paths,
 //! scopes and wire types are the ones generated from
 //! `medium-resource-api.yml` (see `medium_oauth2_api::resource`); this module

@@ -235,6 +235,41 @@ mod tests {
         assert!(boundary("multipart/form-data; boundary=\"open").is_err());
     }
 
+    #[test]
+    fn a_boundary_of_rfc_2046s_longest_is_taken() {
+        let longest = "b".repeat(MAX_BOUNDARY_CHARS);
+        assert_eq!(
+            boundary(&format!("multipart/form-data; boundary={longest}")).unwrap(),
+            longest
+        );
+    }
+
+    /// What the header cap is sized for: a 255-character UTF-8 filename
+    /// (up to 4 bytes each) with its Content-Type. The cap itself holds at
+    /// its byte: headers of exactly MAX_PART_HEADER_BYTES are read, one byte
+    /// more is refused.
+    #[test]
+    fn part_headers_are_capped_at_their_byte_and_hold_the_longest_filename() {
+        let part = |headers: &str| body(&format!("--XX\n{headers}\n\nPNG\n--XX--\n"));
+        let long_name = "😀".repeat(255);
+        let b = part(&format!(
+            "Content-Disposition: form-data; name=\"image\"; filename=\"{long_name}.png\"\nContent-Type: image/png"
+        ));
+        assert_eq!(
+            single_part(&b, "XX").unwrap().filename.unwrap(),
+            format!("{long_name}.png")
+        );
+
+        let fixed = "Content-Disposition: form-data; name=\"image\"\nX-Pad: ";
+        // Counted up to the blank line, the CRLF between the two headers
+        // included (`body` makes each newline a CRLF).
+        let pad = MAX_PART_HEADER_BYTES - (fixed.len() + 1);
+        let at_cap = part(&format!("{fixed}{}", "p".repeat(pad)));
+        let over = part(&format!("{fixed}{}", "p".repeat(pad + 1)));
+        assert!(single_part(&at_cap, "XX").is_ok());
+        assert!(single_part(&over, "XX").is_err());
+    }
+
     fn body(parts: &str) -> Vec<u8> {
         parts.replace('\n', "\r\n").into_bytes()
     }

@@ -37,6 +37,17 @@ pub fn auto_approving() -> Config {
     }
 }
 
+/// A builder for the demo app's credentials against any API server (a
+/// hostile one in a test), redirecting to [`REDIRECT`].
+pub fn builder_for(api: &str) -> OAuthClientBuilder {
+    OAuthClient::builder(
+        ClientId::new(DEMO_CLIENT_ID),
+        ClientSecret::new(DEMO_CLIENT_SECRET),
+        REDIRECT,
+    )
+    .api_server(api)
+}
+
 /// A builder for the emulator's demo app, redirecting to [`REDIRECT`].
 pub fn demo_builder(emu: &Emulator) -> OAuthClientBuilder {
     OAuthClient::builder(

@@ -99,12 +99,3 @@ async fn an_endless_me_body_stops_at_the_cap() {
         "{err:?}"
     );
 }
-
-fn builder_for(api: &str) -> medium_oauth::OAuthClientBuilder {
-    medium_oauth::OAuthClient::builder(
-        medium_oauth::ClientId::new("demo-client"),
-        medium_oauth::ClientSecret::new(DEMO_CLIENT_SECRET),
-        REDIRECT,
-    )
-    .api_server(api)
-}

@@ -209,6 +209,11 @@ async fn refusals_say_what_was_refused() {
     let api = api_with(&emu, every_scope()).await;
     let err = api.publications(demo::OTHER_USER_IDS[0]).await.unwrap_err();
     assert!(
+        err.to_string()
+            .starts_with("Medium refused the call: the user id is not the authenticated user's"),
+        "{err}"
+    );
+    assert!(
         matches!(&err, Error::Forbidden { reason: Refusal::NotYou, errors } if !errors.is_empty()),
         "{err:?}"
     );
@@ -226,6 +231,11 @@ async fn refusals_say_what_was_refused() {
             "{publication}: {err:?}"
         );
         assert!(err.to_string().contains("HTTP 403"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("the publication refused the post"),
+            "{err}"
+        );
     }
     let err = api.contributors("0000unknown").await.unwrap_err();
     assert!(matches!(err, Error::Api { status: 404, .. }), "{err:?}");
@@ -263,6 +273,12 @@ async fn an_upload_refused_for_an_expired_token_is_sent_again_after_a_refresh() 
     // still thinks it fresh, and learns otherwise from the 401.
     emu.advance_clock(medium_oauth_emulator::DEFAULT_TOKEN_LIFETIME + Duration::from_secs(1));
     let refreshes = emu.refreshes();
+    // The client sends what the emulator (standing for Medium) takes: no
+    // more, and no less.
+    assert_eq!(
+        medium_oauth::api::MAX_IMAGE_BYTES,
+        medium_oauth_emulator::DEFAULT_MAX_IMAGE_BYTES
+    );
     let gif = vec![7u8; 70_000];
     api.upload_image(&gif, ImageType::Gif).await.unwrap();
     assert_eq!(emu.refreshes(), refreshes + 1);
@@ -422,6 +438,18 @@ async fn an_oversized_error_body_keeps_its_status_typing() {
     assert!(
         matches!(err, Error::Forbidden { .. }),
         "a 403 with an oversized body: {err:?}"
+    );
+
+    // The token endpoint keeps its own reading: an oversized 401 is a dead
+    // grant, whatever the body was.
+    let client = builder_for(&url401).build().unwrap();
+    let err = client
+        .refresh(&medium_oauth::RefreshToken::new("r"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidGrant { status: 401, .. }),
+        "{err:?}"
     );
 
     let url503 =

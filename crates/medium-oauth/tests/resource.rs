@@ -530,7 +530,12 @@ async fn a_refreshed_token_echoed_by_the_server_is_redacted() {
 /// client.
 #[tokio::test]
 async fn a_post_at_the_size_cap_is_taken_and_one_past_it_is_refused_locally() {
-    const { assert!(medium_oauth_emulator::DEFAULT_MAX_POST_BODY_BYTES >= MAX_POST_BODY_BYTES) };
+    // The client sends what the emulator (standing for Medium) takes: no
+    // more, and no less.
+    assert_eq!(
+        MAX_POST_BODY_BYTES,
+        medium_oauth_emulator::DEFAULT_MAX_POST_BODY_BYTES
+    );
     let emu = emulator(auto_approving()).await;
     let api = api_with(&emu, every_scope()).await;
     let overhead = serde_json::to_vec(NewPost::html("Quotes", "x").build().unwrap().request())

@@ -19,6 +19,9 @@ const MAX_BOUNDARY_CHARS: usize = 70;
 
 const CRLF: &[u8] = b"\r\n";
 
+/// The last header's CRLF and the empty line after it.
+const HEADERS_END: &[u8] = b"\r\n\r\n";
+
 /// The file part of an upload.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct FilePart<'a> {
@@ -128,9 +131,10 @@ pub(crate) fn single_part<'a>(body: &'a [u8], boundary: &str) -> Result<FilePart
     let (headers, content) = if let Some(content) = part.strip_prefix(CRLF) {
         (&b""[..], content)
     } else {
-        let window = &part[..part.len().min(MAX_PART_HEADER_BYTES + 2 * CRLF.len())];
-        match memmem::find(window, b"\r\n\r\n") {
-            Some(end) => (&part[..end], &part[end + 4..]),
+        // The headers at their cap, and the blank line that ends them.
+        let window = &part[..part.len().min(MAX_PART_HEADER_BYTES + HEADERS_END.len())];
+        match memmem::find(window, HEADERS_END) {
+            Some(end) => (&part[..end], &part[end + HEADERS_END.len()..]),
             None if window.len() < part.len() => {
                 return Err(format!(
                     "The part's headers are over {MAX_PART_HEADER_BYTES} bytes."

@@ -26,10 +26,11 @@ and `.` segments (also percent-encoded) and backslashes are refused before \
 anything is sent, so the token goes to the API server alone; redirects are \
 not followed.
 
-The response body is printed on stdout, also for an error status: JSON \
-pretty-printed (keys sorted, control characters escaped), other text as it \
-came, or with control characters made spaces when stdout is a terminal. A \
-status other than 2xx is exit 5, with the status on stderr.
+The response body is printed on stdout, also for an error status, with the \
+token the request carried redacted: JSON laid out as it came (numbers and \
+key order kept, control characters escaped), other text as it came, or with \
+control characters made spaces when stdout is a terminal. A status other \
+than 2xx is exit 5, with the status on stderr.
 
 Examples:
   medium-oauth api GET /me

@@ -12,19 +12,7 @@ use medium_oauth2_api::types;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-thread_local! {
-    // Building a client loads TLS roots (tens of milliseconds); one per test
-    // thread keeps its pooled connections on that test's runtime.
-    static HTTP: reqwest::Client = medium_oauth2_api::tls::client_builder()
-        .unwrap()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-}
-
-fn http() -> reqwest::Client {
-    HTTP.with(Clone::clone)
-}
+use medium_oauth_test_support::http_no_redirect as http;
 
 fn registered_app() -> ClientApp {
     ClientApp {

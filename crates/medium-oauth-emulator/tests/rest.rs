@@ -16,17 +16,7 @@ use serde_json::{Value, json};
 
 const ALL_SCOPES: &str = "basicProfile,listPublications,publishPost,uploadImage";
 
-thread_local! {
-    static HTTP: reqwest::Client = medium_oauth2_api::tls::client_builder()
-        .unwrap()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-}
-
-fn http() -> reqwest::Client {
-    HTTP.with(Clone::clone)
-}
+use medium_oauth_test_support::http_no_redirect as http;
 
 use medium_oauth_test_support::raw_access_token as token;
 

@@ -109,10 +109,7 @@ pub fn http_builder() -> reqwest::ClientBuilder {
 /// then the code exchanged with a plain form POST, so the emulator's own
 /// tests do not lean on the library's client.
 pub async fn raw_access_token(emu: &Emulator, scopes: &str) -> String {
-    let http = http_builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("an HTTP client");
+    let http = http_no_redirect();
     let mut url = url::Url::parse(&format!("{}/authorize", emu.authorization_server()))
         .expect("the authorize URL");
     url.query_pairs_mut().extend_pairs([
@@ -158,6 +155,21 @@ pub async fn get(url: impl reqwest::IntoUrl) -> reqwest::Result<reqwest::Respons
 /// An HTTP client for tests, built by [`http_builder`].
 pub fn http() -> reqwest::Client {
     http_builder().build().expect("an HTTP client")
+}
+
+thread_local! {
+    // Building a client loads TLS roots (tens of milliseconds); one per test
+    // thread keeps its pooled connections on that test's runtime.
+    static NO_REDIRECT: reqwest::Client = http_builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client");
+}
+
+/// A client that shows redirects instead of following them (the emulator's
+/// authorize answers), one per test thread.
+pub fn http_no_redirect() -> reqwest::Client {
+    NO_REDIRECT.with(Clone::clone)
 }
 
 /// The whole flow against an auto-approving emulator: authorize, callback,

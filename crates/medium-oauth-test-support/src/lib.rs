@@ -200,3 +200,32 @@ pub fn stdout_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receive
     });
     rx
 }
+
+/// The PostgreSQL server the tests share: `DATABASE_URL` when it is set
+/// (`.ci/test` sets it), else the throwaway cluster `.ci/postgres` starts
+/// (or finds running) under `target/postgres`. Tests keep apart by their
+/// own account ids, not by databases.
+pub fn postgres_url() -> String {
+    static URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    URL.get_or_init(|| {
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            return url;
+        }
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.ci/postgres");
+        let out = std::process::Command::new("bash")
+            .arg(script)
+            .arg("start")
+            .output()
+            .expect("bash runs .ci/postgres");
+        assert!(
+            out.status.success(),
+            "PostgreSQL did not start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .expect("a URL")
+            .trim()
+            .to_owned()
+    })
+    .clone()
+}

@@ -1,0 +1,498 @@
+//! Many accounts' tokens for one OAuth client: `accounts.token(&id)` gives a
+//! valid token from a bounded cache, or reads the row, or refreshes it once
+//! across every replica. Nothing runs per account between calls.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use medium_oauth::{Clock, OAuthClient, SystemClock, Token};
+use moka::future::Cache;
+use tokio::sync::Mutex as AsyncMutex;
+use tokio::time::Instant;
+
+use crate::db::{StoredRow, TokenDatabase};
+use crate::lease::{self, LEASE, Leased, REFRESH_DEADLINE, millis};
+use crate::{AccountId, StoreError};
+
+/// Accounts whose tokens are kept in memory, by default.
+pub const DEFAULT_CACHE_CAPACITY: u64 = 10_000;
+
+/// A token is refreshed once it has less than this left: Medium's tokens
+/// last 60 days, and a day ahead leaves room for a token endpoint that is
+/// down for hours.
+pub const DEFAULT_MARGIN: Duration = medium_oauth::DEFAULT_REFRESH_MARGIN;
+
+/// How long a caller waits for another replica's refresh of the same
+/// account: past a whole lease, so a caller outlasts a replica that died
+/// holding it.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(LEASE.as_secs() + 5);
+
+/// First pause after a failed refresh, before any caller of this process
+/// tries that account again; it doubles per failure up to
+/// [`RETRY_CAP`].
+pub const RETRY_BASE: Duration = Duration::from_secs(1);
+
+/// Longest pause between two refresh attempts of one account.
+pub const RETRY_CAP: Duration = Duration::from_secs(60);
+
+/// Where an account stands, as a listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AccountState {
+    /// Its grant is usable; the token expires then (`None`: never).
+    Valid {
+        /// The access token's expiry.
+        expires_at: Option<SystemTime>,
+    },
+    /// A replica holds its lease and is refreshing it now.
+    Refreshing,
+    /// Its grant is dead: the user must connect again.
+    NeedsReauthorization {
+        /// Why, as recorded.
+        reason: String,
+    },
+}
+
+/// One account in a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountStatus {
+    /// The account.
+    pub account: AccountId,
+    /// Where it stands.
+    pub state: AccountState,
+}
+
+/// Builds [`Accounts`].
+pub struct AccountsBuilder {
+    client: OAuthClient,
+    db: TokenDatabase,
+    capacity: u64,
+    margin: Duration,
+    lock_wait: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl AccountsBuilder {
+    /// How many accounts' tokens are kept in memory (least recently used
+    /// are dropped first). Default [`DEFAULT_CACHE_CAPACITY`].
+    pub fn cache_capacity(mut self, accounts: u64) -> Self {
+        self.capacity = accounts;
+        self
+    }
+
+    /// How long before expiry a token is refreshed. Default
+    /// [`DEFAULT_MARGIN`].
+    pub fn margin(mut self, margin: Duration) -> Self {
+        self.margin = margin;
+        self
+    }
+
+    /// How long a caller waits for another replica's refresh. Default
+    /// [`DEFAULT_LOCK_WAIT`].
+    pub fn lock_wait(mut self, wait: Duration) -> Self {
+        self.lock_wait = wait;
+        self
+    }
+
+    /// The wall clock that judges expiry and leases: the test seam.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The manager.
+    pub fn build(self) -> Accounts {
+        let client_id: Arc<str> = self.client.client_id().as_str().into();
+        Accounts {
+            inner: Arc::new(Inner {
+                client: self.client,
+                db: self.db,
+                client_id,
+                cache: Cache::new(self.capacity),
+                margin: self.margin,
+                lock_wait: self.lock_wait,
+                clock: self.clock,
+            }),
+        }
+    }
+}
+
+/// Many accounts' tokens for one OAuth client, shared with every replica
+/// that uses the same database. Cheap to clone.
+#[derive(Clone)]
+pub struct Accounts {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Accounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Accounts")
+            .field("client_id", &self.inner.client_id)
+            .field("db", &self.inner.db)
+            .field("cached", &self.inner.cache.entry_count())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    client: OAuthClient,
+    db: TokenDatabase,
+    client_id: Arc<str>,
+    cache: Cache<AccountId, Arc<Slot>>,
+    margin: Duration,
+    lock_wait: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+/// One account in memory: its token, and the one refresh of this process.
+#[derive(Default)]
+struct Slot {
+    token: Mutex<Option<Arc<Token>>>,
+    refresh: Arc<AsyncMutex<Schedule>>,
+}
+
+impl Slot {
+    fn current(&self) -> Option<Arc<Token>> {
+        self.token.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set(&self, token: Option<Arc<Token>>) {
+        *self.token.lock().unwrap_or_else(|e| e.into_inner()) = token;
+    }
+}
+
+/// Failed refreshes of one account in this process: every caller waits out
+/// the same pause, so an unreachable token endpoint sees one attempt per
+/// pause, not one per call.
+#[derive(Default)]
+struct Schedule {
+    failures: u32,
+    not_before: Option<Instant>,
+    last_error: Option<medium_oauth::Error>,
+}
+
+impl Schedule {
+    fn failed(&mut self, error: &medium_oauth::Error) {
+        self.failures = self.failures.saturating_add(1);
+        let doubling = RETRY_BASE.saturating_mul(1 << self.failures.min(16).saturating_sub(1));
+        let pause = doubling
+            .min(RETRY_CAP)
+            .max(error.retry_after().unwrap_or_default());
+        self.not_before = Some(Instant::now() + pause.min(RETRY_CAP));
+        self.last_error = Some(error.clone());
+    }
+
+    fn succeeded(&mut self) {
+        *self = Schedule::default();
+    }
+}
+
+impl Accounts {
+    /// A manager for `client`'s accounts in `db`.
+    pub fn builder(client: OAuthClient, db: TokenDatabase) -> AccountsBuilder {
+        AccountsBuilder {
+            client,
+            db,
+            capacity: DEFAULT_CACHE_CAPACITY,
+            margin: DEFAULT_MARGIN,
+            lock_wait: DEFAULT_LOCK_WAIT,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// A valid token for `account`: from memory while it is fresh; else
+    /// from the database, refreshed first if it is due. Concurrent callers
+    /// share one refresh per account in this process, and replicas one per
+    /// account across the fleet.
+    ///
+    /// The refresh runs on a task of its own: a caller that gives up (a
+    /// timeout, a dropped request) does not cut it short, so a rotated
+    /// refresh token is never lost between Medium and the database.
+    pub async fn token(&self, account: &AccountId) -> Result<Arc<Token>, StoreError> {
+        let inner = &self.inner;
+        let slot = inner
+            .cache
+            .get_with_by_ref(account, async { Arc::new(Slot::default()) })
+            .await;
+        if let Some(token) = slot.current().filter(|t| inner.usable(t)) {
+            return Ok(token);
+        }
+        let task = tokio::spawn({
+            let inner = inner.clone();
+            let account = account.clone();
+            async move { inner.obtain(&slot, &account).await }
+        });
+        task.await.unwrap_or_else(|e| {
+            Err(StoreError::Interrupted(if e.is_panic() {
+                "the refresh task panicked"
+            } else {
+                "the runtime is shutting down"
+            }))
+        })
+    }
+
+    /// Stores the token of a new login for `account`, replacing whatever
+    /// was there: a dead grant is revived, and a refresh under way elsewhere
+    /// will not overwrite it.
+    pub async fn connect(&self, account: &AccountId, token: &Token) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        let now_ms = millis(inner.clock.now());
+        inner
+            .db
+            .put(&inner.client_id, account, token, now_ms)
+            .await?;
+        // Other replicas read the new row once their cached token is due;
+        // this one uses it at once.
+        inner.cache.invalidate(account).await;
+        Ok(())
+    }
+
+    /// Removes `account` and its tokens. `false`: it was not there.
+    pub async fn remove(&self, account: &AccountId) -> Result<bool, StoreError> {
+        let inner = &self.inner;
+        let removed = inner.db.delete(&inner.client_id, account).await?;
+        inner.cache.invalidate(account).await;
+        Ok(removed)
+    }
+
+    /// Up to `limit` accounts after `after` (`None`: from the first), in id
+    /// order, with where each stands. Page with the last id returned.
+    pub async fn list(
+        &self,
+        after: Option<&AccountId>,
+        limit: u32,
+    ) -> Result<Vec<AccountStatus>, StoreError> {
+        self.inner.list(after, limit, false).await
+    }
+
+    /// Like [`Accounts::list`], only the accounts whose grant is dead: the
+    /// users to ask to connect again.
+    pub async fn needing_reauthorization(
+        &self,
+        after: Option<&AccountId>,
+        limit: u32,
+    ) -> Result<Vec<AccountStatus>, StoreError> {
+        self.inner.list(after, limit, true).await
+    }
+
+    /// The store of one account, for a [`RefreshingTokenSource`](medium_oauth::RefreshingTokenSource)
+    /// over it.
+    pub fn token_store(&self, account: &AccountId) -> crate::AccountTokenStore {
+        let inner = &self.inner;
+        crate::AccountTokenStore::new(
+            inner.db.clone(),
+            inner.client_id.clone(),
+            account.clone(),
+            inner.clock.clone(),
+            inner.lock_wait,
+        )
+    }
+}
+
+impl Inner {
+    /// Whether `token` may be handed out now, without a refresh.
+    fn usable(&self, token: &Token) -> bool {
+        !token.expires_within(self.margin, self.clock.now())
+    }
+
+    /// Under this process's refresh of the account: what another caller
+    /// just obtained, or what the row holds, or a refresh.
+    async fn obtain(&self, slot: &Slot, account: &AccountId) -> Result<Arc<Token>, StoreError> {
+        let wait = tokio::time::timeout(self.lock_wait, slot.refresh.clone().lock_owned());
+        let Ok(mut schedule) = wait.await else {
+            return Err(StoreError::LockTimeout {
+                account: account.clone(),
+                waited: self.lock_wait,
+            });
+        };
+        if let Some(token) = slot.current().filter(|t| self.usable(t)) {
+            return Ok(token);
+        }
+        if let (Some(at), Some(e)) = (schedule.not_before, &schedule.last_error)
+            && Instant::now() < at
+        {
+            return Err(StoreError::Refresh {
+                account: account.clone(),
+                source: e.clone(),
+            });
+        }
+        let result = self.read_or_refresh(account).await;
+        match &result {
+            Ok(token) => {
+                schedule.succeeded();
+                slot.set(Some(token.clone()));
+            }
+            Err(StoreError::Refresh { source, .. }) => schedule.failed(source),
+            Err(_) => slot.set(None),
+        }
+        result
+    }
+
+    /// The row's token if usable; else a refresh under the account's lease.
+    async fn read_or_refresh(&self, account: &AccountId) -> Result<Arc<Token>, StoreError> {
+        let Some(row) = self.db.read(&self.client_id, account).await? else {
+            return Err(StoreError::NotConnected(account.clone()));
+        };
+        if let Some(token) = self.adoptable(account, &row)? {
+            return Ok(token);
+        }
+        let adopt = |row: &StoredRow| matches!(self.adoptable(account, row), Ok(Some(_)));
+        let clock = &*self.clock;
+        let leased = lease::take(
+            &self.db,
+            &self.client_id,
+            account,
+            clock,
+            self.lock_wait,
+            adopt,
+        )
+        .await?;
+        let (lease, row) = match leased {
+            Leased::Missing => return Err(StoreError::NotConnected(account.clone())),
+            Leased::Adopted(row) => {
+                return self
+                    .adoptable(account, &row)?
+                    .ok_or_else(|| StoreError::NotConnected(account.clone()));
+            }
+            Leased::Held(lease, row) => (lease, row),
+        };
+        // Read again under the lease: another replica may have refreshed
+        // between the first read and the lease.
+        if let Some(token) = self.adoptable(account, &row)? {
+            return Ok(token);
+        }
+        let token = self.db.open(&self.client_id, account, &row)?;
+        let Some(refresh_token) = token.refresh_token() else {
+            return self
+                .bury(lease, account, &row, "no refresh token was issued")
+                .await;
+        };
+        let refreshed =
+            tokio::time::timeout(REFRESH_DEADLINE, self.client.refresh(refresh_token)).await;
+        match refreshed {
+            Err(_) => Err(StoreError::RefreshTimedOut {
+                account: account.clone(),
+                after: REFRESH_DEADLINE,
+            }),
+            Ok(Err(e)) if e.requires_reauthorization() => {
+                self.bury(lease, account, &row, "Medium refused the refresh token")
+                    .await
+            }
+            Ok(Err(e)) => Err(StoreError::Refresh {
+                account: account.clone(),
+                source: e,
+            }),
+            Ok(Ok(new)) => self.commit(lease, account, &row, new).await,
+        }
+    }
+
+    /// The row's token, if the grant is alive and the token usable now.
+    fn adoptable(
+        &self,
+        account: &AccountId,
+        row: &StoredRow,
+    ) -> Result<Option<Arc<Token>>, StoreError> {
+        if let Some(reason) = &row.dead_reason {
+            return Err(StoreError::ReauthorizationRequired {
+                account: account.clone(),
+                reason: reason.clone(),
+            });
+        }
+        let token = self.db.open(&self.client_id, account, row)?;
+        Ok(self.usable(&token).then(|| Arc::new(token)))
+    }
+
+    /// Commits a refreshed token over the row it was refreshed from, before
+    /// anyone uses it.
+    async fn commit(
+        &self,
+        lease: lease::Lease,
+        account: &AccountId,
+        row: &StoredRow,
+        new: Token,
+    ) -> Result<Arc<Token>, StoreError> {
+        let now_ms = millis(self.clock.now());
+        if self
+            .db
+            .commit_refresh(&self.client_id, account, row.version, &new, now_ms)
+            .await?
+        {
+            lease.consumed();
+            return Ok(Arc::new(new));
+        }
+        // A new login replaced the row while this refresh was under way: it
+        // is newer than what was refreshed, so it stands.
+        drop(lease);
+        match self.db.read(&self.client_id, account).await? {
+            Some(row) => self
+                .adoptable(account, &row)?
+                .ok_or_else(|| StoreError::NotConnected(account.clone())),
+            None => Err(StoreError::NotConnected(account.clone())),
+        }
+    }
+
+    /// Records that the account's grant is dead, for every replica.
+    async fn bury(
+        &self,
+        lease: lease::Lease,
+        account: &AccountId,
+        row: &StoredRow,
+        reason: &str,
+    ) -> Result<Arc<Token>, StoreError> {
+        tracing::warn!("account {account} needs re-authorization: {reason}");
+        let now_ms = millis(self.clock.now());
+        if self
+            .db
+            .bury(&self.client_id, account, row.version, reason, now_ms)
+            .await?
+        {
+            lease.consumed();
+        }
+        Err(StoreError::ReauthorizationRequired {
+            account: account.clone(),
+            reason: reason.to_owned(),
+        })
+    }
+
+    async fn list(
+        &self,
+        after: Option<&AccountId>,
+        limit: u32,
+        dead_only: bool,
+    ) -> Result<Vec<AccountStatus>, StoreError> {
+        let now_ms = millis(self.clock.now());
+        let rows = self
+            .db
+            .list(&self.client_id, after, limit, dead_only)
+            .await?;
+        Ok(rows
+            .into_iter()
+            // Rows another writer named out of bounds are not ours to list.
+            .filter_map(|summary| {
+                let account = AccountId::new(summary.account).ok()?;
+                let row = summary.row;
+                let state = if let Some(reason) = row.dead_reason {
+                    AccountState::NeedsReauthorization { reason }
+                } else if row.lease_owner.is_some()
+                    && row.lease_until_ms.is_some_and(|t| t > now_ms)
+                {
+                    AccountState::Refreshing
+                } else {
+                    AccountState::Valid {
+                        expires_at: row.expires_at_ms.and_then(system_time),
+                    }
+                };
+                Some(AccountStatus { account, state })
+            })
+            .collect())
+    }
+}
+
+fn system_time(ms: i64) -> Option<SystemTime> {
+    let magnitude = Duration::from_millis(ms.unsigned_abs());
+    if ms >= 0 {
+        SystemTime::UNIX_EPOCH.checked_add(magnitude)
+    } else {
+        SystemTime::UNIX_EPOCH.checked_sub(magnitude)
+    }
+}

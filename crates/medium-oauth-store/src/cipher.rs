@@ -1,0 +1,266 @@
+//! Tokens at rest: sealed with XChaCha20-Poly1305 under the application's
+//! keys, each row naming the key that sealed it so keys can rotate.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use secrecy::{ExposeSecret, SecretBox};
+
+use crate::{AccountId, StoreError};
+
+/// Bytes of an XChaCha20 nonce: 192 bits, large enough to draw at random for
+/// every write without a birthday collision in any table's lifetime.
+const NONCE_BYTES: usize = 24;
+
+/// Bytes of a key: XChaCha20-Poly1305 takes 256 bits.
+pub const KEY_BYTES: usize = 32;
+
+/// Longest key id, in bytes: it is stored with every row.
+pub const MAX_KEY_ID_BYTES: usize = 64;
+
+/// A 256-bit key and the id stored with each row it seals.
+pub struct EncryptionKey {
+    id: String,
+    key: SecretBox<[u8; KEY_BYTES]>,
+}
+
+impl EncryptionKey {
+    /// `bytes` under the name `id` (for example `"2026-12"`): printable
+    /// ASCII, 1 to [`MAX_KEY_ID_BYTES`] bytes.
+    pub fn new(id: impl Into<String>, bytes: [u8; KEY_BYTES]) -> Result<Self, StoreError> {
+        let id = id.into();
+        let printable = id.bytes().all(|b| b.is_ascii_graphic());
+        if id.is_empty() || id.len() > MAX_KEY_ID_BYTES || !printable {
+            return Err(StoreError::InvalidKeyId);
+        }
+        Ok(Self {
+            id,
+            key: SecretBox::new(Box::new(bytes)),
+        })
+    }
+
+    /// A new random key named `id`, for tests and first set-ups; keep its
+    /// bytes ([`EncryptionKey::expose_bytes`]) where the application keeps
+    /// its secrets.
+    pub fn generate(id: impl Into<String>) -> Result<Self, StoreError> {
+        let mut bytes = [0u8; KEY_BYTES];
+        getrandom::getrandom(&mut bytes).map_err(|e| StoreError::Randomness(e.to_string()))?;
+        Self::new(id, bytes)
+    }
+
+    /// The key's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The key's bytes, to be kept in a secret manager.
+    pub fn expose_bytes(&self) -> &[u8; KEY_BYTES] {
+        self.key.expose_secret()
+    }
+}
+
+impl fmt::Debug for EncryptionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EncryptionKey({}, [redacted])", self.id)
+    }
+}
+
+/// The keys a store may read with, and the one it writes with.
+///
+/// Every write seals with the current key, so rows sealed under an older
+/// key are re-encrypted on their next write; keep an old key in the ring
+/// until no row names it.
+pub struct Keyring {
+    current: String,
+    keys: HashMap<String, XChaCha20Poly1305>,
+}
+
+impl Keyring {
+    /// A ring that writes with `current`.
+    pub fn new(current: EncryptionKey) -> Self {
+        let mut keys = HashMap::new();
+        let id = current.id.clone();
+        keys.insert(id.clone(), cipher(&current));
+        Self { current: id, keys }
+    }
+
+    /// Also reads rows sealed with `old`. A key whose id is already in the
+    /// ring replaces nothing: the first key given under an id stands.
+    pub fn with_old_key(mut self, old: EncryptionKey) -> Self {
+        self.keys
+            .entry(old.id.clone())
+            .or_insert_with(|| cipher(&old));
+        self
+    }
+
+    /// The id of the key new rows are sealed with.
+    pub fn current_key_id(&self) -> &str {
+        &self.current
+    }
+
+    /// Seals `plaintext` for `account`'s row under the current key: the
+    /// key id and the nonce-prefixed ciphertext.
+    pub(crate) fn seal(
+        &self,
+        client_id: &str,
+        account: &AccountId,
+        plaintext: &[u8],
+    ) -> Result<(String, Vec<u8>), StoreError> {
+        let mut nonce = [0u8; NONCE_BYTES];
+        getrandom::getrandom(&mut nonce).map_err(|e| StoreError::Randomness(e.to_string()))?;
+        let aad = associated_data(client_id, account, &self.current);
+        let cipher = &self.keys[&self.current];
+        let sealed = cipher
+            .encrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| StoreError::Randomness("encryption failed".into()))?;
+        let mut row = Vec::with_capacity(NONCE_BYTES + sealed.len());
+        row.extend_from_slice(&nonce);
+        row.extend_from_slice(&sealed);
+        Ok((self.current.clone(), row))
+    }
+
+    /// Opens `account`'s row sealed under `key_id`.
+    pub(crate) fn open(
+        &self,
+        client_id: &str,
+        account: &AccountId,
+        key_id: &str,
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
+        let Some(cipher) = self.keys.get(key_id) else {
+            return Err(StoreError::MissingKey {
+                account: account.clone(),
+                key_id: printable(key_id),
+            });
+        };
+        let wrong_key = || StoreError::WrongKey {
+            account: account.clone(),
+            key_id: key_id.to_owned(),
+        };
+        let Some((nonce, ciphertext)) = sealed.split_first_chunk::<NONCE_BYTES>() else {
+            return Err(wrong_key());
+        };
+        let aad = associated_data(client_id, account, key_id);
+        cipher
+            .decrypt(
+                &XNonce::from(*nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| wrong_key())
+    }
+}
+
+impl fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut ids: Vec<&str> = self.keys.keys().map(String::as_str).collect();
+        ids.sort_unstable();
+        f.debug_struct("Keyring")
+            .field("current", &self.current)
+            .field("keys", &ids)
+            .finish()
+    }
+}
+
+fn cipher(key: &EncryptionKey) -> XChaCha20Poly1305 {
+    XChaCha20Poly1305::new(&(*key.key.expose_secret()).into())
+}
+
+/// Binds a ciphertext to its row and key, so a sealed token copied into
+/// another account's row (or relabelled with another key id) does not open.
+/// Each part is length-prefixed, so no two rows share associated data.
+fn associated_data(client_id: &str, account: &AccountId, key_id: &str) -> Vec<u8> {
+    let mut aad = b"medium-oauth-store/v1".to_vec();
+    for part in [client_id, account.as_str(), key_id] {
+        // Ids are capped far below 4 GiB, so the length fits.
+        aad.extend_from_slice(&u32::try_from(part.len()).unwrap_or(u32::MAX).to_be_bytes());
+        aad.extend_from_slice(part.as_bytes());
+    }
+    aad
+}
+
+/// A key id read from the database, fit for an error message: another
+/// writer may have stored anything there.
+fn printable(key_id: &str) -> String {
+    key_id
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_KEY_ID_BYTES)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(id: &str) -> AccountId {
+        AccountId::new(id).unwrap()
+    }
+
+    #[test]
+    fn a_sealed_row_opens_only_for_its_own_account_client_and_key() {
+        let ring = Keyring::new(EncryptionKey::new("k1", [7; KEY_BYTES]).unwrap());
+        let (key_id, sealed) = ring.seal("client", &account("alice"), b"secret").unwrap();
+        assert_eq!(key_id, "k1");
+        assert!(!sealed.windows(6).any(|w| w == b"secret"));
+        assert_eq!(
+            ring.open("client", &account("alice"), "k1", &sealed)
+                .unwrap(),
+            b"secret"
+        );
+        for (client, who) in [("client", "bob"), ("other", "alice")] {
+            let err = ring.open(client, &account(who), "k1", &sealed).unwrap_err();
+            assert!(matches!(err, StoreError::WrongKey { .. }), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn rotation_reads_old_rows_and_writes_with_the_new_key() {
+        let old = Keyring::new(EncryptionKey::new("old", [1; KEY_BYTES]).unwrap());
+        let (_, sealed) = old.seal("c", &account("a"), b"t").unwrap();
+        let ring = Keyring::new(EncryptionKey::new("new", [2; KEY_BYTES]).unwrap())
+            .with_old_key(EncryptionKey::new("old", [1; KEY_BYTES]).unwrap());
+        assert_eq!(ring.open("c", &account("a"), "old", &sealed).unwrap(), b"t");
+        assert_eq!(ring.seal("c", &account("a"), b"t").unwrap().0, "new");
+        let without_old = Keyring::new(EncryptionKey::new("new", [2; KEY_BYTES]).unwrap());
+        let err = without_old
+            .open("c", &account("a"), "old", &sealed)
+            .unwrap_err();
+        assert!(matches!(err, StoreError::MissingKey { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn a_wrong_key_under_the_right_id_and_a_short_row_are_refused() {
+        let ring = Keyring::new(EncryptionKey::new("k", [1; KEY_BYTES]).unwrap());
+        let (_, sealed) = ring.seal("c", &account("a"), b"t").unwrap();
+        let impostor = Keyring::new(EncryptionKey::new("k", [9; KEY_BYTES]).unwrap());
+        for row in [&sealed[..], &sealed[..NONCE_BYTES - 1], &[]] {
+            let err = impostor.open("c", &account("a"), "k", row).unwrap_err();
+            assert!(matches!(err, StoreError::WrongKey { .. }), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn key_ids_are_printable_and_bounded_and_keys_never_print() {
+        assert!(EncryptionKey::new("", [0; KEY_BYTES]).is_err());
+        assert!(EncryptionKey::new("a b", [0; KEY_BYTES]).is_err());
+        assert!(EncryptionKey::new("x".repeat(MAX_KEY_ID_BYTES + 1), [0; KEY_BYTES]).is_err());
+        assert!(EncryptionKey::new("x".repeat(MAX_KEY_ID_BYTES), [0; KEY_BYTES]).is_ok());
+        let key = EncryptionKey::new("k", [0xAB; KEY_BYTES]).unwrap();
+        let printed = format!("{key:?}");
+        let printed = format!("{printed} {:?}", Keyring::new(key));
+        assert!(!printed.to_lowercase().contains("ab, "), "{printed}");
+        assert!(!printed.contains("171"), "{printed}");
+        assert_eq!(printable("k\u{1b}[2J\n1"), "k[2J1");
+    }
+}

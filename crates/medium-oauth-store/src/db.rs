@@ -1,0 +1,520 @@
+//! The table, on either engine: one SQL text per operation (SQLite and
+//! PostgreSQL share every statement; only the migrations differ), each call
+//! under a deadline, tokens sealed before they are bound.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use medium_oauth::{Token, TokenRecord};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+use crate::{AccountId, Keyring, StoreError};
+
+/// The longest any one database call may take, connection wait included:
+/// past it the caller gets [`StoreError::DatabaseTimeout`] (transient).
+pub const DEFAULT_QUERY_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Connections per process: a replica's refreshes hold one only for the
+/// length of a statement, never across a request to Medium.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 16;
+
+/// Longest reason stored for a dead grant, in characters.
+const MAX_REASON_CHARS: usize = 200;
+
+/// Columns of a row as every read returns them.
+const ROW_COLUMNS: &str =
+    "key_id, sealed, expires_at_ms, dead_reason, version, lease_owner, lease_until_ms";
+
+/// Where a store's rows live: SQLite for one machine, PostgreSQL for a
+/// fleet. Cheap to clone; clones share the connection pool.
+#[derive(Clone)]
+pub struct TokenDatabase {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: AnyPool,
+    engine: Engine,
+    keyring: Keyring,
+    deadline: Duration,
+}
+
+/// The database engine behind a [`TokenDatabase`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// A SQLite file: one machine, any number of processes on it.
+    Sqlite,
+    /// A PostgreSQL server: any number of machines.
+    Postgres,
+}
+
+impl fmt::Debug for TokenDatabase {
+    // The URL may carry a password: it is not kept.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenDatabase")
+            .field("engine", &self.inner.engine)
+            .field("keyring", &self.inner.keyring)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Options for [`TokenDatabase::connect_with`].
+#[derive(Debug, Clone)]
+pub struct DatabaseOptions {
+    /// See [`DEFAULT_MAX_CONNECTIONS`].
+    pub max_connections: u32,
+    /// See [`DEFAULT_QUERY_DEADLINE`].
+    pub query_deadline: Duration,
+}
+
+impl Default for DatabaseOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            query_deadline: DEFAULT_QUERY_DEADLINE,
+        }
+    }
+}
+
+/// A row as stored, before its token is opened.
+pub(crate) struct StoredRow {
+    key_id: String,
+    sealed: Vec<u8>,
+    pub(crate) expires_at_ms: Option<i64>,
+    pub(crate) dead_reason: Option<String>,
+    pub(crate) version: i64,
+    pub(crate) lease_owner: Option<String>,
+    pub(crate) lease_until_ms: Option<i64>,
+}
+
+/// One account in a listing.
+pub(crate) struct Summary {
+    pub(crate) account: String,
+    pub(crate) row: StoredRow,
+}
+
+impl TokenDatabase {
+    /// Connects to `url` (`sqlite:tokens.db`, `sqlite::memory:` is refused
+    /// as it is not shared; `postgres://user:pass@host/db`), creating a
+    /// SQLite file if missing, and brings the schema up to date.
+    pub async fn connect(url: &str, keyring: Keyring) -> Result<Self, StoreError> {
+        Self::connect_with(url, keyring, DatabaseOptions::default()).await
+    }
+
+    /// [`TokenDatabase::connect`] with options.
+    pub async fn connect_with(
+        url: &str,
+        keyring: Keyring,
+        options: DatabaseOptions,
+    ) -> Result<Self, StoreError> {
+        static DRIVERS: Once = Once::new();
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let (engine, url) = engine_url(url)?;
+        let deadline = options.query_deadline;
+        let pool = AnyPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(deadline)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    let settings: &[&str] = match engine {
+                        // WAL: readers never wait for the writer. The busy
+                        // timeout is the wait for another process's write.
+                        Engine::Sqlite => {
+                            &["PRAGMA journal_mode = WAL", "PRAGMA busy_timeout = 5000"]
+                        }
+                        // A statement or a forgotten transaction cannot hold
+                        // a row lock past the deadline.
+                        Engine::Postgres => &[
+                            "SET statement_timeout = '10s'",
+                            "SET idle_in_transaction_session_timeout = '30s'",
+                        ],
+                    };
+                    for setting in settings {
+                        sqlx::query(setting).execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_lazy(&url)
+            .map_err(StoreError::Database)?;
+        let db = Self {
+            inner: Arc::new(Inner {
+                pool,
+                engine,
+                keyring,
+                deadline,
+            }),
+        };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// The engine behind the store.
+    pub fn engine(&self) -> Engine {
+        self.inner.engine
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let migrator = match self.inner.engine {
+            Engine::Sqlite => sqlx::migrate!("migrations/sqlite"),
+            Engine::Postgres => sqlx::migrate!("migrations/postgres"),
+        };
+        // Migrations lock the database themselves (an advisory lock on
+        // PostgreSQL), so replicas starting together apply each once.
+        self.timed(async {
+            migrator
+                .run(&self.inner.pool)
+                .await
+                .map_err(StoreError::from)
+        })
+        .await
+    }
+
+    /// `fut` under the query deadline.
+    async fn timed<T>(
+        &self,
+        fut: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(self.inner.deadline, fut)
+            .await
+            .unwrap_or(Err(StoreError::DatabaseTimeout(self.inner.deadline)))
+    }
+
+    pub(crate) async fn read(
+        &self,
+        client_id: &str,
+        account: &AccountId,
+    ) -> Result<Option<StoredRow>, StoreError> {
+        let sql = format!(
+            "SELECT {ROW_COLUMNS} FROM medium_oauth_accounts WHERE client_id = $1 AND account_id = $2"
+        );
+        self.timed(async {
+            let row = sqlx::query(&sql)
+                .bind(client_id)
+                .bind(account.as_str())
+                .fetch_optional(&self.inner.pool)
+                .await
+                .map_err(StoreError::Database)?;
+            row.as_ref().map(stored_row).transpose()
+        })
+        .await
+    }
+
+    /// Takes the account's lease for `owner` until `until_ms` if nobody
+    /// holds it or its holder's lease ran out by `now_ms`, and returns the
+    /// row as it is under the lease. `None`: no row, or another holder.
+    pub(crate) async fn take_lease(
+        &self,
+        client_id: &str,
+        account: &AccountId,
+        owner: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<Option<StoredRow>, StoreError> {
+        // One statement: atomic on both engines (on SQLite it takes the
+        // write lock at once, as BEGIN IMMEDIATE would).
+        let sql = format!(
+            "UPDATE medium_oauth_accounts SET lease_owner = $1, lease_until_ms = $2 \
+             WHERE client_id = $3 AND account_id = $4 \
+             AND (lease_owner IS NULL OR lease_until_ms IS NULL OR lease_until_ms <= $5) \
+             RETURNING {ROW_COLUMNS}"
+        );
+        self.timed(async {
+            let row = sqlx::query(&sql)
+                .bind(owner)
+                .bind(until_ms)
+                .bind(client_id)
+                .bind(account.as_str())
+                .bind(now_ms)
+                .fetch_optional(&self.inner.pool)
+                .await
+                .map_err(StoreError::Database)?;
+            row.as_ref().map(stored_row).transpose()
+        })
+        .await
+    }
+
+    /// Gives the lease back, if `owner` still holds it.
+    pub(crate) async fn release_lease(
+        &self,
+        client_id: &str,
+        account: &AccountId,
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE medium_oauth_accounts SET lease_owner = NULL, lease_until_ms = NULL \
+             WHERE client_id = $1 AND account_id = $2 AND lease_owner = $3",
+            |q| q.bind(client_id).bind(account.as_str()).bind(owner),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Writes a refreshed token over the row read as `version`, giving the
+    /// lease back. `false`: someone else wrote the row since (a new login,
+    /// or a replica that took an expired lease), and nothing was written.
+    pub(crate) async fn commit_refresh(
+        &self,
+        client_id: &str,
+        account: &AccountId,
+        version: i64,
+        token: &Token,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let (key_id, sealed, expires_at_ms) = self.seal(client_id, account, token)?;
+        let written = self
+            .execute(
+                "UPDATE medium_oauth_accounts SET key_id = $1, sealed = $2, expires_at_ms = $3, \
+                 dead_reason = NULL, version = version + 1, lease_owner = NULL, \
+                 lease_until_ms = NULL, updated_at_ms = $4 \
+                 WHERE client_id = $5 AND account_id = $6 AND version = $7",
+                |q| {
+                    q.bind(key_id)
+                        .bind(sealed)
+                        .bind(expires_at_ms)
+                        .bind(now_ms)
+                        .bind(client_id)
+                        .bind(account.as_str())
+                        .bind(version)
+                },
+            )
+            .await?;
+        Ok(written == 1)
+    }
+
+    /// Marks the grant read as `version` dead. `false`: the row changed
+    /// since (a new login), and it was left alone.
+    pub(crate) async fn bury(
+        &self,
+        client_id: &str,
+        account: &AccountId,
+        version: i64,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let reason: String = reason
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(MAX_REASON_CHARS)
+            .collect();
+        let written = self
+            .execute(
+                "UPDATE medium_oauth_accounts SET dead_reason = $1, version = version + 1, \
+                 lease_owner = NULL, lease_until_ms = NULL, updated_at_ms = $2 \
+                 WHERE client_id = $3 AND account_id = $4 AND version = $5",
+                |q| {
+                    q.bind(reason)
+                        .bind(now_ms)
+                        .bind(client_id)
+                        .bind(account.as_str())
+                        .bind(version)
+                },
+            )
+            .await?;
+        Ok(written == 1)
+    }
+
+    /// Stores `token` as the account's, whatever was there: a new login,
+    /// which also revives a dead grant and ends any refresh in progress
+    /// (its commit will find the row changed).
+    pub(crate) async fn put(
+        &self,
+        client_id: &str,
+        account: &AccountId,
+        token: &Token,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let (key_id, sealed, expires_at_ms) = self.seal(client_id, account, token)?;
+        self.execute(
+            "INSERT INTO medium_oauth_accounts (client_id, account_id, key_id, sealed, \
+             expires_at_ms, dead_reason, version, lease_owner, lease_until_ms, updated_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, NULL, 1, NULL, NULL, $6) \
+             ON CONFLICT (client_id, account_id) DO UPDATE SET key_id = excluded.key_id, \
+             sealed = excluded.sealed, expires_at_ms = excluded.expires_at_ms, \
+             dead_reason = NULL, version = medium_oauth_accounts.version + 1, \
+             lease_owner = NULL, lease_until_ms = NULL, updated_at_ms = excluded.updated_at_ms",
+            |q| {
+                q.bind(client_id)
+                    .bind(account.as_str())
+                    .bind(key_id)
+                    .bind(sealed)
+                    .bind(expires_at_ms)
+                    .bind(now_ms)
+            },
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Deletes the account's row. `false`: there was none.
+    pub(crate) async fn delete(
+        &self,
+        client_id: &str,
+        account: &AccountId,
+    ) -> Result<bool, StoreError> {
+        self.execute(
+            "DELETE FROM medium_oauth_accounts WHERE client_id = $1 AND account_id = $2",
+            |q| q.bind(client_id).bind(account.as_str()),
+        )
+        .await
+        .map(|n| n == 1)
+    }
+
+    /// Up to `limit` accounts after `after`, in id order; with `dead_only`,
+    /// only those whose grant is dead.
+    pub(crate) async fn list(
+        &self,
+        client_id: &str,
+        after: Option<&AccountId>,
+        limit: u32,
+        dead_only: bool,
+    ) -> Result<Vec<Summary>, StoreError> {
+        let dead = if dead_only {
+            " AND dead_reason IS NOT NULL"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT account_id, {ROW_COLUMNS} FROM medium_oauth_accounts \
+             WHERE client_id = $1 AND account_id > $2{dead} ORDER BY account_id LIMIT $3"
+        );
+        self.timed(async {
+            let rows = sqlx::query(&sql)
+                .bind(client_id)
+                .bind(after.map_or("", AccountId::as_str))
+                .bind(i64::from(limit))
+                .fetch_all(&self.inner.pool)
+                .await
+                .map_err(StoreError::Database)?;
+            rows.iter()
+                .map(|r| {
+                    Ok(Summary {
+                        account: r.try_get("account_id").map_err(StoreError::Database)?,
+                        row: stored_row(r)?,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    /// Opens a row's token.
+    pub(crate) fn open(
+        &self,
+        client_id: &str,
+        account: &AccountId,
+        row: &StoredRow,
+    ) -> Result<Token, StoreError> {
+        let plain = self
+            .inner
+            .keyring
+            .open(client_id, account, &row.key_id, &row.sealed)?;
+        let record: TokenRecord =
+            serde_json::from_slice(&plain).map_err(|_| StoreError::Corrupt {
+                account: account.clone(),
+                what: "the sealed token is not a token record",
+            })?;
+        Ok(Token::from_record(record))
+    }
+
+    fn seal(
+        &self,
+        client_id: &str,
+        account: &AccountId,
+        token: &Token,
+    ) -> Result<(String, Vec<u8>, Option<i64>), StoreError> {
+        let record = token.to_record();
+        let expires_at_ms = record.expires_at_ms;
+        // A record serialises to JSON without fail: strings, a number, a list.
+        let plain = serde_json::to_vec(&record).map_err(|_| StoreError::Corrupt {
+            account: account.clone(),
+            what: "the token does not serialise",
+        })?;
+        let (key_id, sealed) = self.inner.keyring.seal(client_id, account, &plain)?;
+        Ok((key_id, sealed, expires_at_ms))
+    }
+
+    async fn execute<'q>(
+        &self,
+        sql: &'q str,
+        bind: impl FnOnce(
+            sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+        ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> Result<u64, StoreError> {
+        let query = bind(sqlx::query(sql));
+        self.timed(async {
+            query
+                .execute(&self.inner.pool)
+                .await
+                .map(|done| done.rows_affected())
+                .map_err(StoreError::Database)
+        })
+        .await
+    }
+}
+
+fn stored_row(row: &AnyRow) -> Result<StoredRow, StoreError> {
+    let get = |e| StoreError::Database(e);
+    Ok(StoredRow {
+        key_id: row.try_get("key_id").map_err(get)?,
+        sealed: row.try_get("sealed").map_err(get)?,
+        expires_at_ms: row.try_get("expires_at_ms").map_err(get)?,
+        dead_reason: row.try_get("dead_reason").map_err(get)?,
+        version: row.try_get("version").map_err(get)?,
+        lease_owner: row.try_get("lease_owner").map_err(get)?,
+        lease_until_ms: row.try_get("lease_until_ms").map_err(get)?,
+    })
+}
+
+/// The engine a URL names, and the URL as the driver wants it.
+fn engine_url(url: &str) -> Result<(Engine, String), StoreError> {
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        let path = rest.trim_start_matches("//");
+        // An in-memory database is private to one connection: the pool's
+        // connections would each see an empty table.
+        if path.is_empty() || path.starts_with(":memory:") || path.contains("mode=memory") {
+            return Err(StoreError::UnsupportedUrl);
+        }
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let url = if path.contains("mode=") {
+            format!("sqlite://{path}")
+        } else {
+            format!("sqlite://{path}{sep}mode=rwc")
+        };
+        return Ok((Engine::Sqlite, url));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok((Engine::Postgres, url.to_owned()));
+    }
+    Err(StoreError::UnsupportedUrl)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_name_their_engine_and_sqlite_files_are_created() {
+        assert_eq!(
+            engine_url("sqlite:tokens.db").unwrap(),
+            (Engine::Sqlite, "sqlite://tokens.db?mode=rwc".into())
+        );
+        assert_eq!(
+            engine_url("sqlite:///tmp/t.db?mode=rw").unwrap(),
+            (Engine::Sqlite, "sqlite:///tmp/t.db?mode=rw".into())
+        );
+        assert_eq!(
+            engine_url("postgresql://u@h/d").unwrap().0,
+            Engine::Postgres
+        );
+        for bad in ["sqlite::memory:", "sqlite:", "mysql://h/d", "tokens.db"] {
+            assert!(
+                matches!(engine_url(bad), Err(StoreError::UnsupportedUrl)),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! What can go wrong, typed: callers branch on the variant, and every
+//! message names the account concerned and never a secret.
+
+use std::time::Duration;
+
+use crate::AccountId;
+
+/// A failure of the shared token store or of an account's refresh.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// No token is stored for the account: it never connected, or was
+    /// removed.
+    #[error("account {0} is not connected")]
+    NotConnected(AccountId),
+    /// The account's grant is dead (revoked, or its refresh token refused):
+    /// the user must connect again. Every replica reports it from the row,
+    /// without asking Medium.
+    #[error("account {account} needs re-authorization: {reason}")]
+    ReauthorizationRequired {
+        /// The account.
+        account: AccountId,
+        /// Why the grant died, as recorded by the replica that found out.
+        reason: String,
+    },
+    /// Refreshing the account's token failed and may succeed later (the
+    /// token endpoint was unreachable, slow or overloaded). Nothing was
+    /// written.
+    #[error("refreshing account {account}'s token failed: {source}")]
+    Refresh {
+        /// The account.
+        account: AccountId,
+        /// The OAuth client's error.
+        #[source]
+        source: medium_oauth::Error,
+    },
+    /// The token endpoint did not answer a refresh within
+    /// [`REFRESH_DEADLINE`](crate::REFRESH_DEADLINE). Transient; the lease is
+    /// given back, and whether Medium rotated the token cannot be known.
+    #[error("refreshing account {account}'s token took longer than {after:?}")]
+    RefreshTimedOut {
+        /// The account.
+        account: AccountId,
+        /// The deadline.
+        after: Duration,
+    },
+    /// The task refreshing the account ended without an answer: the runtime
+    /// is shutting down.
+    #[error("no token was obtained: {0}")]
+    Interrupted(&'static str),
+    /// Another replica has held the account's refresh lease for longer than
+    /// this caller may wait. Transient.
+    #[error("account {account} is being refreshed elsewhere; waited {waited:?}")]
+    LockTimeout {
+        /// The account.
+        account: AccountId,
+        /// How long this caller waited.
+        waited: Duration,
+    },
+    /// The database could not be reached or answered an error. Transient
+    /// when the server is restarting or the pool is exhausted.
+    #[error("token database: {0}")]
+    Database(#[source] sqlx::Error),
+    /// A database call took longer than its deadline.
+    #[error("token database did not answer within {0:?}")]
+    DatabaseTimeout(Duration),
+    /// The schema could not be brought up to date.
+    #[error("token database migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database URL names an engine this crate does not support.
+    #[error("unsupported database URL: use sqlite:PATH or postgres://…")]
+    UnsupportedUrl,
+    /// The account's row is sealed with a key the keyring lacks.
+    #[error("account {account}'s token is sealed with key {key_id}, which the keyring lacks")]
+    MissingKey {
+        /// The account.
+        account: AccountId,
+        /// The key id stored with the row.
+        key_id: String,
+    },
+    /// The account's row does not open under its key: the wrong key was
+    /// given under that id, or the row was altered. Nothing is overwritten.
+    #[error("account {account}'s token does not open under key {key_id}: wrong key or altered row")]
+    WrongKey {
+        /// The account.
+        account: AccountId,
+        /// The key id stored with the row.
+        key_id: String,
+    },
+    /// The account's row opened but does not hold a token.
+    #[error("account {account}'s row is malformed: {what}")]
+    Corrupt {
+        /// The account.
+        account: AccountId,
+        /// What is wrong with it.
+        what: &'static str,
+    },
+    /// An account id that is empty, too long or holds control characters.
+    #[error("invalid account id: {0}")]
+    InvalidAccountId(&'static str),
+    /// A key id that is empty, too long or not printable ASCII.
+    #[error("invalid key id: 1 to 64 printable ASCII characters")]
+    InvalidKeyId,
+    /// The operating system's random source failed.
+    #[error("no randomness: {0}")]
+    Randomness(String),
+}
+
+impl StoreError {
+    /// Whether a later call may succeed without anyone acting: the database
+    /// or the token endpoint was unavailable, or another replica was busy.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Refresh { source, .. } => source.is_transient(),
+            StoreError::LockTimeout { .. }
+            | StoreError::DatabaseTimeout(_)
+            | StoreError::RefreshTimedOut { .. } => true,
+            StoreError::Database(e) => !matches!(
+                e,
+                sqlx::Error::Configuration(_)
+                    | sqlx::Error::ColumnNotFound(_)
+                    | sqlx::Error::ColumnDecode { .. }
+                    | sqlx::Error::Decode(_)
+                    | sqlx::Error::TypeNotFound { .. }
+            ),
+            _ => false,
+        }
+    }
+
+    /// Whether the user must connect the account again.
+    pub fn requires_reauthorization(&self) -> bool {
+        matches!(
+            self,
+            StoreError::ReauthorizationRequired { .. } | StoreError::NotConnected(_)
+        )
+    }
+}

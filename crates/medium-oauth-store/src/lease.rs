@@ -1,0 +1,173 @@
+//! The cross-replica lock: a lease on the account's row, with owner and
+//! expiry, taken by one atomic statement and given back by the commit. A
+//! replica that dies mid-refresh holds it at most [`LEASE`].
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use medium_oauth::Clock;
+use tokio::time::Instant;
+
+use crate::db::{StoredRow, TokenDatabase};
+use crate::{AccountId, StoreError};
+
+/// How long a lease lasts: a replica that dies while refreshing blocks the
+/// account's refresh for at most this long.
+pub const LEASE: Duration = Duration::from_secs(30);
+
+/// The longest a refresh request may take under a lease: well inside
+/// [`LEASE`], so the holder commits the rotated token before anyone else
+/// may take the lease and read the old one.
+pub const REFRESH_DEADLINE: Duration = Duration::from_secs(15);
+
+/// First wait before asking again for a lease another replica holds, in
+/// milliseconds: a refresh against Medium takes some tens of them.
+const POLL_FIRST_MS: u64 = 20;
+
+/// Longest wait between two asks, in milliseconds: a waiter notices a
+/// released lease within half a second, and a fleet of waiters asks each
+/// database row at most twice a second each.
+const POLL_CAP_MS: u64 = 500;
+
+/// A lease held on one account's row; given back when dropped unless it was
+/// consumed by a commit.
+pub(crate) struct Lease {
+    db: TokenDatabase,
+    client_id: Arc<str>,
+    account: AccountId,
+    owner: String,
+    released: bool,
+}
+
+impl Lease {
+    /// The lease was given back by the statement that wrote the row.
+    pub(crate) fn consumed(mut self) {
+        self.released = true;
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if self.released {
+            return;
+        }
+        // Drop cannot wait: the release runs on its own. Without a runtime
+        // (a process exiting) the lease simply runs out.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let db = self.db.clone();
+            let client_id = self.client_id.clone();
+            let account = self.account.clone();
+            let owner = std::mem::take(&mut self.owner);
+            runtime.spawn(async move {
+                if let Err(e) = db.release_lease(&client_id, &account, &owner).await {
+                    tracing::warn!("lease on account {account} not given back (it runs out): {e}");
+                }
+            });
+        }
+    }
+}
+
+/// What waiting for a lease came to.
+pub(crate) enum Leased {
+    /// The lease, and the row as it stands under it.
+    Held(Lease, StoredRow),
+    /// Another replica holds it, and `adopt` accepted the row it last wrote:
+    /// no need to wait.
+    Adopted(StoredRow),
+    /// The account has no row.
+    Missing,
+}
+
+/// Takes `account`'s lease, asking again on a doubling schedule while
+/// another replica holds it, until `wait` has passed. While waiting, a row
+/// that `adopt` accepts (refreshed by the holder) ends the wait.
+pub(crate) async fn take(
+    db: &TokenDatabase,
+    client_id: &Arc<str>,
+    account: &AccountId,
+    clock: &dyn Clock,
+    wait: Duration,
+    adopt: impl Fn(&StoredRow) -> bool,
+) -> Result<Leased, StoreError> {
+    let started = Instant::now();
+    let mut delay_ms = POLL_FIRST_MS;
+    loop {
+        let owner = random_owner()?;
+        let now_ms = millis(clock.now());
+        let until_ms = now_ms.saturating_add(LEASE.as_millis() as i64);
+        if let Some(row) = db
+            .take_lease(client_id, account, &owner, now_ms, until_ms)
+            .await?
+        {
+            let lease = Lease {
+                db: db.clone(),
+                client_id: client_id.clone(),
+                account: account.clone(),
+                owner,
+                released: false,
+            };
+            return Ok(Leased::Held(lease, row));
+        }
+        let Some(row) = db.read(client_id, account).await? else {
+            return Ok(Leased::Missing);
+        };
+        if adopt(&row) {
+            return Ok(Leased::Adopted(row));
+        }
+        let waited = started.elapsed();
+        let pause = Duration::from_millis(jittered(delay_ms)?);
+        if waited + pause > wait {
+            return Err(StoreError::LockTimeout {
+                account: account.clone(),
+                waited,
+            });
+        }
+        tokio::time::sleep(pause).await;
+        delay_ms = (delay_ms * 2).min(POLL_CAP_MS);
+    }
+}
+
+/// Between half and all of `ms`: waiters that started together drift apart.
+fn jittered(ms: u64) -> Result<u64, StoreError> {
+    let mut byte = [0u8; 1];
+    getrandom::getrandom(&mut byte).map_err(|e| StoreError::Randomness(e.to_string()))?;
+    Ok(ms / 2 + ms * u64::from(byte[0]) / 512)
+}
+
+/// A fresh owner name for one lease: 128 random bits, so two holders never
+/// share one, and a late release never gives back another's lease.
+fn random_owner() -> Result<String, StoreError> {
+    let mut bytes = [0u8; 16];
+    getrandom::getrandom(&mut bytes).map_err(|e| StoreError::Randomness(e.to_string()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// `t` in milliseconds since the Unix epoch, saturating (a clock before
+/// 1970 or past year 292 million still compares sensibly).
+pub(crate) fn millis(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_millis()).map_or(i64::MIN, |ms| -ms),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_between_half_and_all_of_the_delay() {
+        for _ in 0..1000 {
+            let ms = jittered(POLL_CAP_MS).unwrap();
+            assert!((POLL_CAP_MS / 2..POLL_CAP_MS).contains(&ms), "{ms}");
+        }
+    }
+
+    #[test]
+    fn owners_differ_and_times_saturate() {
+        assert_ne!(random_owner().unwrap(), random_owner().unwrap());
+        assert_eq!(random_owner().unwrap().len(), 32);
+        assert_eq!(millis(UNIX_EPOCH + Duration::from_millis(1500)), 1500);
+        assert_eq!(millis(UNIX_EPOCH - Duration::from_millis(1500)), -1500);
+    }
+}

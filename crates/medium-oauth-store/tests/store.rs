@@ -1,0 +1,512 @@
+//! The shared store on both engines, against the emulator over loopback:
+//! each test runs once on a SQLite file and once on PostgreSQL.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use medium_oauth::{OAuthClient, RefreshingTokenSource, Token, TokenSource, scopes};
+use medium_oauth_emulator::{Config, Emulator};
+use medium_oauth_store::{
+    AccountId, AccountState, Accounts, EncryptionKey, Keyring, LEASE, StoreError, TokenDatabase,
+};
+use medium_oauth_test_support as support;
+use sqlx::Row;
+
+/// A wall clock the test moves, with the emulator's.
+#[derive(Clone)]
+struct ManualClock(Arc<AtomicI64>);
+
+impl ManualClock {
+    fn at(emu: &Emulator) -> Self {
+        Self(Arc::new(AtomicI64::new(emu.now_ms())))
+    }
+
+    /// Moves this clock and the emulator's together.
+    fn advance(&self, emu: &Emulator, by: Duration) {
+        self.0.fetch_add(by.as_millis() as i64, Ordering::SeqCst);
+        emu.advance_clock(by);
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl medium_oauth::Clock for ManualClock {
+    fn now(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.now_ms().max(0) as u64)
+    }
+}
+
+/// One engine's database for one test.
+struct Engine {
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn engines() -> Vec<Engine> {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let sqlite = format!("sqlite:{}", dir.path().join("tokens.db").display());
+    vec![
+        Engine {
+            url: sqlite,
+            _dir: Some(dir),
+        },
+        Engine {
+            url: support::postgres_url(),
+            _dir: None,
+        },
+    ]
+}
+
+fn key(id: &str, byte: u8) -> EncryptionKey {
+    EncryptionKey::new(id, [byte; 32]).expect("a key")
+}
+
+/// An account id no other test (or earlier run on the shared server) uses.
+fn fresh_account(name: &str) -> AccountId {
+    let mut bytes = [0u8; 8];
+    getrandom::getrandom(&mut bytes).expect("randomness");
+    AccountId::new(format!("{name}-{}", u64::from_le_bytes(bytes))).expect("an account id")
+}
+
+struct World {
+    emu: Emulator,
+    client: OAuthClient,
+    clock: ManualClock,
+}
+
+async fn world(rotate: bool) -> World {
+    let emu = support::emulator(Config {
+        rotate_refresh_tokens: rotate,
+        ..support::auto_approving()
+    })
+    .await;
+    let client = support::demo_client(&emu);
+    let clock = ManualClock::at(&emu);
+    World { emu, client, clock }
+}
+
+impl World {
+    async fn db(&self, engine: &Engine, ring: Keyring) -> TokenDatabase {
+        TokenDatabase::connect(&engine.url, ring)
+            .await
+            .expect("the database")
+    }
+
+    fn accounts(&self, db: TokenDatabase) -> Accounts {
+        Accounts::builder(self.client.clone(), db)
+            .clock(self.clock.clone())
+            .lock_wait(Duration::from_secs(20))
+            .build()
+    }
+
+    async fn login(&self) -> Token {
+        support::login(&self.client, scopes![basicProfile, publishPost]).await
+    }
+
+    /// Past the token's refresh margin.
+    fn make_due(&self) {
+        let lifetime = self.emu.config().token_lifetime;
+        self.clock.advance(&self.emu, lifetime);
+    }
+}
+
+/// The raw row, as anyone with database access reads it.
+async fn raw_row(url: &str, account: &AccountId) -> Vec<(String, Vec<u8>)> {
+    sqlx::any::install_default_drivers();
+    let url = url
+        .replace("sqlite:", "sqlite://")
+        .replace("sqlite:////", "sqlite:///");
+    let pool = sqlx::AnyPool::connect(&url)
+        .await
+        .expect("a raw connection");
+    let row = sqlx::query(
+        "SELECT client_id, key_id, sealed, dead_reason, lease_owner, CAST(version AS TEXT) AS v \
+         FROM medium_oauth_accounts WHERE account_id = $1",
+    )
+    .bind(account.as_str())
+    .fetch_one(&pool)
+    .await
+    .expect("the row");
+    let text = |c: &str| -> Vec<u8> {
+        row.try_get::<Option<String>, _>(c)
+            .expect("a column")
+            .unwrap_or_default()
+            .into_bytes()
+    };
+    vec![
+        ("client_id".into(), text("client_id")),
+        ("key_id".into(), text("key_id")),
+        ("sealed".into(), row.try_get("sealed").expect("sealed")),
+        ("dead_reason".into(), text("dead_reason")),
+        ("lease_owner".into(), text("lease_owner")),
+        ("version".into(), text("v")),
+    ]
+}
+
+async fn execute(url: &str, sql: &str, account: &AccountId, value: i64) {
+    sqlx::any::install_default_drivers();
+    let url = url
+        .replace("sqlite:", "sqlite://")
+        .replace("sqlite:////", "sqlite:///");
+    let pool = sqlx::AnyPool::connect(&url)
+        .await
+        .expect("a raw connection");
+    sqlx::query(sql)
+        .bind(value)
+        .bind(account.as_str())
+        .execute(&pool)
+        .await
+        .expect("the statement");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connected_account_is_served_from_its_row_then_from_memory() {
+    for engine in engines() {
+        let w = world(false).await;
+        let ring = || Keyring::new(key("k1", 1));
+        let first = w.accounts(w.db(&engine, ring()).await);
+        let account = fresh_account("served");
+        let token = w.login().await;
+        first.connect(&account, &token).await.unwrap();
+        let requests = w.emu.total_token_requests();
+        let got = first.token(&account).await.unwrap();
+        assert_eq!(got.access_token(), token.access_token(), "{}", engine.url);
+        // Another replica reads the same row.
+        let second = w.accounts(w.db(&engine, ring()).await);
+        let got = second.token(&account).await.unwrap();
+        assert_eq!(got.access_token(), token.access_token());
+        assert_eq!(
+            got.refresh_token().map(|t| t.expose_secret().to_owned()),
+            token.refresh_token().map(|t| t.expose_secret().to_owned())
+        );
+        assert_eq!(
+            w.emu.total_token_requests(),
+            requests,
+            "no request for a fresh token"
+        );
+        let other = fresh_account("never");
+        let err = second.token(&other).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::NotConnected(ref a) if *a == other),
+            "{err:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_due_token_is_refreshed_once_across_replicas_and_callers() {
+    for engine in engines() {
+        let w = world(true).await;
+        let account = fresh_account("due");
+        let replicas = [
+            w.accounts(w.db(&engine, Keyring::new(key("k1", 1))).await),
+            w.accounts(w.db(&engine, Keyring::new(key("k1", 1))).await),
+            w.accounts(w.db(&engine, Keyring::new(key("k1", 1))).await),
+        ];
+        let token = w.login().await;
+        replicas[0].connect(&account, &token).await.unwrap();
+        w.make_due();
+        let refreshes = w.emu.refreshes();
+        let mut calls = tokio::task::JoinSet::new();
+        for replica in &replicas {
+            for _ in 0..8 {
+                let replica = replica.clone();
+                let account = account.clone();
+                calls.spawn(async move { replica.token(&account).await });
+            }
+        }
+        let mut seen = Vec::new();
+        while let Some(got) = calls.join_next().await {
+            let got = got.unwrap().expect("a token");
+            seen.push(got.access_token().expose_secret().to_owned());
+        }
+        assert_eq!(
+            w.emu.refreshes() - refreshes,
+            1,
+            "{}: one refresh in all",
+            engine.url
+        );
+        seen.dedup();
+        assert_eq!(seen.len(), 1, "every caller got the same token");
+        assert_ne!(seen[0], token.access_token().expose_secret());
+        // The rotated token was committed: a new replica reads it.
+        let late = w.accounts(w.db(&engine, Keyring::new(key("k1", 1))).await);
+        assert_eq!(
+            late.token(&account)
+                .await
+                .unwrap()
+                .access_token()
+                .expose_secret(),
+            seen[0]
+        );
+        assert_eq!(w.emu.refreshes() - refreshes, 1);
+        // Every refresh was answered 200: no replica replayed a token.
+        let refused = w
+            .emu
+            .token_request_log()
+            .iter()
+            .filter(|r| {
+                r.outcome != medium_oauth_emulator::Outcome::Status(200)
+                    && r.outcome != medium_oauth_emulator::Outcome::Status(201)
+            })
+            .count();
+        assert_eq!(refused, 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_grant_is_reported_by_every_replica_without_requests_until_a_new_login() {
+    for engine in engines() {
+        let w = world(false).await;
+        let account = fresh_account("dead");
+        let a = w.accounts(w.db(&engine, Keyring::new(key("k1", 1))).await);
+        let b = w.accounts(w.db(&engine, Keyring::new(key("k1", 1))).await);
+        a.connect(&account, &w.login().await).await.unwrap();
+        w.emu.revoke_all_tokens();
+        w.make_due();
+        let before = w.emu.total_token_requests();
+        let err = a.token(&account).await.unwrap_err();
+        assert!(err.requires_reauthorization(), "{err:?}");
+        assert!(
+            matches!(err, StoreError::ReauthorizationRequired { .. }),
+            "{err:?}"
+        );
+        for replica in [&a, &b, &a] {
+            let err = replica.token(&account).await.unwrap_err();
+            assert!(
+                matches!(err, StoreError::ReauthorizationRequired { .. }),
+                "{err:?}"
+            );
+        }
+        assert_eq!(
+            w.emu.total_token_requests() - before,
+            1,
+            "one refused refresh, then none"
+        );
+        let dead = b.needing_reauthorization(None, 1000).await.unwrap();
+        assert!(dead.iter().any(|s| s.account == account
+            && matches!(s.state, AccountState::NeedsReauthorization { .. })));
+        // A new login revives it, on any replica.
+        let fresh = w.login().await;
+        b.connect(&account, &fresh).await.unwrap();
+        let got = a.token(&account).await.unwrap();
+        assert_eq!(got.access_token(), fresh.access_token());
+        let dead = b.needing_reauthorization(None, 1000).await.unwrap();
+        assert!(!dead.iter().any(|s| s.account == account));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_sealed_at_rest_and_a_wrong_or_missing_key_overwrites_nothing() {
+    for engine in engines() {
+        let w = world(false).await;
+        let account = fresh_account("sealed");
+        let right = w.accounts(w.db(&engine, Keyring::new(key("k1", 1))).await);
+        let token = w.login().await;
+        right.connect(&account, &token).await.unwrap();
+        let row = raw_row(&engine.url, &account).await;
+        let secrets = [
+            token.access_token().expose_secret().to_owned(),
+            token.refresh_token().unwrap().expose_secret().to_owned(),
+        ];
+        for (column, bytes) in &row {
+            for secret in &secrets {
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "{column} holds a token in plain text"
+                );
+            }
+        }
+        w.make_due();
+        let wrong = w.accounts(w.db(&engine, Keyring::new(key("k1", 2))).await);
+        let err = wrong.token(&account).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::WrongKey { ref key_id, .. } if key_id == "k1"),
+            "{err:?}"
+        );
+        let missing = w.accounts(w.db(&engine, Keyring::new(key("k2", 2))).await);
+        let err = missing.token(&account).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::MissingKey { ref key_id, .. } if key_id == "k1"),
+            "{err:?}"
+        );
+        assert!(!err.is_transient());
+        assert_eq!(
+            raw_row(&engine.url, &account).await,
+            row,
+            "nothing overwritten"
+        );
+        assert_eq!(w.emu.refreshes(), 0, "no refresh without the key");
+        // Rotation: the old key reads, the new one writes.
+        let rotated = w.accounts(
+            w.db(
+                &engine,
+                Keyring::new(key("k2", 2)).with_old_key(key("k1", 1)),
+            )
+            .await,
+        );
+        let got = rotated.token(&account).await.unwrap();
+        assert_ne!(got.access_token(), token.access_token());
+        let row = raw_row(&engine.url, &account).await;
+        assert_eq!(row[1].1, b"k2", "re-encrypted on its write");
+        let err = right.token(&account).await.unwrap_err();
+        assert!(matches!(err, StoreError::MissingKey { .. }), "{err:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_left_by_a_dead_replica_holds_off_others_until_it_runs_out() {
+    for engine in engines() {
+        let w = world(true).await;
+        let account = fresh_account("lease");
+        let db = w.db(&engine, Keyring::new(key("k1", 1))).await;
+        let accounts = Accounts::builder(w.client.clone(), db)
+            .clock(w.clock.clone())
+            .lock_wait(Duration::from_millis(300))
+            .build();
+        accounts.connect(&account, &w.login().await).await.unwrap();
+        w.make_due();
+        // A replica took the lease and died.
+        let until = w.clock.now_ms() + LEASE.as_millis() as i64;
+        execute(
+            &engine.url,
+            "UPDATE medium_oauth_accounts SET lease_owner = 'dead', lease_until_ms = $1 WHERE account_id = $2",
+            &account,
+            until,
+        )
+        .await;
+        let listed = accounts.list(None, 10_000).await.unwrap();
+        assert!(
+            listed
+                .iter()
+                .any(|s| s.account == account && s.state == AccountState::Refreshing)
+        );
+        let err = accounts.token(&account).await.unwrap_err();
+        assert!(matches!(err, StoreError::LockTimeout { .. }), "{err:?}");
+        assert!(err.is_transient());
+        assert_eq!(w.emu.refreshes(), 0);
+        // One millisecond before it runs out, it still holds.
+        w.clock.advance(&w.emu, LEASE - Duration::from_millis(1));
+        assert!(matches!(
+            accounts.token(&account).await,
+            Err(StoreError::LockTimeout { .. })
+        ));
+        w.clock.advance(&w.emu, Duration::from_millis(1));
+        let got = accounts
+            .token(&account)
+            .await
+            .expect("refreshed once the lease ran out");
+        assert!(!got.expires_within(Duration::from_secs(60), w.clock.now_ms_time()));
+        assert_eq!(w.emu.refreshes(), 1);
+        let row = raw_row(&engine.url, &account).await;
+        assert_eq!(row[4].1, b"", "the lease was given back with the commit");
+    }
+}
+
+trait NowTime {
+    fn now_ms_time(&self) -> SystemTime;
+}
+
+impl NowTime for ManualClock {
+    fn now_ms_time(&self) -> SystemTime {
+        medium_oauth::Clock::now(self)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_are_listed_in_pages_and_removed() {
+    for engine in engines() {
+        let w = world(false).await;
+        let accounts = w.accounts(w.db(&engine, Keyring::new(key("k1", 1))).await);
+        let prefix = fresh_account("page");
+        let ids: Vec<AccountId> = (0..5)
+            .map(|i| AccountId::new(format!("{prefix}-{i}")).unwrap())
+            .collect();
+        let token = w.login().await;
+        for id in &ids {
+            accounts.connect(id, &token).await.unwrap();
+        }
+        let before = AccountId::new(format!("{prefix}-")).unwrap();
+        let first = accounts.list(Some(&before), 3).await.unwrap();
+        let names: Vec<_> = first.iter().map(|s| s.account.clone()).collect();
+        assert_eq!(names, ids[..3]);
+        let rest = accounts.list(Some(&names[2]), 2).await.unwrap();
+        assert_eq!(
+            rest.iter().map(|s| s.account.clone()).collect::<Vec<_>>(),
+            ids[3..]
+        );
+        assert!(rest.iter().all(|s| matches!(
+            s.state,
+            AccountState::Valid {
+                expires_at: Some(_)
+            }
+        )));
+        assert!(accounts.remove(&ids[0]).await.unwrap());
+        assert!(!accounts.remove(&ids[0]).await.unwrap());
+        let err = accounts.token(&ids[0]).await.unwrap_err();
+        assert!(matches!(err, StoreError::NotConnected(_)), "{err:?}");
+        assert!(accounts.token(&ids[1]).await.is_ok());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refreshing_token_source_works_over_an_account_store() {
+    for engine in engines() {
+        let w = world(true).await;
+        let account = fresh_account("source");
+        let accounts = w.accounts(w.db(&engine, Keyring::new(key("k1", 1))).await);
+        let token = w.login().await;
+        accounts.connect(&account, &token).await.unwrap();
+        let store = Arc::new(accounts.token_store(&account));
+        let source = RefreshingTokenSource::builder(w.client.clone(), store)
+            .clock(w.clock.clone())
+            .build()
+            .await
+            .unwrap();
+        assert_eq!(
+            source.token().await.unwrap().access_token(),
+            token.access_token()
+        );
+        w.make_due();
+        let fresh = source.force_refresh().await.unwrap();
+        assert_ne!(fresh.access_token(), token.access_token());
+        // Saved through the store: the manager reads what the source wrote.
+        let got = accounts.token(&account).await.unwrap();
+        assert_eq!(got.access_token(), fresh.access_token());
+        assert_eq!(w.emu.refreshes(), 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_debug_output_or_errors() {
+    for engine in engines() {
+        let w = world(false).await;
+        let account = fresh_account("quiet");
+        let secret_key = key("k1", 0x5A);
+        let ring = Keyring::new(secret_key);
+        let db = w.db(&engine, ring).await;
+        let accounts = w.accounts(db.clone());
+        let token = w.login().await;
+        accounts.connect(&account, &token).await.unwrap();
+        let got = accounts.token(&account).await.unwrap();
+        w.emu.revoke_all_tokens();
+        w.make_due();
+        let err = accounts.token(&account).await.unwrap_err();
+        let printed = format!(
+            "{db:?} {accounts:?} {:?} {err} {err:?} {:?}",
+            accounts.token_store(&account),
+            accounts.list(None, 10).await.unwrap()
+        );
+        for secret in [
+            got.access_token().expose_secret(),
+            got.refresh_token().unwrap().expose_secret(),
+            "postgres://",
+            "90, 90",
+        ] {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
+    }
+}

@@ -25,6 +25,10 @@ pub struct Args {
     /// Each refresh issues a new refresh token and invalidates the old one.
     #[arg(long)]
     pub rotate_refresh_tokens: bool,
+    /// With --rotate-refresh-tokens: a rotated-out refresh token presented
+    /// again revokes its whole grant (RFC 9700 §4.14.2).
+    #[arg(long, requires = "rotate_refresh_tokens")]
+    pub detect_refresh_replay: bool,
     /// Which refresh form to serve.
     #[arg(long, value_enum, default_value_t = RefreshEndpoints::Both)]
     pub refresh_endpoints: RefreshEndpoints,
@@ -122,6 +126,7 @@ impl Args {
         let mut config = Config {
             auto_approve: self.auto_approve,
             rotate_refresh_tokens: self.rotate_refresh_tokens,
+            detect_refresh_replay: self.detect_refresh_replay,
             refresh_endpoints: self.refresh_endpoints,
             success_status: if self.success_status == 200 {
                 SuccessStatus::Ok

@@ -155,6 +155,10 @@ pub struct Config {
     /// Without it a refresh answers with no `refresh_token`, and the client
     /// keeps the one it has.
     pub rotate_refresh_tokens: bool,
+    /// With rotation: a refresh token that was rotated out and is presented
+    /// again revokes every token of its grant (RFC 9700 §4.14.2), as a
+    /// server does that suspects the token was stolen.
+    pub detect_refresh_replay: bool,
     /// Which refresh form is served.
     pub refresh_endpoints: RefreshEndpoints,
     /// Status of successful token responses.
@@ -171,6 +175,7 @@ impl Default for Config {
             auto_approve: false,
             token_lifetime: DEFAULT_TOKEN_LIFETIME,
             rotate_refresh_tokens: false,
+            detect_refresh_replay: false,
             refresh_endpoints: RefreshEndpoints::Both,
             success_status: SuccessStatus::Created,
             clients: vec![ClientApp::demo()],

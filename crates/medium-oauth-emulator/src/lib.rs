@@ -401,6 +401,12 @@ impl Emulator {
         self.connections.open()
     }
 
+    /// Rotated-out refresh tokens presented again (each revoked its grant,
+    /// with [`Config::detect_refresh_replay`]; counted only then).
+    pub fn refresh_replays(&self) -> u64 {
+        self.state.counters.replays.load(Ordering::Relaxed)
+    }
+
     /// Revokes every issued token, as a user removing the app would.
     pub fn revoke_all_tokens(&self) {
         let mut tables = self.state.tables();

@@ -273,6 +273,8 @@ pub(crate) struct Counters {
     pub(crate) requests: Mutex<HashMap<(Endpoint, Grant), u64>>,
     pub(crate) log: Mutex<VecDeque<TokenRequest>>,
     pub(crate) refreshes: AtomicU64,
+    /// Rotated-out refresh tokens presented again.
+    pub(crate) replays: AtomicU64,
     pub(crate) exchanges: AtomicU64,
     pub(crate) not_found: AtomicU64,
 }
@@ -336,6 +338,10 @@ pub(crate) struct Tables {
     pending_bytes: usize,
     pub(crate) access: HashMap<String, AccessEntry>,
     pub(crate) refresh: HashMap<String, RefreshEntry>,
+    /// Refresh tokens rotated out, and their grants, for replay detection:
+    /// the newest, up to the token limit.
+    rotated: HashMap<String, u64>,
+    rotated_order: VecDeque<String>,
     next_grant: u64,
 }
 
@@ -472,6 +478,23 @@ impl Tables {
 
     /// Removes every token of a grant (RFC 6749 §4.1.2: a reused code should
     /// revoke what it issued).
+    /// Remembers that `token` of `grant` was rotated out, forgetting the
+    /// oldest past `limit`.
+    pub(crate) fn rotated_out(&mut self, token: String, grant: u64, limit: usize) {
+        while self.rotated_order.len() >= limit.max(1) {
+            if let Some(old) = self.rotated_order.pop_front() {
+                self.rotated.remove(&old);
+            }
+        }
+        self.rotated.insert(token.clone(), grant);
+        self.rotated_order.push_back(token);
+    }
+
+    /// The grant of a refresh token that was rotated out.
+    pub(crate) fn rotated_grant(&self, token: &str) -> Option<u64> {
+        self.rotated.get(token).copied()
+    }
+
     pub(crate) fn revoke_grant(&mut self, grant: u64) {
         self.access.retain(|_, t| t.grant != grant);
         self.refresh.retain(|_, t| t.grant != grant);

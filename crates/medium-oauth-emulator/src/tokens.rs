@@ -261,10 +261,16 @@ fn refresh(state: &State, form: &Form, raw: &Bytes) -> Result<Issued, ApiError> 
     let mut tables = state.tables();
     let invalid =
         || ApiError::unauthorized(codes::REFRESH_TOKEN_INVALID, "Refresh token was invalid.");
-    let entry = tables
-        .refresh
-        .get(&body.refresh_token)
-        .ok_or_else(invalid)?;
+    let Some(entry) = tables.refresh.get(&body.refresh_token) else {
+        if state.config.detect_refresh_replay
+            && let Some(grant) = tables.rotated_grant(&body.refresh_token)
+        {
+            // Two parties hold this grant's tokens: neither is trusted.
+            tables.revoke_grant(grant);
+            state.counters.replays.fetch_add(1, Ordering::Relaxed);
+        }
+        return Err(invalid());
+    };
     if entry.client_id != body.client_id {
         return Err(invalid());
     }
@@ -273,6 +279,10 @@ fn refresh(state: &State, form: &Form, raw: &Bytes) -> Result<Issued, ApiError> 
     let rotate = state.config.rotate_refresh_tokens;
     if rotate {
         tables.refresh.remove(&body.refresh_token);
+        if state.config.detect_refresh_replay {
+            let limit = state.config.limits.tokens;
+            tables.rotated_out(body.refresh_token.clone(), grant, limit);
+        }
     }
     let expires = ms_after(state.clock.now_ms(), state.config.token_lifetime);
     let issued = tables.issue(grant, &body.client_id, scopes, expires, rotate);

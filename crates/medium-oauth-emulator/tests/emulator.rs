@@ -634,6 +634,52 @@ async fn rotation_issues_a_new_refresh_token_and_retires_the_old() {
 }
 
 #[tokio::test]
+async fn a_replayed_refresh_token_revokes_its_grant_when_detection_is_on() {
+    for detect in [false, true] {
+        let emu = emulator(Config {
+            rotate_refresh_tokens: true,
+            detect_refresh_replay: detect,
+            ..auto_approving()
+        })
+        .await;
+        let first = token_body(exchange(&emu, &code(&emu, "basicProfile").await).await)
+            .await
+            .refresh_token
+            .unwrap();
+        // Another grant, which a replay of the first must leave alone.
+        let bystander = token_body(exchange(&emu, &code(&emu, "basicProfile").await).await)
+            .await
+            .refresh_token
+            .unwrap();
+        let second = token_body(refresh_at(&emu, "/tokens", &first).await)
+            .await
+            .refresh_token
+            .unwrap();
+        let replay = refresh_at(&emu, "/tokens", &first).await;
+        assert_api_error(
+            replay,
+            StatusCode::UNAUTHORIZED,
+            codes::REFRESH_TOKEN_INVALID,
+        )
+        .await;
+        assert_eq!(emu.refresh_replays(), u64::from(detect));
+        let current = refresh_at(&emu, "/tokens", &second).await;
+        if detect {
+            // The whole grant went: its newest refresh token too.
+            assert_api_error(
+                current,
+                StatusCode::UNAUTHORIZED,
+                codes::REFRESH_TOKEN_INVALID,
+            )
+            .await;
+        } else {
+            token_body(current).await;
+        }
+        token_body(refresh_at(&emu, "/tokens", &bystander).await).await;
+    }
+}
+
+#[tokio::test]
 async fn me_checks_token_and_scope() {
     let emu = emulator(Config {
         token_lifetime: Duration::from_secs(60),

@@ -80,6 +80,7 @@ struct World {
 async fn world(rotate: bool) -> World {
     let emu = support::emulator(Config {
         rotate_refresh_tokens: rotate,
+        detect_refresh_replay: rotate,
         ..support::auto_approving()
     })
     .await;
@@ -254,6 +255,7 @@ async fn a_due_token_is_refreshed_once_across_replicas_and_callers() {
             })
             .count();
         assert_eq!(refused, 0);
+        assert_eq!(w.emu.refresh_replays(), 0);
     }
 }
 

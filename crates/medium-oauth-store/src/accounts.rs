@@ -2,10 +2,11 @@
 //! valid token from a bounded cache, or reads the row, or refreshes it once
 //! across every replica. Nothing runs per account between calls.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use medium_oauth::{Clock, OAuthClient, SystemClock, Token};
+use medium_oauth::{Clock, MIN_TOKEN_LIFETIME, OAuthClient, SystemClock, Token};
 use moka::future::Cache;
 use tokio::sync::Mutex as AsyncMutex;
 use tokio::time::Instant;
@@ -16,6 +17,10 @@ use crate::{AccountId, StoreError};
 
 /// Accounts whose tokens are kept in memory, by default.
 pub const DEFAULT_CACHE_CAPACITY: u64 = 10_000;
+
+/// How long an account stays in memory before its row is read again: a
+/// removal or a new login on another replica reaches this one within it.
+pub const CACHE_TTL: Duration = Duration::from_secs(30);
 
 /// A token is refreshed once it has less than this left: Medium's tokens
 /// last 60 days, and a day ahead leaves room for a token endpoint that is
@@ -108,7 +113,11 @@ impl AccountsBuilder {
                 client: self.client,
                 db: self.db,
                 client_id,
-                cache: Cache::new(self.capacity),
+                cache: Cache::builder()
+                    .max_capacity(self.capacity)
+                    .time_to_live(CACHE_TTL)
+                    .build(),
+                unsaved: Mutex::default(),
                 margin: self.margin,
                 lock_wait: self.lock_wait,
                 clock: self.clock,
@@ -142,6 +151,10 @@ struct Inner {
     margin: Duration,
     lock_wait: Duration,
     clock: Arc<dyn Clock>,
+    /// Refreshed tokens whose commit failed, by account, with the row
+    /// version they were refreshed from. Not in the cache: an eviction
+    /// must not lose them.
+    unsaved: Mutex<HashMap<AccountId, (i64, Token)>>,
 }
 
 /// One account in memory: its token, and the one refresh of this process.
@@ -168,18 +181,50 @@ impl Slot {
 struct Schedule {
     failures: u32,
     not_before: Option<Instant>,
-    last_error: Option<medium_oauth::Error>,
+    last_failure: Option<Failure>,
+}
+
+/// A failed refresh, to answer with while its pause lasts.
+#[derive(Clone)]
+enum Failure {
+    Refused(medium_oauth::Error),
+    TimedOut,
+}
+
+impl Failure {
+    fn of(error: &StoreError) -> Option<Self> {
+        match error {
+            StoreError::Refresh { source, .. } => Some(Failure::Refused(source.clone())),
+            StoreError::RefreshTimedOut { .. } => Some(Failure::TimedOut),
+            _ => None,
+        }
+    }
+
+    fn error(&self, account: &AccountId) -> StoreError {
+        match self {
+            Failure::Refused(source) => StoreError::Refresh {
+                account: account.clone(),
+                source: source.clone(),
+            },
+            Failure::TimedOut => StoreError::RefreshTimedOut {
+                account: account.clone(),
+                after: REFRESH_DEADLINE,
+            },
+        }
+    }
 }
 
 impl Schedule {
-    fn failed(&mut self, error: &medium_oauth::Error) {
+    fn failed(&mut self, failure: Failure) {
         self.failures = self.failures.saturating_add(1);
         let doubling = RETRY_BASE.saturating_mul(1 << self.failures.min(16).saturating_sub(1));
-        let pause = doubling
-            .min(RETRY_CAP)
-            .max(error.retry_after().unwrap_or_default());
+        let asked = match &failure {
+            Failure::Refused(e) => e.retry_after().unwrap_or_default(),
+            Failure::TimedOut => Duration::ZERO,
+        };
+        let pause = doubling.min(RETRY_CAP).max(asked);
         self.not_before = Some(Instant::now() + pause.min(RETRY_CAP));
-        self.last_error = Some(error.clone());
+        self.last_failure = Some(failure);
     }
 
     fn succeeded(&mut self) {
@@ -308,24 +353,73 @@ impl Inner {
         if let Some(token) = slot.current().filter(|t| self.usable(t)) {
             return Ok(token);
         }
-        if let (Some(at), Some(e)) = (schedule.not_before, &schedule.last_error)
+        if let (Some(at), Some(failure)) = (schedule.not_before, &schedule.last_failure)
             && Instant::now() < at
         {
-            return Err(StoreError::Refresh {
-                account: account.clone(),
-                source: e.clone(),
-            });
+            return self.or_still_valid(slot, failure.error(account));
         }
-        let result = self.read_or_refresh(account).await;
-        match &result {
+        let result = match self.commit_unsaved(account).await {
+            Ok(Some(token)) => Ok(token),
+            Ok(None) => self.read_or_refresh(account).await,
+            Err(e) => Err(e),
+        };
+        match result {
             Ok(token) => {
                 schedule.succeeded();
                 slot.set(Some(token.clone()));
+                Ok(token)
             }
-            Err(StoreError::Refresh { source, .. }) => schedule.failed(source),
-            Err(_) => slot.set(None),
+            Err(e) => {
+                if let Some(failure) = Failure::of(&e) {
+                    schedule.failed(failure);
+                }
+                if e.is_transient() {
+                    return self.or_still_valid(slot, e);
+                }
+                slot.set(None);
+                Err(e)
+            }
         }
-        result
+    }
+
+    /// After a transient failure, the token this process holds if it is
+    /// still good for [`MIN_TOKEN_LIFETIME`]: the margin exists so that an
+    /// outage of Medium or of the database costs nothing until it runs out.
+    fn or_still_valid(&self, slot: &Slot, error: StoreError) -> Result<Arc<Token>, StoreError> {
+        match slot.current() {
+            Some(token) if !token.expires_within(MIN_TOKEN_LIFETIME, self.clock.now()) => {
+                tracing::debug!("serving a token not yet expired after: {error}");
+                Ok(token)
+            }
+            _ => Err(error),
+        }
+    }
+
+    /// Commits a refreshed token an earlier commit failed to write, before
+    /// anything else: it holds the grant's newest refresh token. `None`:
+    /// there was none, or the row has moved on (a new login) and it was
+    /// dropped.
+    async fn commit_unsaved(&self, account: &AccountId) -> Result<Option<Arc<Token>>, StoreError> {
+        let Some((version, token)) = self.unsaved().remove(account) else {
+            return Ok(None);
+        };
+        let now_ms = millis(self.clock.now());
+        match self
+            .db
+            .commit_refresh(&self.client_id, account, version, &token, now_ms)
+            .await
+        {
+            Ok(true) => Ok(Some(Arc::new(token))),
+            Ok(false) => Ok(None),
+            Err(e) => {
+                self.unsaved().insert(account.clone(), (version, token));
+                Err(e)
+            }
+        }
+    }
+
+    fn unsaved(&self) -> std::sync::MutexGuard<'_, HashMap<AccountId, (i64, Token)>> {
+        self.unsaved.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The row's token if usable; else a refresh under the account's lease.
@@ -337,16 +431,7 @@ impl Inner {
             return Ok(token);
         }
         let adopt = |row: &StoredRow| matches!(self.adoptable(account, row), Ok(Some(_)));
-        let clock = &*self.clock;
-        let leased = lease::take(
-            &self.db,
-            &self.client_id,
-            account,
-            clock,
-            self.lock_wait,
-            adopt,
-        )
-        .await?;
+        let leased = lease::take(&self.db, &self.client_id, account, self.lock_wait, adopt).await?;
         let (lease, row) = match leased {
             Leased::Missing => return Err(StoreError::NotConnected(account.clone())),
             Leased::Adopted(row) => {
@@ -367,13 +452,26 @@ impl Inner {
                 .bury(lease, account, &row, "no refresh token was issued")
                 .await;
         };
-        let refreshed =
-            tokio::time::timeout(REFRESH_DEADLINE, self.client.refresh(refresh_token)).await;
-        match refreshed {
-            Err(_) => Err(StoreError::RefreshTimedOut {
+        // The refresh and its commit must both end inside the lease, or
+        // another replica could read the old refresh token meanwhile.
+        let budget = REFRESH_DEADLINE.min(lease.left().saturating_sub(self.db.query_deadline()));
+        if budget.is_zero() {
+            return Err(StoreError::LockTimeout {
                 account: account.clone(),
-                after: REFRESH_DEADLINE,
-            }),
+                waited: self.lock_wait,
+            });
+        }
+        let refreshed = tokio::time::timeout(budget, self.client.refresh(refresh_token)).await;
+        match refreshed {
+            Err(_) => {
+                // Medium may have rotated the token: nobody may send the
+                // old one before the lease runs out.
+                lease.keep_until_it_runs_out();
+                Err(StoreError::RefreshTimedOut {
+                    account: account.clone(),
+                    after: budget,
+                })
+            }
             Ok(Err(e)) if e.requires_reauthorization() => {
                 self.bury(lease, account, &row, "Medium refused the refresh token")
                     .await
@@ -412,11 +510,24 @@ impl Inner {
         new: Token,
     ) -> Result<Arc<Token>, StoreError> {
         let now_ms = millis(self.clock.now());
-        if self
+        let written = match self
             .db
             .commit_refresh(&self.client_id, account, row.version, &new, now_ms)
-            .await?
+            .await
         {
+            Ok(written) => written,
+            Err(e) => {
+                // Medium rotated the refresh token and only this process
+                // knows the new one: keep it to commit first on the next
+                // call, and leave the lease to run out so that no replica
+                // sends the old one meanwhile.
+                tracing::error!("account {account}: the refreshed token is kept in memory: {e}");
+                self.unsaved().insert(account.clone(), (row.version, new));
+                lease.keep_until_it_runs_out();
+                return Err(e);
+            }
+        };
+        if written {
             lease.consumed();
             return Ok(Arc::new(new));
         }
@@ -460,7 +571,6 @@ impl Inner {
         limit: u32,
         dead_only: bool,
     ) -> Result<Vec<AccountStatus>, StoreError> {
-        let now_ms = millis(self.clock.now());
         let rows = self
             .db
             .list(&self.client_id, after, limit, dead_only)
@@ -473,9 +583,7 @@ impl Inner {
                 let row = summary.row;
                 let state = if let Some(reason) = row.dead_reason {
                     AccountState::NeedsReauthorization { reason }
-                } else if row.lease_owner.is_some()
-                    && row.lease_until_ms.is_some_and(|t| t > now_ms)
-                {
+                } else if row.leased {
                     AccountState::Refreshing
                 } else {
                     AccountState::Valid {

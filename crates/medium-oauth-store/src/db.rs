@@ -24,9 +24,33 @@ pub const DEFAULT_MAX_CONNECTIONS: u32 = 16;
 /// Longest reason stored for a dead grant, in characters.
 const MAX_REASON_CHARS: usize = 200;
 
-/// Columns of a row as every read returns them.
-const ROW_COLUMNS: &str =
-    "key_id, sealed, expires_at_ms, dead_reason, version, lease_owner, lease_until_ms";
+/// A lease running out further ahead than this is taken as free: a clock
+/// set wrong or a bad write must not lock an account for longer than a
+/// lease, in milliseconds.
+const LEASE_MS: i64 = crate::LEASE.as_millis() as i64;
+
+impl Engine {
+    /// The database's own clock, in milliseconds since the Unix epoch:
+    /// leases are judged by it alone, so replicas whose clocks disagree
+    /// still agree on who holds a lease.
+    fn now_ms(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "CAST(unixepoch('subsec') * 1000 AS INTEGER)",
+            Engine::Postgres => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+        }
+    }
+
+    /// Columns of a row as every read returns them, with whether a lease is
+    /// held now.
+    fn row_columns(self) -> String {
+        let now = self.now_ms();
+        format!(
+            "key_id, sealed, expires_at_ms, dead_reason, version, \
+             CAST(CASE WHEN lease_owner IS NOT NULL AND lease_until_ms > {now} \
+             AND lease_until_ms <= {now} + {LEASE_MS} THEN 1 ELSE 0 END AS BIGINT) AS leased"
+        )
+    }
+}
 
 /// Where a store's rows live: SQLite for one machine, PostgreSQL for a
 /// fleet. Cheap to clone; clones share the connection pool.
@@ -86,8 +110,8 @@ pub(crate) struct StoredRow {
     pub(crate) expires_at_ms: Option<i64>,
     pub(crate) dead_reason: Option<String>,
     pub(crate) version: i64,
-    pub(crate) lease_owner: Option<String>,
-    pub(crate) lease_until_ms: Option<i64>,
+    /// A replica holds the lease now, by the database's clock.
+    pub(crate) leased: bool,
 }
 
 /// One account in a listing.
@@ -119,20 +143,23 @@ impl TokenDatabase {
             .acquire_timeout(deadline)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
-                    let settings: &[&str] = match engine {
+                    let deadline_ms = deadline.as_millis();
+                    let settings = match engine {
                         // WAL: readers never wait for the writer. The busy
                         // timeout is the wait for another process's write.
-                        Engine::Sqlite => {
-                            &["PRAGMA journal_mode = WAL", "PRAGMA busy_timeout = 5000"]
-                        }
-                        // A statement or a forgotten transaction cannot hold
-                        // a row lock past the deadline.
-                        Engine::Postgres => &[
-                            "SET statement_timeout = '10s'",
-                            "SET idle_in_transaction_session_timeout = '30s'",
+                        Engine::Sqlite => vec![
+                            "PRAGMA journal_mode = WAL".to_owned(),
+                            format!("PRAGMA busy_timeout = {deadline_ms}"),
+                        ],
+                        // A statement the client gave up on, or a forgotten
+                        // transaction, cannot hold a row lock past the
+                        // deadline.
+                        Engine::Postgres => vec![
+                            format!("SET statement_timeout = {deadline_ms}"),
+                            format!("SET idle_in_transaction_session_timeout = {deadline_ms}"),
                         ],
                     };
-                    for setting in settings {
+                    for setting in &settings {
                         sqlx::query(setting).execute(&mut *conn).await?;
                     }
                     Ok(())
@@ -152,16 +179,27 @@ impl TokenDatabase {
         Ok(db)
     }
 
+    /// The deadline of each database call.
+    pub(crate) fn query_deadline(&self) -> Duration {
+        self.inner.deadline
+    }
+
     /// The engine behind the store.
     pub fn engine(&self) -> Engine {
         self.inner.engine
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        let migrator = match self.inner.engine {
+        let mut migrator = match self.inner.engine {
             Engine::Sqlite => sqlx::migrate!("migrations/sqlite"),
             Engine::Postgres => sqlx::migrate!("migrations/postgres"),
         };
+        // The application's own sqlx migrations may share the table of
+        // applied versions; ours are dated and named for this crate, so the
+        // two sets do not collide, and theirs are not ours to judge. (The
+        // application's migrator needs the same setting, or a database of
+        // its own.)
+        migrator.set_ignore_missing(true);
         // Migrations lock the database themselves (an advisory lock on
         // PostgreSQL), so replicas starting together apply each once.
         self.timed(async {
@@ -188,8 +226,9 @@ impl TokenDatabase {
         client_id: &str,
         account: &AccountId,
     ) -> Result<Option<StoredRow>, StoreError> {
+        let columns = self.inner.engine.row_columns();
         let sql = format!(
-            "SELECT {ROW_COLUMNS} FROM medium_oauth_accounts WHERE client_id = $1 AND account_id = $2"
+            "SELECT {columns} FROM medium_oauth_accounts WHERE client_id = $1 AND account_id = $2"
         );
         self.timed(async {
             let row = sqlx::query(&sql)
@@ -203,32 +242,32 @@ impl TokenDatabase {
         .await
     }
 
-    /// Takes the account's lease for `owner` until `until_ms` if nobody
-    /// holds it or its holder's lease ran out by `now_ms`, and returns the
-    /// row as it is under the lease. `None`: no row, or another holder.
+    /// Takes the account's lease for `owner`, for [`LEASE`](crate::LEASE)
+    /// by the database's clock, if nobody holds it (or its holder's ran
+    /// out, or runs out implausibly far ahead), and returns the row as it
+    /// is under the lease. `None`: no row, or another holder.
     pub(crate) async fn take_lease(
         &self,
         client_id: &str,
         account: &AccountId,
         owner: &str,
-        now_ms: i64,
-        until_ms: i64,
     ) -> Result<Option<StoredRow>, StoreError> {
         // One statement: atomic on both engines (on SQLite it takes the
         // write lock at once, as BEGIN IMMEDIATE would).
+        let now = self.inner.engine.now_ms();
+        let columns = self.inner.engine.row_columns();
         let sql = format!(
-            "UPDATE medium_oauth_accounts SET lease_owner = $1, lease_until_ms = $2 \
-             WHERE client_id = $3 AND account_id = $4 \
-             AND (lease_owner IS NULL OR lease_until_ms IS NULL OR lease_until_ms <= $5) \
-             RETURNING {ROW_COLUMNS}"
+            "UPDATE medium_oauth_accounts SET lease_owner = $1, lease_until_ms = {now} + {LEASE_MS} \
+             WHERE client_id = $2 AND account_id = $3 \
+             AND (lease_owner IS NULL OR lease_until_ms IS NULL OR lease_until_ms <= {now} \
+             OR lease_until_ms > {now} + {LEASE_MS}) \
+             RETURNING {columns}"
         );
         self.timed(async {
             let row = sqlx::query(&sql)
                 .bind(owner)
-                .bind(until_ms)
                 .bind(client_id)
                 .bind(account.as_str())
-                .bind(now_ms)
                 .fetch_optional(&self.inner.pool)
                 .await
                 .map_err(StoreError::Database)?;
@@ -253,9 +292,13 @@ impl TokenDatabase {
         .map(drop)
     }
 
+    // Every write bumps `version`, wrapping to 1 at 2^62 so a row (or one
+    // written out of bounds by someone else) never overflows.
+
     /// Writes a refreshed token over the row read as `version`, giving the
     /// lease back. `false`: someone else wrote the row since (a new login,
-    /// or a replica that took an expired lease), and nothing was written.
+    /// or a replica that took an expired lease and committed), and nothing
+    /// was written.
     pub(crate) async fn commit_refresh(
         &self,
         client_id: &str,
@@ -268,7 +311,8 @@ impl TokenDatabase {
         let written = self
             .execute(
                 "UPDATE medium_oauth_accounts SET key_id = $1, sealed = $2, expires_at_ms = $3, \
-                 dead_reason = NULL, version = version + 1, lease_owner = NULL, \
+                 dead_reason = NULL, version = CASE WHEN version >= 4611686018427387904 \
+                 THEN 1 ELSE version + 1 END, lease_owner = NULL, \
                  lease_until_ms = NULL, updated_at_ms = $4 \
                  WHERE client_id = $5 AND account_id = $6 AND version = $7",
                 |q| {
@@ -295,14 +339,11 @@ impl TokenDatabase {
         reason: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let reason: String = reason
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(MAX_REASON_CHARS)
-            .collect();
+        let reason = clean_reason(reason);
         let written = self
             .execute(
-                "UPDATE medium_oauth_accounts SET dead_reason = $1, version = version + 1, \
+                "UPDATE medium_oauth_accounts SET dead_reason = $1, \
+                 version = CASE WHEN version >= 4611686018427387904 THEN 1 ELSE version + 1 END, \
                  lease_owner = NULL, lease_until_ms = NULL, updated_at_ms = $2 \
                  WHERE client_id = $3 AND account_id = $4 AND version = $5",
                 |q| {
@@ -334,7 +375,8 @@ impl TokenDatabase {
              VALUES ($1, $2, $3, $4, $5, NULL, 1, NULL, NULL, $6) \
              ON CONFLICT (client_id, account_id) DO UPDATE SET key_id = excluded.key_id, \
              sealed = excluded.sealed, expires_at_ms = excluded.expires_at_ms, \
-             dead_reason = NULL, version = medium_oauth_accounts.version + 1, \
+             dead_reason = NULL, version = CASE WHEN medium_oauth_accounts.version >= 4611686018427387904 \
+             THEN 1 ELSE medium_oauth_accounts.version + 1 END, \
              lease_owner = NULL, lease_until_ms = NULL, updated_at_ms = excluded.updated_at_ms",
             |q| {
                 q.bind(client_id)
@@ -377,8 +419,9 @@ impl TokenDatabase {
         } else {
             ""
         };
+        let columns = self.inner.engine.row_columns();
         let sql = format!(
-            "SELECT account_id, {ROW_COLUMNS} FROM medium_oauth_accounts \
+            "SELECT account_id, {columns} FROM medium_oauth_accounts \
              WHERE client_id = $1 AND account_id > $2{dead} ORDER BY account_id LIMIT $3"
         );
         self.timed(async {
@@ -457,16 +500,26 @@ impl TokenDatabase {
 }
 
 fn stored_row(row: &AnyRow) -> Result<StoredRow, StoreError> {
-    let get = |e| StoreError::Database(e);
+    let get = StoreError::Database;
+    let dead_reason: Option<String> = row.try_get("dead_reason").map_err(get)?;
     Ok(StoredRow {
         key_id: row.try_get("key_id").map_err(get)?,
         sealed: row.try_get("sealed").map_err(get)?,
         expires_at_ms: row.try_get("expires_at_ms").map_err(get)?,
-        dead_reason: row.try_get("dead_reason").map_err(get)?,
+        // Another writer may have stored anything: it reaches messages.
+        dead_reason: dead_reason.map(|r| clean_reason(&r)),
         version: row.try_get("version").map_err(get)?,
-        lease_owner: row.try_get("lease_owner").map_err(get)?,
-        lease_until_ms: row.try_get("lease_until_ms").map_err(get)?,
+        leased: row.try_get::<i64, _>("leased").map_err(get)? == 1,
     })
+}
+
+/// A reason fit for a message: no control characters, bounded.
+fn clean_reason(reason: &str) -> String {
+    reason
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_REASON_CHARS)
+        .collect()
 }
 
 /// The engine a URL names, and the URL as the driver wants it.

@@ -104,7 +104,6 @@ impl TokenStore for AccountTokenStore {
                 &self.db,
                 &self.client_id,
                 &self.account,
-                &*self.clock,
                 self.lock_wait,
                 // The source re-reads under the lock itself.
                 |_| false,

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use medium_oauth::Clock;
 use tokio::time::Instant;
 
 use crate::db::{StoredRow, TokenDatabase};
@@ -36,6 +35,9 @@ pub(crate) struct Lease {
     client_id: Arc<str>,
     account: AccountId,
     owner: String,
+    /// Sent before the statement that took it: the lease runs out no
+    /// earlier than [`LEASE`] after this.
+    sent: Instant,
     released: bool,
 }
 
@@ -43,6 +45,18 @@ impl Lease {
     /// The lease was given back by the statement that wrote the row.
     pub(crate) fn consumed(mut self) {
         self.released = true;
+    }
+
+    /// Leaves the lease to run out rather than giving it back: after a
+    /// refresh whose outcome is unknown, or whose token is not yet
+    /// committed, no replica may read the old refresh token before then.
+    pub(crate) fn keep_until_it_runs_out(self) {
+        self.consumed();
+    }
+
+    /// Time surely left on the lease.
+    pub(crate) fn left(&self) -> Duration {
+        LEASE.saturating_sub(self.sent.elapsed())
     }
 }
 
@@ -85,7 +99,6 @@ pub(crate) async fn take(
     db: &TokenDatabase,
     client_id: &Arc<str>,
     account: &AccountId,
-    clock: &dyn Clock,
     wait: Duration,
     adopt: impl Fn(&StoredRow) -> bool,
 ) -> Result<Leased, StoreError> {
@@ -93,17 +106,14 @@ pub(crate) async fn take(
     let mut delay_ms = POLL_FIRST_MS;
     loop {
         let owner = random_owner()?;
-        let now_ms = millis(clock.now());
-        let until_ms = now_ms.saturating_add(LEASE.as_millis() as i64);
-        if let Some(row) = db
-            .take_lease(client_id, account, &owner, now_ms, until_ms)
-            .await?
-        {
+        let sent = Instant::now();
+        if let Some(row) = db.take_lease(client_id, account, &owner).await? {
             let lease = Lease {
                 db: db.clone(),
                 client_id: client_id.clone(),
                 account: account.clone(),
                 owner,
+                sent,
                 released: false,
             };
             return Ok(Leased::Held(lease, row));

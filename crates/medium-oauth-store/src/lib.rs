@@ -109,7 +109,7 @@ mod lease;
 
 pub use account::{AccountId, MAX_ACCOUNT_ID_BYTES};
 pub use accounts::{
-    AccountState, AccountStatus, Accounts, AccountsBuilder, DEFAULT_CACHE_CAPACITY,
+    AccountState, AccountStatus, Accounts, AccountsBuilder, CACHE_TTL, DEFAULT_CACHE_CAPACITY,
     DEFAULT_LOCK_WAIT, DEFAULT_MARGIN, RETRY_BASE, RETRY_CAP,
 };
 pub use cipher::{EncryptionKey, KEY_BYTES, Keyring, MAX_KEY_ID_BYTES};

@@ -371,13 +371,21 @@ async fn a_lease_left_by_a_dead_replica_holds_off_others_until_it_runs_out() {
             .build();
         accounts.connect(&account, &w.login().await).await.unwrap();
         w.make_due();
-        // A replica took the lease and died.
-        let until = w.clock.now_ms() + LEASE.as_millis() as i64;
+        // A replica took the lease and died. Leases run by the database's
+        // clock, which is this machine's.
+        let real_now = || {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64
+        };
+        let lease = "UPDATE medium_oauth_accounts SET lease_owner = 'dead', lease_until_ms = $1 \
+                     WHERE account_id = $2";
         execute(
             &engine.url,
-            "UPDATE medium_oauth_accounts SET lease_owner = 'dead', lease_until_ms = $1 WHERE account_id = $2",
+            lease,
             &account,
-            until,
+            real_now() + LEASE.as_millis() as i64,
         )
         .await;
         let listed = accounts.list(None, 10_000).await.unwrap();
@@ -390,13 +398,13 @@ async fn a_lease_left_by_a_dead_replica_holds_off_others_until_it_runs_out() {
         assert!(matches!(err, StoreError::LockTimeout { .. }), "{err:?}");
         assert!(err.is_transient());
         assert_eq!(w.emu.refreshes(), 0);
-        // One millisecond before it runs out, it still holds.
-        w.clock.advance(&w.emu, LEASE - Duration::from_millis(1));
-        assert!(matches!(
-            accounts.token(&account).await,
-            Err(StoreError::LockTimeout { .. })
-        ));
-        w.clock.advance(&w.emu, Duration::from_millis(1));
+        // The wall clock of this replica is not the judge: a day ahead, it
+        // still waits.
+        w.clock.advance(&w.emu, Duration::from_secs(86_400));
+        let err = accounts.token(&account).await.unwrap_err();
+        assert!(matches!(err, StoreError::LockTimeout { .. }), "{err:?}");
+        // Once the lease ran out, the next caller takes it.
+        execute(&engine.url, lease, &account, real_now() - 1).await;
         let got = accounts
             .token(&account)
             .await
@@ -405,6 +413,18 @@ async fn a_lease_left_by_a_dead_replica_holds_off_others_until_it_runs_out() {
         assert_eq!(w.emu.refreshes(), 1);
         let row = raw_row(&engine.url, &account).await;
         assert_eq!(row[4].1, b"", "the lease was given back with the commit");
+        // A lease running out implausibly far ahead (a clock set wrong, a
+        // bad write) is no lease: it cannot lock an account for a day.
+        let other = fresh_account("future");
+        accounts.connect(&other, &w.login().await).await.unwrap();
+        w.make_due();
+        let day_ms = 86_400_000;
+        execute(&engine.url, lease, &other, real_now() + day_ms).await;
+        accounts
+            .token(&other)
+            .await
+            .expect("a far-future lease is taken");
+        assert_eq!(w.emu.refreshes(), 2);
     }
 }
 
@@ -511,4 +531,129 @@ async fn no_secret_reaches_debug_output_or_errors() {
             assert!(!printed.contains(secret), "{secret} in {printed}");
         }
     }
+}
+
+async fn raw_exec(url: &str, sql: &str) {
+    sqlx::any::install_default_drivers();
+    let url = url
+        .replace("sqlite:", "sqlite://")
+        .replace("sqlite:////", "sqlite:///");
+    let pool = sqlx::AnyPool::connect(&url)
+        .await
+        .expect("a raw connection");
+    sqlx::raw_sql(sql)
+        .execute(&pool)
+        .await
+        .expect("the statement");
+}
+
+fn sqlite_only() -> Engine {
+    engines().remove(0)
+}
+
+/// Medium rotates the refresh token, then the commit fails (the database
+/// restarts, the disk fills): the new token is kept, no replica sends the
+/// old one meanwhile, and the next call commits it. (SQLite alone: a
+/// trigger makes the commit fail; the path is the same on both engines.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_commit_keeps_the_rotated_token_and_the_lease() {
+    let engine = sqlite_only();
+    let w = world(true).await;
+    let account = fresh_account("commitfail");
+    let a = w.accounts(w.db(&engine, Keyring::new(key("k1", 1))).await);
+    let b = Accounts::builder(
+        w.client.clone(),
+        w.db(&engine, Keyring::new(key("k1", 1))).await,
+    )
+    .clock(w.clock.clone())
+    .lock_wait(Duration::from_millis(300))
+    .build();
+    a.connect(&account, &w.login().await).await.unwrap();
+    w.make_due();
+    raw_exec(
+        &engine.url,
+        "CREATE TRIGGER fail_commit BEFORE UPDATE OF sealed ON medium_oauth_accounts \
+         BEGIN SELECT RAISE(ABORT, 'injected: database unavailable'); END",
+    )
+    .await;
+    let err = a.token(&account).await.unwrap_err();
+    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+    assert!(err.is_transient());
+    assert_eq!(w.emu.refreshes(), 1, "Medium rotated the refresh token");
+    // Another replica may not read the old refresh token: the lease holds.
+    let err = b.token(&account).await.unwrap_err();
+    assert!(matches!(err, StoreError::LockTimeout { .. }), "{err:?}");
+    raw_exec(&engine.url, "DROP TRIGGER fail_commit").await;
+    let got = a.token(&account).await.expect("the kept token, committed");
+    assert_eq!(w.emu.refreshes(), 1, "committed, not refreshed again");
+    assert_eq!(w.emu.refresh_replays(), 0);
+    let late = w.accounts(w.db(&engine, Keyring::new(key("k1", 1))).await);
+    assert_eq!(
+        late.token(&account).await.unwrap().access_token(),
+        got.access_token()
+    );
+}
+
+/// A replica whose wall clock runs ahead (an NTP step, a resumed VM) does
+/// not take a lease another replica holds: leases run by the database's
+/// clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_with_a_clock_ahead_does_not_take_a_held_lease() {
+    for engine in engines() {
+        let w = world(true).await;
+        let account = fresh_account("skew");
+        let a = w.accounts(w.db(&engine, Keyring::new(key("k1", 1))).await);
+        a.connect(&account, &w.login().await).await.unwrap();
+        w.make_due();
+        let ahead = ManualClock(Arc::new(AtomicI64::new(
+            w.clock.now_ms() + LEASE.as_millis() as i64 + 1_000,
+        )));
+        let b = Accounts::builder(
+            w.client.clone(),
+            w.db(&engine, Keyring::new(key("k1", 1))).await,
+        )
+        .clock(ahead)
+        .lock_wait(Duration::from_secs(20))
+        .build();
+        // a's refresh is slow: b arrives while a holds the lease.
+        w.emu
+            .inject_faults([medium_oauth_emulator::Fault::Delay(Duration::from_secs(2))]);
+        let a_call = {
+            let (a, account) = (a.clone(), account.clone());
+            tokio::spawn(async move { a.token(&account).await })
+        };
+        while !b
+            .list(None, 10_000)
+            .await
+            .unwrap()
+            .iter()
+            .any(|s| s.account == account && s.state == AccountState::Refreshing)
+        {
+            tokio::task::yield_now().await;
+        }
+        let b_got = b.token(&account).await.expect("b adopts a's token");
+        let a_got = a_call.await.unwrap().expect("a refreshed");
+        assert_eq!(a_got.access_token(), b_got.access_token());
+        assert_eq!(w.emu.refreshes(), 1, "{}", engine.url);
+        assert_eq!(w.emu.refresh_replays(), 0);
+    }
+}
+
+/// The application keeps its own sqlx migrations in the same database: the
+/// store still starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_applications_own_sqlx_migrations_do_not_stop_the_store() {
+    let engine = sqlite_only();
+    TokenDatabase::connect(&engine.url, Keyring::new(key("k1", 1)))
+        .await
+        .expect("first start");
+    raw_exec(
+        &engine.url,
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (20240101000000, 'app users', 1, X'00', 1)",
+    )
+    .await;
+    TokenDatabase::connect(&engine.url, Keyring::new(key("k1", 1)))
+        .await
+        .expect("the store starts beside the application's migrations");
 }

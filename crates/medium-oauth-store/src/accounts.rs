@@ -444,6 +444,7 @@ impl Inner {
         // Read again under the lease: another replica may have refreshed
         // between the first read and the lease.
         if let Some(token) = self.adoptable(account, &row)? {
+            lease.give_back().await;
             return Ok(token);
         }
         let token = self.db.open(&self.client_id, account, &row)?;
@@ -476,10 +477,15 @@ impl Inner {
                 self.bury(lease, account, &row, "Medium refused the refresh token")
                     .await
             }
-            Ok(Err(e)) => Err(StoreError::Refresh {
-                account: account.clone(),
-                source: e,
-            }),
+            Ok(Err(e)) => {
+                // Refused before anything was issued: the old refresh
+                // token stands, and another replica may try it.
+                lease.give_back().await;
+                Err(StoreError::Refresh {
+                    account: account.clone(),
+                    source: e,
+                })
+            }
             Ok(Ok(new)) => self.commit(lease, account, &row, new).await,
         }
     }

@@ -54,6 +54,22 @@ impl Lease {
         self.consumed();
     }
 
+    /// Gives the lease back now (dropping it gives it back on a task of its
+    /// own, which a process that exits next may never run).
+    pub(crate) async fn give_back(mut self) {
+        self.released = true;
+        if let Err(e) = self
+            .db
+            .release_lease(&self.client_id, &self.account, &self.owner)
+            .await
+        {
+            tracing::warn!(
+                "lease on account {} not given back (it runs out): {e}",
+                self.account
+            );
+        }
+    }
+
     /// Time surely left on the lease.
     pub(crate) fn left(&self) -> Duration {
         LEASE.saturating_sub(self.sent.elapsed())

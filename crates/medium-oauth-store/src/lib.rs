@@ -62,7 +62,9 @@
 //!
 //! A due token is refreshed under a lease on its row: one statement sets
 //! the lease's owner and expiry if nobody holds it (or its holder's lease
-//! ran out), and returns the row as it stands. The holder refreshes with
+//! ran out), and returns the row as it stands. Leases are judged by the
+//! database's clock, so replicas whose clocks disagree still agree on who
+//! holds one. The holder refreshes with
 //! that row's refresh token and commits the new tokens only over the row
 //! version it read, giving the lease back in the same statement; the new
 //! access token is handed out only after that commit. A replica that finds
@@ -74,7 +76,11 @@
 //! else may read the old one.
 //!
 //! The refresh itself runs on a task of its own, so a caller that gives up
-//! cannot cut it short between Medium's answer and the commit.
+//! cannot cut it short between Medium's answer and the commit. If the
+//! commit fails (the database is restarting), the new token is kept in
+//! memory and committed first on the next call, and the lease is left to
+//! run out rather than given back, so no replica sends the old refresh
+//! token meanwhile.
 //!
 //! # Dead grants
 //!

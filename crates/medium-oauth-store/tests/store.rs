@@ -657,3 +657,112 @@ async fn an_applications_own_sqlx_migrations_do_not_stop_the_store() {
         .await
         .expect("the store starts beside the application's migrations");
 }
+
+/// Environment of a replica process started by
+/// `several_replica_processes_refresh_each_account_once`.
+const REPLICA_ENV: &str = "MEDIUM_OAUTH_STORE_TEST_REPLICA";
+
+/// A replica process: a no-op unless started by the test below, which
+/// passes `url server prefix count` in [`REPLICA_ENV`].
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_process() {
+    let Ok(spec) = std::env::var(REPLICA_ENV) else {
+        return;
+    };
+    let parts: Vec<&str> = spec.split(' ').collect();
+    let [url, server, prefix, count] = parts[..] else {
+        panic!("bad replica spec {spec}");
+    };
+    let client = support::builder_for(&format!("{server}/v1"))
+        .authorization_server(format!("{server}/m/oauth"))
+        .build()
+        .unwrap();
+    let db = TokenDatabase::connect(url, Keyring::new(key("k1", 1)))
+        .await
+        .unwrap();
+    let accounts = Accounts::builder(client, db).build();
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..count.parse::<usize>().unwrap() {
+        let (accounts, id) = (
+            accounts.clone(),
+            AccountId::new(format!("{prefix}-{i}")).unwrap(),
+        );
+        calls.spawn(async move { accounts.token(&id).await.map(drop) });
+    }
+    let mut ok = 0;
+    while let Some(done) = calls.join_next().await {
+        done.unwrap().expect("a token");
+        ok += 1;
+    }
+    println!("replica ok={ok}");
+}
+
+/// Four processes ask at once for every account's token, all due, with
+/// rotation and replay detection on: one refresh per account, no replay,
+/// and every row holds the grant's live refresh token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_replica_processes_refresh_each_account_once() {
+    const ACCOUNTS: usize = 40;
+    for engine in engines() {
+        let w = world(true).await;
+        let accounts = w.accounts(w.db(&engine, Keyring::new(key("k1", 1))).await);
+        let prefix = fresh_account("procs");
+        for i in 0..ACCOUNTS {
+            let token = w.login().await;
+            // Stored as due now: every replica must refresh it.
+            let due = Token::new(
+                token.access_token().clone(),
+                token.refresh_token().cloned(),
+                Some(SystemTime::now()),
+                token.scopes().clone(),
+            );
+            let id = AccountId::new(format!("{prefix}-{i}")).unwrap();
+            accounts.connect(&id, &due).await.unwrap();
+        }
+        let spec = format!("{} {} {prefix} {ACCOUNTS}", engine.url, w.emu.base_url());
+        let replicas: Vec<_> = (0..4)
+            .map(|_| {
+                std::process::Command::new(std::env::current_exe().unwrap())
+                    .args([
+                        "--exact",
+                        "replica_process",
+                        "--nocapture",
+                        "--test-threads=1",
+                    ])
+                    .env(REPLICA_ENV, &spec)
+                    .stdout(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for replica in replicas {
+            let out = tokio::task::spawn_blocking(move || replica.wait_with_output())
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(out.status.success(), "{}", engine.url);
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                stdout.contains(&format!("replica ok={ACCOUNTS}")),
+                "{stdout}"
+            );
+        }
+        assert_eq!(w.emu.refreshes(), ACCOUNTS as u64, "{}", engine.url);
+        assert_eq!(w.emu.refresh_replays(), 0);
+        // Nothing lost: one more refresh of each, from what its row holds.
+        let check = Accounts::builder(
+            w.client.clone(),
+            w.db(&engine, Keyring::new(key("k1", 1))).await,
+        )
+        .margin(Duration::from_secs(61 * 24 * 60 * 60))
+        .build();
+        for i in 0..ACCOUNTS {
+            let id = AccountId::new(format!("{prefix}-{i}")).unwrap();
+            check
+                .token(&id)
+                .await
+                .expect("the row holds the live refresh token");
+        }
+        assert_eq!(w.emu.refreshes(), 2 * ACCOUNTS as u64);
+    }
+}

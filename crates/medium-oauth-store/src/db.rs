@@ -230,16 +230,8 @@ impl TokenDatabase {
         let sql = format!(
             "SELECT {columns} FROM medium_oauth_accounts WHERE client_id = $1 AND account_id = $2"
         );
-        self.timed(async {
-            let row = sqlx::query(&sql)
-                .bind(client_id)
-                .bind(account.as_str())
-                .fetch_optional(&self.inner.pool)
-                .await
-                .map_err(StoreError::Database)?;
-            row.as_ref().map(stored_row).transpose()
-        })
-        .await
+        self.fetch_row(&sql, |q| q.bind(client_id).bind(account.as_str()))
+            .await
     }
 
     /// Takes the account's lease for `owner`, for [`LEASE`](crate::LEASE)
@@ -263,15 +255,8 @@ impl TokenDatabase {
              OR lease_until_ms > {now} + {LEASE_MS}) \
              RETURNING {columns}"
         );
-        self.timed(async {
-            let row = sqlx::query(&sql)
-                .bind(owner)
-                .bind(client_id)
-                .bind(account.as_str())
-                .fetch_optional(&self.inner.pool)
-                .await
-                .map_err(StoreError::Database)?;
-            row.as_ref().map(stored_row).transpose()
+        self.fetch_row(&sql, |q| {
+            q.bind(owner).bind(client_id).bind(account.as_str())
         })
         .await
     }
@@ -478,6 +463,25 @@ impl TokenDatabase {
         })?;
         let (key_id, sealed) = self.inner.keyring.seal(client_id, account, &plain)?;
         Ok((key_id, sealed, expires_at_ms))
+    }
+
+    /// At most one row, under the deadline.
+    async fn fetch_row<'q>(
+        &self,
+        sql: &'q str,
+        bind: impl FnOnce(
+            sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+        ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> Result<Option<StoredRow>, StoreError> {
+        let query = bind(sqlx::query(sql));
+        self.timed(async {
+            let row = query
+                .fetch_optional(&self.inner.pool)
+                .await
+                .map_err(StoreError::Database)?;
+            row.as_ref().map(stored_row).transpose()
+        })
+        .await
     }
 
     async fn execute<'q>(

@@ -107,6 +107,11 @@ impl World {
         support::login(&self.client, scopes![basicProfile, publishPost]).await
     }
 
+    /// A replica of the service on `engine`, sealing with the tests' key.
+    async fn replica(&self, engine: &Engine) -> Accounts {
+        self.accounts(self.db(engine, Keyring::new(key("k1", 1))).await)
+    }
+
     /// Past the token's refresh margin.
     fn make_due(&self) {
         let lifetime = self.emu.config().token_lifetime;
@@ -203,9 +208,9 @@ async fn a_due_token_is_refreshed_once_across_replicas_and_callers() {
         let w = world(true).await;
         let account = fresh_account("due");
         let replicas = [
-            w.accounts(w.db(&engine, Keyring::new(key("k1", 1))).await),
-            w.accounts(w.db(&engine, Keyring::new(key("k1", 1))).await),
-            w.accounts(w.db(&engine, Keyring::new(key("k1", 1))).await),
+            w.replica(&engine).await,
+            w.replica(&engine).await,
+            w.replica(&engine).await,
         ];
         let token = w.login().await;
         replicas[0].connect(&account, &token).await.unwrap();
@@ -234,7 +239,7 @@ async fn a_due_token_is_refreshed_once_across_replicas_and_callers() {
         assert_eq!(seen.len(), 1, "every caller got the same token");
         assert_ne!(seen[0], token.access_token().expose_secret());
         // The rotated token was committed: a new replica reads it.
-        let late = w.accounts(w.db(&engine, Keyring::new(key("k1", 1))).await);
+        let late = w.replica(&engine).await;
         assert_eq!(
             late.token(&account)
                 .await
@@ -264,8 +269,8 @@ async fn a_refused_grant_is_reported_by_every_replica_without_requests_until_a_n
     for engine in engines() {
         let w = world(false).await;
         let account = fresh_account("dead");
-        let a = w.accounts(w.db(&engine, Keyring::new(key("k1", 1))).await);
-        let b = w.accounts(w.db(&engine, Keyring::new(key("k1", 1))).await);
+        let a = w.replica(&engine).await;
+        let b = w.replica(&engine).await;
         a.connect(&account, &w.login().await).await.unwrap();
         w.emu.revoke_all_tokens();
         w.make_due();
@@ -306,7 +311,7 @@ async fn tokens_are_sealed_at_rest_and_a_wrong_or_missing_key_overwrites_nothing
     for engine in engines() {
         let w = world(false).await;
         let account = fresh_account("sealed");
-        let right = w.accounts(w.db(&engine, Keyring::new(key("k1", 1))).await);
+        let right = w.replica(&engine).await;
         let token = w.login().await;
         right.connect(&account, &token).await.unwrap();
         let row = raw_row(&engine.url, &account).await;
@@ -442,7 +447,7 @@ impl NowTime for ManualClock {
 async fn accounts_are_listed_in_pages_and_removed() {
     for engine in engines() {
         let w = world(false).await;
-        let accounts = w.accounts(w.db(&engine, Keyring::new(key("k1", 1))).await);
+        let accounts = w.replica(&engine).await;
         let prefix = fresh_account("page");
         let ids: Vec<AccountId> = (0..5)
             .map(|i| AccountId::new(format!("{prefix}-{i}")).unwrap())
@@ -479,7 +484,7 @@ async fn a_refreshing_token_source_works_over_an_account_store() {
     for engine in engines() {
         let w = world(true).await;
         let account = fresh_account("source");
-        let accounts = w.accounts(w.db(&engine, Keyring::new(key("k1", 1))).await);
+        let accounts = w.replica(&engine).await;
         let token = w.login().await;
         accounts.connect(&account, &token).await.unwrap();
         let store = Arc::new(accounts.token_store(&account));
@@ -560,7 +565,7 @@ async fn a_failed_commit_keeps_the_rotated_token_and_the_lease() {
     let engine = sqlite_only();
     let w = world(true).await;
     let account = fresh_account("commitfail");
-    let a = w.accounts(w.db(&engine, Keyring::new(key("k1", 1))).await);
+    let a = w.replica(&engine).await;
     let b = Accounts::builder(
         w.client.clone(),
         w.db(&engine, Keyring::new(key("k1", 1))).await,
@@ -587,7 +592,7 @@ async fn a_failed_commit_keeps_the_rotated_token_and_the_lease() {
     let got = a.token(&account).await.expect("the kept token, committed");
     assert_eq!(w.emu.refreshes(), 1, "committed, not refreshed again");
     assert_eq!(w.emu.refresh_replays(), 0);
-    let late = w.accounts(w.db(&engine, Keyring::new(key("k1", 1))).await);
+    let late = w.replica(&engine).await;
     assert_eq!(
         late.token(&account).await.unwrap().access_token(),
         got.access_token()
@@ -602,7 +607,7 @@ async fn a_replica_with_a_clock_ahead_does_not_take_a_held_lease() {
     for engine in engines() {
         let w = world(true).await;
         let account = fresh_account("skew");
-        let a = w.accounts(w.db(&engine, Keyring::new(key("k1", 1))).await);
+        let a = w.replica(&engine).await;
         a.connect(&account, &w.login().await).await.unwrap();
         w.make_due();
         let ahead = ManualClock(Arc::new(AtomicI64::new(
@@ -705,7 +710,7 @@ async fn several_replica_processes_refresh_each_account_once() {
     const ACCOUNTS: usize = 40;
     for engine in engines() {
         let w = world(true).await;
-        let accounts = w.accounts(w.db(&engine, Keyring::new(key("k1", 1))).await);
+        let accounts = w.replica(&engine).await;
         let prefix = fresh_account("procs");
         for i in 0..ACCOUNTS {
             let token = w.login().await;

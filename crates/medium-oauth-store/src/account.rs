@@ -71,5 +71,9 @@ mod tests {
             AccountId::new("x".repeat(255)).unwrap().to_string().len(),
             255
         );
+        assert_eq!(
+            format!("{:?}", AccountId::new("a\"b").unwrap()),
+            r#"AccountId("a\"b")"#
+        );
     }
 }

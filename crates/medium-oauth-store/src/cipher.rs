@@ -251,6 +251,26 @@ mod tests {
     }
 
     #[test]
+    fn keys_keep_their_id_and_bytes_and_print_only_ids() {
+        let key = EncryptionKey::new("2026-12", [0xAB; KEY_BYTES]).unwrap();
+        assert_eq!(key.id(), "2026-12");
+        assert_eq!(key.expose_bytes(), &[0xAB; KEY_BYTES]);
+        assert_eq!(format!("{key:?}"), "EncryptionKey(2026-12, [redacted])");
+        let generated = EncryptionKey::generate("g").unwrap();
+        assert_ne!(
+            generated.expose_bytes(),
+            EncryptionKey::generate("g").unwrap().expose_bytes()
+        );
+        let ring =
+            Keyring::new(key).with_old_key(EncryptionKey::new("2025", [1; KEY_BYTES]).unwrap());
+        assert_eq!(ring.current_key_id(), "2026-12");
+        assert_eq!(
+            format!("{ring:?}"),
+            r#"Keyring { current: "2026-12", keys: ["2025", "2026-12"] }"#
+        );
+    }
+
+    #[test]
     fn key_ids_are_printable_and_bounded_and_keys_never_print() {
         assert!(EncryptionKey::new("", [0; KEY_BYTES]).is_err());
         assert!(EncryptionKey::new("a b", [0; KEY_BYTES]).is_err());

@@ -135,3 +135,64 @@ impl StoreError {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account() -> AccountId {
+        AccountId::new("a").unwrap()
+    }
+
+    #[test]
+    fn waits_and_outages_are_transient_and_only_dead_grants_need_the_user() {
+        let refused = medium_oauth::Error::InvalidGrant {
+            status: 400,
+            errors: Vec::new(),
+        };
+        let transient = [
+            StoreError::LockTimeout {
+                account: account(),
+                waited: Duration::ZERO,
+            },
+            StoreError::DatabaseTimeout(Duration::ZERO),
+            StoreError::RefreshTimedOut {
+                account: account(),
+                after: Duration::ZERO,
+            },
+            StoreError::Database(sqlx::Error::PoolTimedOut),
+            StoreError::Refresh {
+                account: account(),
+                source: medium_oauth::Error::StoreBusy {
+                    path: String::new(),
+                    waited: Duration::ZERO,
+                },
+            },
+        ];
+        for e in &transient {
+            assert!(e.is_transient(), "{e:?}");
+            assert!(!e.requires_reauthorization(), "{e:?}");
+        }
+        let lasting = [
+            StoreError::Database(sqlx::Error::ColumnNotFound("x".into())),
+            StoreError::Refresh {
+                account: account(),
+                source: refused,
+            },
+            StoreError::WrongKey {
+                account: account(),
+                key_id: "k".into(),
+            },
+            StoreError::NotConnected(account()),
+        ];
+        for e in &lasting {
+            assert!(!e.is_transient(), "{e:?}");
+        }
+        assert!(StoreError::NotConnected(account()).requires_reauthorization());
+        let dead = StoreError::ReauthorizationRequired {
+            account: account(),
+            reason: String::new(),
+        };
+        assert!(dead.requires_reauthorization() && !dead.is_transient());
+    }
+}

@@ -149,8 +149,13 @@ pub(crate) async fn take(
             });
         }
         tokio::time::sleep(pause).await;
-        delay_ms = (delay_ms * 2).min(POLL_CAP_MS);
+        delay_ms = next_poll_ms(delay_ms);
     }
+}
+
+/// The wait after `ms`: doubled, up to [`POLL_CAP_MS`].
+fn next_poll_ms(ms: u64) -> u64 {
+    ms.saturating_mul(2).min(POLL_CAP_MS)
 }
 
 /// Between half and all of `ms`: waiters that started together drift apart.
@@ -187,6 +192,16 @@ mod tests {
             let ms = jittered(POLL_CAP_MS).unwrap();
             assert!((POLL_CAP_MS / 2..POLL_CAP_MS).contains(&ms), "{ms}");
         }
+    }
+
+    #[test]
+    fn waits_double_up_to_their_cap() {
+        let schedule: Vec<u64> =
+            std::iter::successors(Some(POLL_FIRST_MS), |&ms| Some(next_poll_ms(ms)))
+                .take(7)
+                .collect();
+        assert_eq!(schedule, [20, 40, 80, 160, 320, 500, 500]);
+        assert_eq!(next_poll_ms(u64::MAX), POLL_CAP_MS);
     }
 
     #[test]

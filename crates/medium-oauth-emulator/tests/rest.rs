@@ -585,6 +585,9 @@ async fn invalid_post_bodies_get_a_400_naming_the_field() {
             )
             .await;
             assert!(msg.contains(field), "{field}: {msg}");
+            // Each is JSON, of the wrong shape: the answer names what is
+            // wrong with it rather than blaming the syntax.
+            assert!(!msg.contains("not valid JSON"), "{field}: {msg}");
             assert!(
                 msg.len() < 1000,
                 "the message quotes too much: {}",
@@ -596,6 +599,13 @@ async fn invalid_post_bodies_get_a_400_naming_the_field() {
         (
             "application/json",
             b"{\"title\":".to_vec(),
+            "not valid JSON",
+        ),
+        // A field of the wrong type before the syntax error: the body is
+        // still not JSON, whatever its fields.
+        (
+            "application/json",
+            b"{\"title\": 7, \"content\"".to_vec(),
             "not valid JSON",
         ),
         ("application/json", b"\xff\xfe".to_vec(), "not valid JSON"),

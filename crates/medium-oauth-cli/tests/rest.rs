@@ -400,11 +400,9 @@ async fn an_error_status_prints_the_body_and_exits_5() {
     assert_exit(&out, 5);
     let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(body["errors"][0]["message"].is_string(), "{body}");
-    assert!(
-        text(&out.stderr).contains("HTTP 403"),
-        "{}",
-        text(&out.stderr)
-    );
+    let err = text(&out.stderr);
+    assert!(err.contains("HTTP 403"), "{err}");
+    assert!(!err.contains("the token was refused"), "{err}");
 
     // A post without its required fields: 400.
     let path = format!("/users/{USER_ID}/posts");
@@ -412,6 +410,14 @@ async fn an_error_status_prints_the_body_and_exits_5() {
     assert_exit(&out, 5);
     assert!(text(&out.stderr).contains("HTTP 400"));
     assert!(emu.posts().is_empty());
+
+    // Every token refused: 401, after the one refresh, says why.
+    emu.refuse_api_tokens(true);
+    let out = run(&cli, &["api", "GET", "/me"]);
+    assert_exit(&out, 5);
+    let err = text(&out.stderr);
+    assert!(err.contains("HTTP 401"), "{err}");
+    assert!(err.contains("the token was refused"), "{err}");
 }
 
 /// The three commands refresh as `token` does: an expired stored token is

@@ -165,14 +165,12 @@ pub fn table(listed: &[Listed]) -> String {
     let mut out = String::new();
     for row in std::iter::once(&header).chain(&rows) {
         let mut line = String::new();
-        for (i, (cell, width)) in row.iter().zip(widths).enumerate() {
-            if i + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                line.push_str(cell);
-                line.push_str(&" ".repeat(width - cell.chars().count() + 2));
-            }
+        for (cell, width) in row.iter().zip(widths) {
+            line.push_str(cell);
+            line.push_str(&" ".repeat(width - cell.chars().count() + 2));
         }
+        // The padding after the last column, or after empty cells ending
+        // the row.
         out.push_str(line.trim_end());
         out.push('\n');
     }

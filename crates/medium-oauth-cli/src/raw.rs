@@ -430,6 +430,63 @@ mod tests {
     }
 
     #[test]
+    fn data_may_be_exactly_its_cap() {
+        // A JSON string of MAX_DATA_BYTES bytes with its quotes.
+        let at_cap = format!("\"{}\"", "x".repeat(MAX_DATA_BYTES as usize - 2));
+        assert_eq!(request_body(&at_cap).unwrap().len(), at_cap.len());
+        let over = format!("\"{}\"", "x".repeat(MAX_DATA_BYTES as usize - 1));
+        let refused = request_body(&over).unwrap_err();
+        assert_eq!(refused.code, Failure::USAGE);
+        assert!(refused.message.contains("is over"), "{}", refused.message);
+    }
+
+    /// The largest body a response may have, flat, is laid out (its
+    /// layout is a few times its size), not shown as it came.
+    #[test]
+    fn a_flat_body_at_the_response_cap_is_laid_out() {
+        let mut body = "[1".to_owned();
+        while body.len() < MAX_RESPONSE_BYTES - 3 {
+            body.push_str(",1");
+        }
+        body.push(']');
+        let shown = reindent(&body).unwrap();
+        assert!(shown.len() > 2 * MAX_RESPONSE_BYTES, "{}", shown.len());
+        assert!(shown.starts_with("[\n  1,\n  1,"));
+    }
+
+    /// A layout of exactly [`MAX_SHOWN_JSON_BYTES`] is within the cap.
+    #[test]
+    fn a_layout_may_be_exactly_its_cap() {
+        let string = format!("\"{}\"", "x".repeat(MAX_SHOWN_JSON_BYTES - 2));
+        // Whitespace after the value adds nothing to the layout.
+        let body = format!("{string} ");
+        assert_eq!(reindent(&body), Some(string));
+    }
+
+    #[test]
+    fn whitespace_between_tokens_is_replaced_by_the_layout() {
+        let spaced = "{ \"a\" :\t[ 1 , 2 ] ,\r\n \"b\" : { } }";
+        assert_eq!(
+            String::from_utf8(shown_body(spaced.as_bytes(), false)).unwrap(),
+            "{\n  \"a\": [\n    1,\n    2\n  ],\n  \"b\": {}\n}\n"
+        );
+    }
+
+    /// The last check catches what the others cannot: on an API server
+    /// whose URL holds a query, the path would land in the query.
+    #[test]
+    fn a_path_that_would_leave_the_servers_path_is_refused() {
+        let with_query = Url::parse("https://api.medium.com/v1?x=1").unwrap();
+        let refused = api_url(&with_query, "/me").unwrap_err();
+        assert_eq!(refused.code, Failure::USAGE);
+        assert!(
+            refused.message.contains("leads off the API server"),
+            "{}",
+            refused.message
+        );
+    }
+
+    #[test]
     fn bodies_are_shown_safely() {
         let json = br#"{"data":{"name":"A\u001b[2J\u009b31m"}}"#;
         let shown = String::from_utf8(shown_body(json, false)).unwrap();

@@ -71,7 +71,6 @@ fn client_with(
 fn servers(args: &ClientArgs, stored: &StoredClient) -> StoredClient {
     StoredClient {
         api_url: args.api_url.clone().or_else(|| stored.api_url.clone()),
-        authorize_url: None,
         ..StoredClient::default()
     }
 }

@@ -255,6 +255,39 @@ async fn posts_refused_before_sending_are_usage_errors() {
     assert_eq!(emu.api_requests(), before, "nothing was sent");
 }
 
+/// FILE may be 512 KiB, the most the help promises, from a file or from
+/// standard input, and is sent whole; a byte more is refused before
+/// anything is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_may_be_512_kib_and_not_a_byte_more() {
+    let (emu, cli) = logged_in(ALL_SCOPES).await;
+    let mut markdown = b"# At the cap\n\n".to_vec();
+    markdown.resize(512 * 1024, b'x');
+    let (_dir, path) = file("cap.md", &markdown);
+    let args = ["post", path.to_str().unwrap(), "--status", "draft"];
+    assert_exit(&run(&cli, &args), 0);
+    let args = ["post", "-", "--status", "draft"];
+    assert_exit(&run_with_stdin(&cli, &args, &markdown), 0);
+    let posts = emu.posts();
+    assert_eq!(posts.len(), 2);
+    for post in posts {
+        assert_eq!(post.request.content.len(), markdown.len(), "sent whole");
+    }
+
+    markdown.push(b'x');
+    let before = emu.api_requests();
+    let (_dir, path) = file("over.md", &markdown);
+    for out in [
+        run(&cli, &["post", path.to_str().unwrap()]),
+        run_with_stdin(&cli, &["post", "-"], &markdown),
+    ] {
+        assert_exit(&out, 2);
+        let err = text(&out.stderr);
+        assert!(err.contains("is over 524288 bytes"), "{err}");
+    }
+    assert_eq!(emu.api_requests(), before, "nothing was sent");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publications_are_listed_with_the_users_role() {
     let (_emu, cli) = logged_in(ALL_SCOPES).await;
@@ -367,11 +400,9 @@ async fn an_error_status_prints_the_body_and_exits_5() {
     assert_exit(&out, 5);
     let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(body["errors"][0]["message"].is_string(), "{body}");
-    assert!(
-        text(&out.stderr).contains("HTTP 403"),
-        "{}",
-        text(&out.stderr)
-    );
+    let err = text(&out.stderr);
+    assert!(err.contains("HTTP 403"), "{err}");
+    assert!(!err.contains("the token was refused"), "{err}");
 
     // A post without its required fields: 400.
     let path = format!("/users/{USER_ID}/posts");
@@ -379,6 +410,14 @@ async fn an_error_status_prints_the_body_and_exits_5() {
     assert_exit(&out, 5);
     assert!(text(&out.stderr).contains("HTTP 400"));
     assert!(emu.posts().is_empty());
+
+    // Every token refused: 401, after the one refresh, says why.
+    emu.refuse_api_tokens(true);
+    let out = run(&cli, &["api", "GET", "/me"]);
+    assert_exit(&out, 5);
+    let err = text(&out.stderr);
+    assert!(err.contains("HTTP 401"), "{err}");
+    assert!(err.contains("the token was refused"), "{err}");
 }
 
 /// The three commands refresh as `token` does: an expired stored token is

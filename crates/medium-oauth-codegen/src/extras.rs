@@ -846,6 +846,28 @@ pub(crate) fn generate(api: &OpenAPI, flavor: Flavor) -> Result<TokenStream, Cod
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_part_without_an_encoding_gets_openapi_s_default_content_type() {
+        let part = |yaml: &str| {
+            let schema: Schema = serde_yaml::from_str(yaml).unwrap();
+            default_part_type(&schema)
+        };
+        assert_eq!(
+            part("{type: string, format: binary}"),
+            Some("application/octet-stream")
+        );
+        assert_eq!(part("{type: string}"), Some("text/plain"));
+        assert_eq!(part("{type: string, format: date}"), Some("text/plain"));
+        assert_eq!(part("{type: integer}"), Some("text/plain"));
+        assert_eq!(part("{type: object}"), Some("application/json"));
+        let binaries = "{type: array, items: {type: string, format: binary}}";
+        assert_eq!(part(binaries), Some("application/octet-stream"));
+        assert_eq!(
+            part("{type: array, items: {type: boolean}}"),
+            Some("text/plain")
+        );
+    }
+
     /// The extras of a small OpenAPI 3.0 document, as formatted Rust.
     fn extras(yaml: &str, flavor: Flavor) -> Result<String, CodegenError> {
         let api: OpenAPI = serde_yaml::from_str(yaml).unwrap();

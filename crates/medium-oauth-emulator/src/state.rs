@@ -657,6 +657,102 @@ mod tests {
         }
     }
 
+    fn received_post() -> ReceivedPost {
+        ReceivedPost {
+            author_id: "au".into(),
+            publication_id: Some("pu".into()),
+            request: resource::CreatePostRequest {
+                canonical_url: Some("https://example.com/c".into()),
+                content: "co".into(),
+                content_format: resource::ContentFormat::Markdown,
+                license: None,
+                notify_followers: None,
+                publish_status: None,
+                tags: vec!["t1".into(), "t2".into()],
+                title: "ti".into(),
+            },
+            post: resource::Post {
+                author_id: "au".into(),
+                canonical_url: Some("https://example.com/c".into()),
+                id: "id".into(),
+                license: resource::License::AllRightsReserved,
+                license_url: "https://example.com/l".into(),
+                publication_id: Some("pu".into()),
+                publish_status: resource::PublishStatus::Public,
+                published_at: Some(1),
+                tags: vec!["t1".into(), "t2".into()],
+                title: "ti".into(),
+                url: "https://example.com/p".into(),
+            },
+        }
+    }
+
+    /// A record's footprint counts each byte of its text once, and a slot
+    /// for each tag: the journal's byte cap is only as good as this count.
+    #[test]
+    fn a_footprint_grows_by_exactly_the_text_added() {
+        type Grow<T> = (&'static str, fn(&mut T));
+        let posts: [Grow<ReceivedPost>; 13] = [
+            ("author_id", |p| p.author_id.push_str("xyz")),
+            ("publication_id", |p| {
+                p.publication_id.as_mut().unwrap().push_str("xyz");
+            }),
+            ("request.title", |p| p.request.title.push_str("xyz")),
+            ("request.content", |p| p.request.content.push_str("xyz")),
+            ("request.canonical_url", |p| {
+                p.request.canonical_url.as_mut().unwrap().push_str("xyz");
+            }),
+            ("request.tags", |p| p.request.tags[1].push_str("xyz")),
+            ("post.id", |p| p.post.id.push_str("xyz")),
+            ("post.title", |p| p.post.title.push_str("xyz")),
+            ("post.author_id", |p| p.post.author_id.push_str("xyz")),
+            ("post.url", |p| p.post.url.push_str("xyz")),
+            ("post.license_url", |p| p.post.license_url.push_str("xyz")),
+            ("post.canonical_url", |p| {
+                p.post.canonical_url.as_mut().unwrap().push_str("xyz");
+            }),
+            ("post.publication_id", |p| {
+                p.post.publication_id.as_mut().unwrap().push_str("xyz");
+            }),
+        ];
+        let base = received_post();
+        for (field, grow) in posts {
+            let mut grown = base.clone();
+            grow(&mut grown);
+            assert_eq!(grown.footprint(), base.footprint() + 3, "{field}");
+        }
+        let tag_lists: [fn(&mut ReceivedPost) -> &mut Vec<String>; 2] =
+            [|p| &mut p.request.tags, |p| &mut p.post.tags];
+        for tags in tag_lists {
+            let mut grown = base.clone();
+            tags(&mut grown).push("xyz".into());
+            assert_eq!(
+                grown.footprint(),
+                base.footprint() + 3 + TEXT_SLOT_BYTES,
+                "a tag more"
+            );
+        }
+
+        let image = ReceivedImage {
+            md5: "md".into(),
+            content_type: "ct".into(),
+            filename: "fn".into(),
+            size: 1,
+            url: "ur".into(),
+        };
+        let images: [Grow<ReceivedImage>; 4] = [
+            ("md5", |i| i.md5.push_str("xyz")),
+            ("content_type", |i| i.content_type.push_str("xyz")),
+            ("filename", |i| i.filename.push_str("xyz")),
+            ("url", |i| i.url.push_str("xyz")),
+        ];
+        for (field, grow) in images {
+            let mut grown = image.clone();
+            grow(&mut grown);
+            assert_eq!(grown.footprint(), image.footprint() + 3, "{field}");
+        }
+    }
+
     /// Every path that adds or removes a consent or a code keeps the byte
     /// count exact: a drift either way would let the cap be passed or lock
     /// every client out for good.
@@ -746,6 +842,17 @@ mod tests {
         assert_eq!(j.to_vec(), [4, 9]);
         j.push(11, 1, 0, 100);
         assert_eq!(j.to_vec(), [4, 9]);
+
+        // Both caps are inclusive: records filling the byte cap exactly are
+        // all kept, and so is one record as big as the cap.
+        let mut j = Journal::default();
+        j.push(1, 60, 3, 100);
+        j.push(2, 40, 3, 100);
+        assert_eq!(j.to_vec(), [1, 2]);
+        assert_eq!(j.bytes(), 100);
+        j.push(3, 100, 3, 100);
+        assert_eq!(j.to_vec(), [3]);
+        assert_eq!(j.bytes(), 100);
     }
 
     /// A load run's worth of records leaves the newest within the caps.

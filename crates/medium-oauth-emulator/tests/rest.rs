@@ -287,6 +287,28 @@ async fn the_request_counter_counts_the_six_calls_whatever_their_outcome() {
     emu.shutdown().await;
 }
 
+/// A token works until the instant it expires and not at it, as the
+/// library counts expiry (`Token::expires_within` with no margin is true
+/// at `expires_at`); on paused time so that the instant is exact.
+#[tokio::test(start_paused = true)]
+async fn a_token_works_until_its_expiry_not_at_it() {
+    let emu = emulator(auto_approving()).await;
+    let issued = emu.now_ms();
+    let token = token(&emu, ALL_SCOPES).await;
+    assert_eq!(
+        emu.now_ms(),
+        issued,
+        "paused time stood still while the token was issued"
+    );
+    let me = || get(&emu, ops::get_current_user::PATH, Some(&token));
+
+    emu.advance_clock(emu.config().token_lifetime - Duration::from_millis(1));
+    assert_eq!(me().await.status(), StatusCode::OK);
+    emu.advance_clock(Duration::from_millis(1));
+    assert_api_error(me().await, StatusCode::UNAUTHORIZED, codes::TOKEN_INVALID).await;
+    emu.shutdown().await;
+}
+
 #[tokio::test]
 async fn me_answers_the_demo_user_without_an_accept_header() {
     let (emu, token) = start(auto_approving()).await;
@@ -563,6 +585,9 @@ async fn invalid_post_bodies_get_a_400_naming_the_field() {
             )
             .await;
             assert!(msg.contains(field), "{field}: {msg}");
+            // Each is JSON, of the wrong shape: the answer names what is
+            // wrong with it rather than blaming the syntax.
+            assert!(!msg.contains("not valid JSON"), "{field}: {msg}");
             assert!(
                 msg.len() < 1000,
                 "the message quotes too much: {}",
@@ -574,6 +599,13 @@ async fn invalid_post_bodies_get_a_400_naming_the_field() {
         (
             "application/json",
             b"{\"title\":".to_vec(),
+            "not valid JSON",
+        ),
+        // A field of the wrong type before the syntax error: the body is
+        // still not JSON, whatever its fields.
+        (
+            "application/json",
+            b"{\"title\": 7, \"content\"".to_vec(),
             "not valid JSON",
         ),
         ("application/json", b"\xff\xfe".to_vec(), "not valid JSON"),

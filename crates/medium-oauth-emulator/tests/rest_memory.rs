@@ -209,6 +209,21 @@ async fn stalled_upload(addr: &str, authorization: Option<&str>) -> tokio::net::
     s
 }
 
+/// Waits until the emulator has counted `n` REST requests in all. Its
+/// server runs on this test's runtime, so each counted request has been
+/// through its handler up to the handler's first wait: holding a read
+/// permit, queued for one, or reading its body without one.
+async fn until_counted(emu: &Emulator, n: u64) {
+    // Only turns a request the emulator never took into a failure.
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while emu.api_requests() < n {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the stalled uploads reached the emulator");
+}
+
 async fn honest_upload(emu: &Emulator, token: &str) -> reqwest::Response {
     let body = b"--b0\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\nPNG\r\n--b0--\r\n".to_vec();
     http()
@@ -233,7 +248,7 @@ fn one_second_bodies() -> Config {
 
 /// The image route checks the token before it takes one of its few read
 /// permits, so connections without a token that send headers and then
-/// stall (twice as many as there are permits, in two waves) hold none, and
+/// stall (twice as many as there are permits) hold none, and
 /// an honest upload is served rather than told to retry.
 #[tokio::test]
 async fn slow_unauthenticated_uploads_do_not_starve_an_honest_one() {
@@ -241,16 +256,12 @@ async fn slow_unauthenticated_uploads_do_not_starve_an_honest_one() {
     let token = token(&emu, "uploadImage").await;
     let addr = api_addr(&emu);
 
+    let before = emu.api_requests();
     let mut slow = Vec::new();
-    for wave in 0..2 {
-        for auth in [None, Some("Bearer not-a-token"), None, None] {
-            slow.push(stalled_upload(&addr, auth).await);
-        }
-        if wave == 0 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+    for auth in [None, Some("Bearer not-a-token"), None, None].repeat(2) {
+        slow.push(stalled_upload(&addr, auth).await);
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    until_counted(&emu, before + 8).await;
 
     // Starved, it would wait out its own deadline for a permit and get a
     // 503; the status tells, with no clock in the assertion.
@@ -273,6 +284,10 @@ async fn stalled_authorised_uploads_answer_another_a_503_to_retry() {
     let addr = api_addr(&emu);
     let bearer = format!("Bearer {token}");
     let mut slow = Vec::new();
+    // The sleeps stay: permit waits and body deadlines run on the wall
+    // clock, and a second wave that began waiting in the tick the first
+    // took its permits could time out as they are released, handing them
+    // to the honest upload.
     for wave in 0..2 {
         // IMAGE_READS_AT_ONCE, the emulator's own, in each wave.
         for _ in 0..4 {

@@ -482,6 +482,13 @@ mod tests {
         assert!(matches!(probe.tags, Some(TagCount(3))));
         let none: TagsProbe = serde_json::from_slice(br#"{"x":[1,2]}"#).unwrap();
         assert!(none.tags.is_none());
+        // A `tags` that is not a list is a data error, which `parse` leaves
+        // to the typed read to name.
+        let Err(e) = serde_json::from_slice::<TagsProbe>(br#"{"tags":"a,b"}"#) else {
+            panic!("a string is not a list of tags");
+        };
+        assert_eq!(e.classify(), Category::Data);
+        assert!(e.to_string().contains("expected a list of tags"), "{e}");
     }
 
     #[test]

@@ -4,90 +4,10 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
 use common::*;
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::Locator;
 use medium_oauth_emulator::Config;
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "chromedriver";
-
-/// chromedriver on a free port, killed on drop.
-struct Driver {
-    child: Child,
-    port: u16,
-}
-
-impl Driver {
-    async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start {CHROMEDRIVER} ({e}); install chromium and chromium-driver, as .ci/run does")
-            });
-        // Owned before the wait, so a panic below still kills and reaps it.
-        let driver = Self { child, port };
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return driver;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("chromedriver did not start listening on port {port}");
-    }
-
-    async fn browser(&self, profile: &std::path::Path) -> Client {
-        let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            serde_json::json!({
-                "binary": CHROMIUM,
-                "args": [
-                    "--headless=new",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-dev-shm-usage",
-                    // This machine's network is closed: no background
-                    // connections, updates or sync.
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--disable-quic",
-                    "--no-first-run",
-                    format!("--user-data-dir={}", profile.display()),
-                ],
-            }),
-        );
-        // chromedriver listens on loopback in plain HTTP: no TLS connector,
-        // so no second rustls provider (and no aws-lc-rs) in the tests.
-        let http = hyper_util::client::legacy::connect::HttpConnector::new();
-        ClientBuilder::new(http)
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{}", self.port))
-            .await
-            .expect("a Chromium session")
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use medium_oauth_test_support::browser::Driver;
 
 /// Logs in with the browser clicking `button`; returns the CLI's exit code,
 /// its stdout and stderr, and the page the browser ended on.

@@ -6,13 +6,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use medium_oauth::{Clock, MIN_TOKEN_LIFETIME, OAuthClient, SystemClock, Token};
+use medium_oauth::{
+    Clock, MIN_TOKEN_LIFETIME, OAuthClient, SystemClock, Token, ms_to_system_time,
+    system_time_to_ms,
+};
 use moka::future::Cache;
 use tokio::sync::Mutex as AsyncMutex;
 use tokio::time::Instant;
 
 use crate::db::{StoredRow, TokenDatabase};
-use crate::lease::{self, LEASE, Leased, REFRESH_DEADLINE, millis};
+use crate::lease::{self, LEASE, Leased, REFRESH_DEADLINE};
 use crate::{AccountId, StoreError};
 
 /// Accounts whose tokens are kept in memory, by default.
@@ -233,6 +236,11 @@ impl Schedule {
 }
 
 impl Accounts {
+    /// What a login needs: the client, the database and the client's id.
+    pub(crate) fn parts(&self) -> (&OAuthClient, &TokenDatabase, &str) {
+        (&self.inner.client, &self.inner.db, &self.inner.client_id)
+    }
+
     /// A manager for `client`'s accounts in `db`.
     pub fn builder(client: OAuthClient, db: TokenDatabase) -> AccountsBuilder {
         AccountsBuilder {
@@ -281,7 +289,7 @@ impl Accounts {
     /// will not overwrite it.
     pub async fn connect(&self, account: &AccountId, token: &Token) -> Result<(), StoreError> {
         let inner = &self.inner;
-        let now_ms = millis(inner.clock.now());
+        let now_ms = system_time_to_ms(inner.clock.now());
         inner
             .db
             .put(&inner.client_id, account, token, now_ms)
@@ -403,7 +411,7 @@ impl Inner {
         let Some((version, token)) = self.unsaved().remove(account) else {
             return Ok(None);
         };
-        let now_ms = millis(self.clock.now());
+        let now_ms = system_time_to_ms(self.clock.now());
         match self
             .db
             .commit_refresh(&self.client_id, account, version, &token, now_ms)
@@ -515,7 +523,7 @@ impl Inner {
         row: &StoredRow,
         new: Token,
     ) -> Result<Arc<Token>, StoreError> {
-        let now_ms = millis(self.clock.now());
+        let now_ms = system_time_to_ms(self.clock.now());
         let written = match self
             .db
             .commit_refresh(&self.client_id, account, row.version, &new, now_ms)
@@ -557,7 +565,7 @@ impl Inner {
         reason: &str,
     ) -> Result<Arc<Token>, StoreError> {
         tracing::warn!("account {account} needs re-authorization: {reason}");
-        let now_ms = millis(self.clock.now());
+        let now_ms = system_time_to_ms(self.clock.now());
         if self
             .db
             .bury(&self.client_id, account, row.version, reason, now_ms)
@@ -593,20 +601,11 @@ impl Inner {
                     AccountState::Refreshing
                 } else {
                     AccountState::Valid {
-                        expires_at: row.expires_at_ms.and_then(system_time),
+                        expires_at: row.expires_at_ms.and_then(ms_to_system_time),
                     }
                 };
                 Some(AccountStatus { account, state })
             })
             .collect())
-    }
-}
-
-fn system_time(ms: i64) -> Option<SystemTime> {
-    let magnitude = Duration::from_millis(ms.unsigned_abs());
-    if ms >= 0 {
-        SystemTime::UNIX_EPOCH.checked_add(magnitude)
-    } else {
-        SystemTime::UNIX_EPOCH.checked_sub(magnitude)
     }
 }

@@ -8,6 +8,7 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use secrecy::{ExposeSecret, SecretBox};
 
+use crate::error::printable;
 use crate::{AccountId, StoreError};
 
 /// Bytes of an XChaCha20 nonce: 192 bits, large enough to draw at random for
@@ -108,23 +109,7 @@ impl Keyring {
         account: &AccountId,
         plaintext: &[u8],
     ) -> Result<(String, Vec<u8>), StoreError> {
-        let mut nonce = [0u8; NONCE_BYTES];
-        getrandom::getrandom(&mut nonce).map_err(|e| StoreError::Randomness(e.to_string()))?;
-        let aad = associated_data(client_id, account, &self.current);
-        let cipher = &self.keys[&self.current];
-        let sealed = cipher
-            .encrypt(
-                &XNonce::from(nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| StoreError::Randomness("encryption failed".into()))?;
-        let mut row = Vec::with_capacity(NONCE_BYTES + sealed.len());
-        row.extend_from_slice(&nonce);
-        row.extend_from_slice(&sealed);
-        Ok((self.current.clone(), row))
+        self.seal_as(ACCOUNT_ROWS, client_id, account.as_str(), plaintext)
     }
 
     /// Opens `account`'s row sealed under `key_id`.
@@ -135,20 +120,88 @@ impl Keyring {
         key_id: &str,
         sealed: &[u8],
     ) -> Result<Vec<u8>, StoreError> {
-        let Some(cipher) = self.keys.get(key_id) else {
-            return Err(StoreError::MissingKey {
-                account: account.clone(),
-                key_id: printable(key_id),
-            });
-        };
-        let wrong_key = || StoreError::WrongKey {
-            account: account.clone(),
-            key_id: key_id.to_owned(),
-        };
-        let Some((nonce, ciphertext)) = sealed.split_first_chunk::<NONCE_BYTES>() else {
-            return Err(wrong_key());
-        };
-        let aad = associated_data(client_id, account, key_id);
+        self.open_as(ACCOUNT_ROWS, client_id, account.as_str(), key_id, sealed)
+            .map_err(|unopened| {
+                let key_id = printable(key_id, MAX_KEY_ID_BYTES);
+                let account = account.clone();
+                match unopened {
+                    Unopened::MissingKey => StoreError::MissingKey { account, key_id },
+                    Unopened::WrongKey => StoreError::WrongKey { account, key_id },
+                }
+            })
+    }
+
+    /// Seals a pending login's `plaintext`, for the row found by `digest`.
+    pub(crate) fn seal_login(
+        &self,
+        client_id: &str,
+        digest: &str,
+        plaintext: &[u8],
+    ) -> Result<(String, Vec<u8>), StoreError> {
+        self.seal_as(LOGIN_ROWS, client_id, digest, plaintext)
+    }
+
+    /// Opens a pending login's row.
+    pub(crate) fn open_login(
+        &self,
+        client_id: &str,
+        digest: &str,
+        key_id: &str,
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
+        self.open_as(LOGIN_ROWS, client_id, digest, key_id, sealed)
+            .map_err(|unopened| {
+                let key_id = printable(key_id, MAX_KEY_ID_BYTES);
+                StoreError::LoginUnreadable(match unopened {
+                    Unopened::MissingKey => {
+                        format!("sealed with key {key_id}, which the keyring lacks")
+                    }
+                    Unopened::WrongKey => {
+                        format!("does not open under key {key_id}: wrong key or altered row")
+                    }
+                })
+            })
+    }
+
+    fn seal_as(
+        &self,
+        table: &[u8],
+        client_id: &str,
+        row: &str,
+        plaintext: &[u8],
+    ) -> Result<(String, Vec<u8>), StoreError> {
+        let mut nonce = [0u8; NONCE_BYTES];
+        getrandom::getrandom(&mut nonce).map_err(|e| StoreError::Randomness(e.to_string()))?;
+        let aad = associated_data(table, client_id, row, &self.current);
+        let cipher = &self.keys[&self.current];
+        let sealed = cipher
+            .encrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| StoreError::Randomness("encryption failed".into()))?;
+        let mut out = Vec::with_capacity(NONCE_BYTES + sealed.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        Ok((self.current.clone(), out))
+    }
+
+    fn open_as(
+        &self,
+        table: &[u8],
+        client_id: &str,
+        row: &str,
+        key_id: &str,
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, Unopened> {
+        let cipher = self.keys.get(key_id).ok_or(Unopened::MissingKey)?;
+        let (nonce, ciphertext) = sealed
+            .split_first_chunk::<NONCE_BYTES>()
+            .ok_or(Unopened::WrongKey)?;
+        let aad = associated_data(table, client_id, row, key_id);
         cipher
             .decrypt(
                 &XNonce::from(*nonce),
@@ -157,8 +210,14 @@ impl Keyring {
                     aad: &aad,
                 },
             )
-            .map_err(|_| wrong_key())
+            .map_err(|_| Unopened::WrongKey)
     }
+}
+
+/// Why a sealed value did not open.
+enum Unopened {
+    MissingKey,
+    WrongKey,
 }
 
 impl fmt::Debug for Keyring {
@@ -176,27 +235,25 @@ fn cipher(key: &EncryptionKey) -> XChaCha20Poly1305 {
     XChaCha20Poly1305::new(&(*key.key.expose_secret()).into())
 }
 
-/// Binds a ciphertext to its row and key, so a sealed token copied into
-/// another account's row (or relabelled with another key id) does not open.
+/// The associated data's prefix for account rows; fixed by the rows already
+/// written.
+const ACCOUNT_ROWS: &[u8] = b"medium-oauth-store/v1";
+
+/// The prefix for pending logins: a login's sealed state copied into an
+/// account row (or back) does not open.
+const LOGIN_ROWS: &[u8] = b"medium-oauth-store/login/v1";
+
+/// Binds a ciphertext to its table, row and key, so a sealed value copied
+/// into another row (or relabelled with another key id) does not open.
 /// Each part is length-prefixed, so no two rows share associated data.
-fn associated_data(client_id: &str, account: &AccountId, key_id: &str) -> Vec<u8> {
-    let mut aad = b"medium-oauth-store/v1".to_vec();
-    for part in [client_id, account.as_str(), key_id] {
+fn associated_data(table: &[u8], client_id: &str, row: &str, key_id: &str) -> Vec<u8> {
+    let mut aad = table.to_vec();
+    for part in [client_id, row, key_id] {
         // Ids are capped far below 4 GiB, so the length fits.
         aad.extend_from_slice(&u32::try_from(part.len()).unwrap_or(u32::MAX).to_be_bytes());
         aad.extend_from_slice(part.as_bytes());
     }
     aad
-}
-
-/// A key id read from the database, fit for an error message: another
-/// writer may have stored anything there.
-fn printable(key_id: &str) -> String {
-    key_id
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_KEY_ID_BYTES)
-        .collect()
 }
 
 #[cfg(test)]
@@ -222,6 +279,26 @@ mod tests {
             let err = ring.open(client, &account(who), "k1", &sealed).unwrap_err();
             assert!(matches!(err, StoreError::WrongKey { .. }), "{err:?}");
         }
+    }
+
+    #[test]
+    fn a_login_and_an_account_row_never_open_as_each_other() {
+        let ring = Keyring::new(EncryptionKey::new("k1", [7; KEY_BYTES]).unwrap());
+        let (_, login) = ring.seal_login("c", "d1", b"state").unwrap();
+        assert_eq!(ring.open_login("c", "d1", "k1", &login).unwrap(), b"state");
+        for (client, digest, key) in [("c", "d2", "k1"), ("x", "d1", "k1"), ("c", "d1", "k9")] {
+            let err = ring.open_login(client, digest, key, &login).unwrap_err();
+            assert!(matches!(err, StoreError::LoginUnreadable(_)), "{err:?}");
+        }
+        let err = ring.open("c", &account("d1"), "k1", &login).unwrap_err();
+        assert!(matches!(err, StoreError::WrongKey { .. }), "{err:?}");
+        let (_, row) = ring.seal("c", &account("d1"), b"token").unwrap();
+        assert!(ring.open_login("c", "d1", "k1", &row).is_err());
+        let hostile = "k\u{1b}[2J\n";
+        let err = ring.open_login("c", "d1", hostile, &login).unwrap_err();
+        assert!(!err.to_string().contains('\u{1b}'), "{err}");
+        let err = ring.open("c", &account("d1"), hostile, &row).unwrap_err();
+        assert!(!err.to_string().contains('\u{1b}'), "{err}");
     }
 
     #[test]
@@ -281,6 +358,5 @@ mod tests {
         let printed = format!("{printed} {:?}", Keyring::new(key));
         assert!(!printed.to_lowercase().contains("ab, "), "{printed}");
         assert!(!printed.contains("171"), "{printed}");
-        assert_eq!(printable("k\u{1b}[2J\n1"), "k[2J1");
     }
 }

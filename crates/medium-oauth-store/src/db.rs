@@ -7,10 +7,11 @@ use std::future::Future;
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
-use medium_oauth::{Token, TokenRecord};
+use medium_oauth::{CsrfState, Token, TokenRecord};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
+use crate::error::printable;
 use crate::{AccountId, Keyring, StoreError};
 
 /// The longest any one database call may take, connection wait included:
@@ -103,6 +104,16 @@ impl Default for DatabaseOptions {
     }
 }
 
+/// The version a write leaves: every write bumps it, wrapping to 1 at 2^62
+/// so a row (or one written out of bounds by someone else) never
+/// overflows. Qualified, as an upsert's update also sees `excluded`.
+macro_rules! next_version {
+    () => {
+        "CASE WHEN medium_oauth_accounts.version >= 4611686018427387904 \
+         THEN 1 ELSE medium_oauth_accounts.version + 1 END"
+    };
+}
+
 /// A row as stored, before its token is opened.
 pub(crate) struct StoredRow {
     key_id: String,
@@ -112,6 +123,13 @@ pub(crate) struct StoredRow {
     pub(crate) version: i64,
     /// A replica holds the lease now, by the database's clock.
     pub(crate) leased: bool,
+}
+
+/// A pending login as [`TokenDatabase::take_login`] took it out.
+pub(crate) struct TakenLogin {
+    pub(crate) state: CsrfState,
+    pub(crate) scopes: String,
+    pub(crate) left_ms: i64,
 }
 
 /// One account in a listing.
@@ -277,9 +295,6 @@ impl TokenDatabase {
         .map(drop)
     }
 
-    // Every write bumps `version`, wrapping to 1 at 2^62 so a row (or one
-    // written out of bounds by someone else) never overflows.
-
     /// Writes a refreshed token over the row read as `version`, giving the
     /// lease back. `false`: someone else wrote the row since (a new login,
     /// or a replica that took an expired lease and committed), and nothing
@@ -295,11 +310,13 @@ impl TokenDatabase {
         let (key_id, sealed, expires_at_ms) = self.seal(client_id, account, token)?;
         let written = self
             .execute(
-                "UPDATE medium_oauth_accounts SET key_id = $1, sealed = $2, expires_at_ms = $3, \
-                 dead_reason = NULL, version = CASE WHEN version >= 4611686018427387904 \
-                 THEN 1 ELSE version + 1 END, lease_owner = NULL, \
-                 lease_until_ms = NULL, updated_at_ms = $4 \
-                 WHERE client_id = $5 AND account_id = $6 AND version = $7",
+                concat!(
+                    "UPDATE medium_oauth_accounts SET key_id = $1, sealed = $2, \
+                     expires_at_ms = $3, dead_reason = NULL, version = ",
+                    next_version!(),
+                    ", lease_owner = NULL, lease_until_ms = NULL, updated_at_ms = $4 \
+                     WHERE client_id = $5 AND account_id = $6 AND version = $7"
+                ),
                 |q| {
                     q.bind(key_id)
                         .bind(sealed)
@@ -324,13 +341,15 @@ impl TokenDatabase {
         reason: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let reason = clean_reason(reason);
+        let reason = printable(reason, MAX_REASON_CHARS);
         let written = self
             .execute(
-                "UPDATE medium_oauth_accounts SET dead_reason = $1, \
-                 version = CASE WHEN version >= 4611686018427387904 THEN 1 ELSE version + 1 END, \
-                 lease_owner = NULL, lease_until_ms = NULL, updated_at_ms = $2 \
-                 WHERE client_id = $3 AND account_id = $4 AND version = $5",
+                concat!(
+                    "UPDATE medium_oauth_accounts SET dead_reason = $1, version = ",
+                    next_version!(),
+                    ", lease_owner = NULL, lease_until_ms = NULL, updated_at_ms = $2 \
+                     WHERE client_id = $3 AND account_id = $4 AND version = $5"
+                ),
                 |q| {
                     q.bind(reason)
                         .bind(now_ms)
@@ -355,14 +374,17 @@ impl TokenDatabase {
     ) -> Result<(), StoreError> {
         let (key_id, sealed, expires_at_ms) = self.seal(client_id, account, token)?;
         self.execute(
-            "INSERT INTO medium_oauth_accounts (client_id, account_id, key_id, sealed, \
-             expires_at_ms, dead_reason, version, lease_owner, lease_until_ms, updated_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, NULL, 1, NULL, NULL, $6) \
-             ON CONFLICT (client_id, account_id) DO UPDATE SET key_id = excluded.key_id, \
-             sealed = excluded.sealed, expires_at_ms = excluded.expires_at_ms, \
-             dead_reason = NULL, version = CASE WHEN medium_oauth_accounts.version >= 4611686018427387904 \
-             THEN 1 ELSE medium_oauth_accounts.version + 1 END, \
-             lease_owner = NULL, lease_until_ms = NULL, updated_at_ms = excluded.updated_at_ms",
+            concat!(
+                "INSERT INTO medium_oauth_accounts (client_id, account_id, key_id, sealed, \
+                 expires_at_ms, dead_reason, version, lease_owner, lease_until_ms, \
+                 updated_at_ms) VALUES ($1, $2, $3, $4, $5, NULL, 1, NULL, NULL, $6) \
+                 ON CONFLICT (client_id, account_id) DO UPDATE SET key_id = excluded.key_id, \
+                 sealed = excluded.sealed, expires_at_ms = excluded.expires_at_ms, \
+                 dead_reason = NULL, version = ",
+                next_version!(),
+                ", lease_owner = NULL, lease_until_ms = NULL, \
+                 updated_at_ms = excluded.updated_at_ms"
+            ),
             |q| {
                 q.bind(client_id)
                     .bind(account.as_str())
@@ -425,6 +447,94 @@ impl TokenDatabase {
                     })
                 })
                 .collect()
+        })
+        .await
+    }
+
+    /// Keeps a pending login, its `state` sealed, until `ttl_ms` from now by
+    /// the database's clock, unless `limit` logins of the client are
+    /// pending already (expired ones are deleted first). `false`: the limit
+    /// was reached and nothing was kept.
+    pub(crate) async fn insert_login(
+        &self,
+        client_id: &str,
+        digest: &str,
+        state: &str,
+        scopes: &str,
+        ttl_ms: i64,
+        limit: u64,
+    ) -> Result<bool, StoreError> {
+        let now = self.inner.engine.now_ms();
+        self.execute(
+            &format!(
+                "DELETE FROM medium_oauth_logins WHERE client_id = $1 AND expires_at_ms <= {now}"
+            ),
+            |q| q.bind(client_id),
+        )
+        .await?;
+        let (key_id, sealed) =
+            self.inner
+                .keyring
+                .seal_login(client_id, digest, state.as_bytes())?;
+        // One statement, so the count and the insert see the same table.
+        let sql = format!(
+            "INSERT INTO medium_oauth_logins \
+             (client_id, state_digest, key_id, sealed, scopes, expires_at_ms) \
+             SELECT $1, $2, $3, $4, $5, {now} + $6 \
+             WHERE (SELECT COUNT(*) FROM medium_oauth_logins WHERE client_id = $7) < $8"
+        );
+        let written = self
+            .execute(&sql, |q| {
+                q.bind(client_id)
+                    .bind(digest)
+                    .bind(key_id)
+                    .bind(sealed)
+                    .bind(scopes)
+                    .bind(ttl_ms)
+                    .bind(client_id)
+                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            })
+            .await?;
+        Ok(written == 1)
+    }
+
+    /// Takes the pending login found by `digest` out of the table, in the
+    /// statement that reads it, so it completes on one replica only: its
+    /// state, scopes, and milliseconds left by the database's clock.
+    pub(crate) async fn take_login(
+        &self,
+        client_id: &str,
+        digest: &str,
+    ) -> Result<Option<TakenLogin>, StoreError> {
+        let now = self.inner.engine.now_ms();
+        let sql = format!(
+            "DELETE FROM medium_oauth_logins WHERE client_id = $1 AND state_digest = $2 \
+             RETURNING key_id, sealed, scopes, expires_at_ms - {now} AS left_ms"
+        );
+        let query = sqlx::query(&sql).bind(client_id).bind(digest);
+        self.timed(async {
+            let Some(row) = query
+                .fetch_optional(&self.inner.pool)
+                .await
+                .map_err(StoreError::Database)?
+            else {
+                return Ok(None);
+            };
+            let get = StoreError::Database;
+            let key_id: String = row.try_get("key_id").map_err(get)?;
+            let sealed: Vec<u8> = row.try_get("sealed").map_err(get)?;
+            let state = self
+                .inner
+                .keyring
+                .open_login(client_id, digest, &key_id, &sealed)?;
+            let state = String::from_utf8(state).map_err(|_| {
+                StoreError::LoginUnreadable("holds a state that is not text".into())
+            })?;
+            Ok(Some(TakenLogin {
+                state: CsrfState::new(state),
+                scopes: row.try_get("scopes").map_err(get)?,
+                left_ms: row.try_get("left_ms").map_err(get)?,
+            }))
         })
         .await
     }
@@ -511,19 +621,10 @@ fn stored_row(row: &AnyRow) -> Result<StoredRow, StoreError> {
         sealed: row.try_get("sealed").map_err(get)?,
         expires_at_ms: row.try_get("expires_at_ms").map_err(get)?,
         // Another writer may have stored anything: it reaches messages.
-        dead_reason: dead_reason.map(|r| clean_reason(&r)),
+        dead_reason: dead_reason.map(|r| printable(&r, MAX_REASON_CHARS)),
         version: row.try_get("version").map_err(get)?,
         leased: row.try_get::<i64, _>("leased").map_err(get)? == 1,
     })
-}
-
-/// A reason fit for a message: no control characters, bounded.
-fn clean_reason(reason: &str) -> String {
-    reason
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_REASON_CHARS)
-        .collect()
 }
 
 /// The engine a URL names, and the URL as the driver wants it.

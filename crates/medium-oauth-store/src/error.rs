@@ -5,6 +5,16 @@ use std::time::Duration;
 
 use crate::AccountId;
 
+/// Text read from the database, fit for a message: another writer may
+/// have stored anything there, so control characters (which could rewrite
+/// a terminal or forge a log line) are dropped and the length is bounded.
+pub(crate) fn printable(text: &str, max_chars: usize) -> String {
+    text.chars()
+        .filter(|c| !c.is_control())
+        .take(max_chars)
+        .collect()
+}
+
 /// A failure of the shared token store or of an account's refresh.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -95,6 +105,23 @@ pub enum StoreError {
         /// What is wrong with it.
         what: &'static str,
     },
+    /// A login's callback did not complete it: its `state` matches no
+    /// pending login (forged, already used, or from another client), the
+    /// login expired, the user denied it, or the code exchange failed. The
+    /// pending login is used up either way: start a new one.
+    #[error("login failed: {0}")]
+    Login(#[source] medium_oauth::Error),
+    /// A pending login's row does not open (its key left the keyring, or
+    /// the row was altered): the user must start again.
+    #[error("a pending login {0}")]
+    LoginUnreadable(String),
+    /// More logins are pending than the store keeps for one client; they
+    /// expire within the client's pending time to live.
+    #[error("{limit} logins are pending already; try again later")]
+    TooManyPendingLogins {
+        /// See [`MAX_PENDING_LOGINS`](crate::MAX_PENDING_LOGINS).
+        limit: u64,
+    },
     /// An account id that is empty, too long or holds control characters.
     #[error("invalid account id: {0}")]
     InvalidAccountId(&'static str),
@@ -142,6 +169,13 @@ mod tests {
 
     fn account() -> AccountId {
         AccountId::new("a").unwrap()
+    }
+
+    #[test]
+    fn text_from_the_database_loses_control_characters_and_is_bounded() {
+        assert_eq!(printable("ok\x1b[2J\nforged\u{7f}", 100), "ok[2Jforged");
+        assert_eq!(printable("abcdef", 3), "abc");
+        assert_eq!(printable("é€😀x", 3), "é€😀");
     }
 
     #[test]

@@ -6,10 +6,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use medium_oauth::{BoxFuture, Clock, Error, StoreLock, Token, TokenStore};
+use medium_oauth::{BoxFuture, Clock, Error, StoreLock, Token, TokenStore, system_time_to_ms};
 
 use crate::db::TokenDatabase;
-use crate::lease::{self, Leased, millis};
+use crate::lease::{self, Leased};
 use crate::{AccountId, StoreError};
 
 /// One account's row, as a [`TokenStore`]: made by
@@ -90,7 +90,7 @@ impl TokenStore for AccountTokenStore {
 
     fn save<'a>(&'a self, token: &'a Token) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
-            let now_ms = millis(self.clock.now());
+            let now_ms = system_time_to_ms(self.clock.now());
             self.db
                 .put(&self.client_id, &self.account, token, now_ms)
                 .await

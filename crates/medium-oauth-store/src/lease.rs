@@ -3,7 +3,7 @@
 //! replica that dies mid-refresh holds it at most [`LEASE`].
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -173,15 +173,6 @@ fn random_owner() -> Result<String, StoreError> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// `t` in milliseconds since the Unix epoch, saturating (a clock before
-/// 1970 or past year 292 million still compares sensibly).
-pub(crate) fn millis(t: SystemTime) -> i64 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
-        Err(e) => i64::try_from(e.duration().as_millis()).map_or(i64::MIN, |ms| -ms),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,10 +196,8 @@ mod tests {
     }
 
     #[test]
-    fn owners_differ_and_times_saturate() {
+    fn owners_differ() {
         assert_ne!(random_owner().unwrap(), random_owner().unwrap());
         assert_eq!(random_owner().unwrap().len(), 32);
-        assert_eq!(millis(UNIX_EPOCH + Duration::from_millis(1500)), 1500);
-        assert_eq!(millis(UNIX_EPOCH - Duration::from_millis(1500)), -1500);
     }
 }

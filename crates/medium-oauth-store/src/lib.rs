@@ -112,6 +112,7 @@ mod db;
 mod error;
 mod handle;
 mod lease;
+mod logins;
 
 pub use account::{AccountId, MAX_ACCOUNT_ID_BYTES};
 pub use accounts::{
@@ -125,3 +126,4 @@ pub use db::{
 pub use error::StoreError;
 pub use handle::AccountTokenStore;
 pub use lease::{LEASE, REFRESH_DEADLINE};
+pub use logins::MAX_PENDING_LOGINS;

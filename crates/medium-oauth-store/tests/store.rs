@@ -119,15 +119,21 @@ impl World {
     }
 }
 
-/// The raw row, as anyone with database access reads it.
-async fn raw_row(url: &str, account: &AccountId) -> Vec<(String, Vec<u8>)> {
+/// A connection of its own to the store's database, as anyone with
+/// database access has, bypassing the crate.
+async fn raw_pool(url: &str) -> sqlx::AnyPool {
     sqlx::any::install_default_drivers();
     let url = url
         .replace("sqlite:", "sqlite://")
         .replace("sqlite:////", "sqlite:///");
-    let pool = sqlx::AnyPool::connect(&url)
+    sqlx::AnyPool::connect(&url)
         .await
-        .expect("a raw connection");
+        .expect("a raw connection")
+}
+
+/// The raw row, as anyone with database access reads it.
+async fn raw_row(url: &str, account: &AccountId) -> Vec<(String, Vec<u8>)> {
+    let pool = raw_pool(url).await;
     let row = sqlx::query(
         "SELECT client_id, key_id, sealed, dead_reason, lease_owner, CAST(version AS TEXT) AS v \
          FROM medium_oauth_accounts WHERE account_id = $1",
@@ -153,13 +159,7 @@ async fn raw_row(url: &str, account: &AccountId) -> Vec<(String, Vec<u8>)> {
 }
 
 async fn execute(url: &str, sql: &str, account: &AccountId, value: i64) {
-    sqlx::any::install_default_drivers();
-    let url = url
-        .replace("sqlite:", "sqlite://")
-        .replace("sqlite:////", "sqlite:///");
-    let pool = sqlx::AnyPool::connect(&url)
-        .await
-        .expect("a raw connection");
+    let pool = raw_pool(url).await;
     sqlx::query(sql)
         .bind(value)
         .bind(account.as_str())
@@ -539,13 +539,7 @@ async fn no_secret_reaches_debug_output_or_errors() {
 }
 
 async fn raw_exec(url: &str, sql: &str) {
-    sqlx::any::install_default_drivers();
-    let url = url
-        .replace("sqlite:", "sqlite://")
-        .replace("sqlite:////", "sqlite:///");
-    let pool = sqlx::AnyPool::connect(&url)
-        .await
-        .expect("a raw connection");
+    let pool = raw_pool(url).await;
     sqlx::raw_sql(sql)
         .execute(&pool)
         .await
@@ -769,5 +763,223 @@ async fn several_replica_processes_refresh_each_account_once() {
                 .expect("the row holds the live refresh token");
         }
         assert_eq!(w.emu.refreshes(), 2 * ACCOUNTS as u64);
+    }
+}
+
+/// The `state` parameter of an authorize URL or a callback.
+fn state_of(url: &str) -> String {
+    medium_oauth::Url::parse(url)
+        .expect("a URL")
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .expect("a state")
+}
+
+/// A callback with its `state` replaced.
+fn with_state(callback: &str, state: &str) -> String {
+    let mut url = medium_oauth::Url::parse(callback).expect("a URL");
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "state" {
+                state.into()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(pairs);
+    url.into()
+}
+
+fn login_error(result: Result<Token, StoreError>) -> medium_oauth::Error {
+    match result {
+        Err(StoreError::Login(e)) => e,
+        other => panic!("expected a login error, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_begun_on_one_replica_finishes_on_another_exactly_once() {
+    let world = world(false).await;
+    for engine in engines() {
+        let (a, b) = (world.replica(&engine).await, world.replica(&engine).await);
+        let url = a
+            .begin_login(scopes![basicProfile, publishPost])
+            .await
+            .unwrap();
+        let state = state_of(url.as_str());
+        let callback = support::approve(&url).await;
+        let code = medium_oauth::Url::parse(&callback)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+            .unwrap();
+
+        // At rest the state is neither readable nor its row findable by it.
+        let pool = raw_pool(&engine.url).await;
+        let rows = sqlx::query(
+            "SELECT state_digest, key_id, sealed, scopes FROM medium_oauth_logins \
+             WHERE client_id = 'demo-client'",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert!(!rows.is_empty());
+        for row in &rows {
+            let sealed: Vec<u8> = row.get("sealed");
+            assert!(!sealed.windows(state.len()).any(|w| w == state.as_bytes()));
+            for column in ["state_digest", "key_id", "scopes"] {
+                assert!(!row.get::<String, _>(column).contains(&state));
+            }
+        }
+
+        // A forged state finds nothing and leaves the real login pending.
+        let forged = with_state(&callback, &"0".repeat(state.len()));
+        assert!(matches!(
+            login_error(b.finish_login(&forged).await),
+            medium_oauth::Error::CsrfMismatch
+        ));
+        assert!(matches!(
+            login_error(b.finish_login(&with_state(&callback, "")).await),
+            medium_oauth::Error::CsrfMismatch
+        ));
+
+        let token = b.finish_login(&callback).await.expect("the login");
+        assert!(token.scopes().contains(medium_oauth::Scope::PublishPost));
+        world
+            .client
+            .me(token.access_token())
+            .await
+            .expect("a working token");
+
+        // Single use, on every replica.
+        for replica in [&a, &b] {
+            let err = replica.finish_login(&callback).await;
+            let printed = format!("{err:?} {}", err.as_ref().unwrap_err());
+            assert!(
+                !printed.contains(&state) && !printed.contains(&code),
+                "{printed}"
+            );
+            assert!(matches!(
+                login_error(err),
+                medium_oauth::Error::CsrfMismatch
+            ));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_login_expires_by_the_database_clock_and_a_denial_uses_it_up() {
+    let world = world(false).await;
+    for engine in engines() {
+        let replica = world.replica(&engine).await;
+
+        let url = replica.begin_login(scopes![basicProfile]).await.unwrap();
+        let callback = support::approve(&url).await;
+        raw_exec(
+            &engine.url,
+            &format!(
+                "UPDATE medium_oauth_logins SET expires_at_ms = 1 WHERE client_id = 'demo-client' \
+                 AND state_digest = '{}'",
+                sha256_hex(&state_of(url.as_str()))
+            ),
+        )
+        .await;
+        assert!(matches!(
+            login_error(replica.finish_login(&callback).await),
+            medium_oauth::Error::AuthorizationExpired
+        ));
+        // Taken out even so: the same callback now matches nothing.
+        assert!(matches!(
+            login_error(replica.finish_login(&callback).await),
+            medium_oauth::Error::CsrfMismatch
+        ));
+
+        let url = replica.begin_login(scopes![basicProfile]).await.unwrap();
+        let state = state_of(url.as_str());
+        let denial = format!("{}?error=access_denied&state={state}", support::REDIRECT);
+        assert!(matches!(
+            login_error(replica.finish_login(&denial).await),
+            medium_oauth::Error::Denied { .. }
+        ));
+        assert!(matches!(
+            login_error(replica.finish_login(&denial).await),
+            medium_oauth::Error::CsrfMismatch
+        ));
+    }
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A flood of unfinished logins stops at the cap instead of filling the
+/// database, and expired ones are swept to make room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_logins_are_capped_and_expired_ones_make_room() {
+    let world = world(false).await;
+    for engine in engines() {
+        // A client of its own: the cap is per client, and other tests share
+        // the PostgreSQL server.
+        let client_id = format!("cap-{}", fresh_account("c").as_str());
+        let client = OAuthClient::builder(
+            medium_oauth::ClientId::new(client_id.clone()),
+            medium_oauth::ClientSecret::new("a-secret"),
+            support::REDIRECT,
+        )
+        .authorization_server(world.emu.authorization_server())
+        .build()
+        .unwrap();
+        let db = world.db(&engine, Keyring::new(key("k1", 1))).await;
+        let accounts = Accounts::builder(client, db).build();
+        let blob = if engine.url.starts_with("sqlite:") {
+            "X'00'"
+        } else {
+            "'\\x00'::bytea"
+        };
+        raw_exec(
+            &engine.url,
+            &format!(
+                "INSERT INTO medium_oauth_logins \
+                 (client_id, state_digest, key_id, sealed, scopes, expires_at_ms) \
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {max}) \
+                 SELECT '{client_id}', 'flood' || i, 'k1', {blob}, '', 9000000000000000 FROM n",
+                max = medium_oauth_store::MAX_PENDING_LOGINS,
+            ),
+        )
+        .await;
+        let err = accounts
+            .begin_login(scopes![basicProfile])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::TooManyPendingLogins { limit } if limit == medium_oauth_store::MAX_PENDING_LOGINS),
+            "{err:?}"
+        );
+        raw_exec(
+            &engine.url,
+            &format!(
+                "UPDATE medium_oauth_logins SET expires_at_ms = 1 \
+                 WHERE client_id = '{client_id}' AND state_digest = 'flood1'"
+            ),
+        )
+        .await;
+        accounts
+            .begin_login(scopes![basicProfile])
+            .await
+            .expect("room made by the expired login");
+        raw_exec(
+            &engine.url,
+            &format!("DELETE FROM medium_oauth_logins WHERE client_id = '{client_id}'"),
+        )
+        .await;
     }
 }

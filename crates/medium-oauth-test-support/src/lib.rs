@@ -13,6 +13,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "browser")]
+pub mod browser;
 use medium_oauth::{ClientId, ClientSecret, OAuthClient, OAuthClientBuilder, ScopeSet, Token};
 pub use medium_oauth_emulator::{Config, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Emulator};
 

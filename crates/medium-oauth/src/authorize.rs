@@ -76,6 +76,48 @@ impl PendingAuthorization {
         self.created.elapsed() > self.ttl
     }
 
+    /// How long the authorization may still wait for its callback (zero
+    /// once expired).
+    pub fn expires_in(&self) -> Duration {
+        self.ttl.saturating_sub(self.created.elapsed())
+    }
+
+    /// The CSRF `state`, for keeping the authorization in a store shared by
+    /// several processes, so its callback may land on any of them. It is a
+    /// secret: keep it sealed, and compare it only through
+    /// [`PendingAuthorization::verify`].
+    pub fn state(&self) -> &CsrfState {
+        &self.state
+    }
+
+    /// An authorization kept by another process (see
+    /// [`PendingAuthorization::state`]), pending again here for
+    /// `expires_in`. It checks a callback exactly as the original would;
+    /// keeping it single use across processes is the shared store's part:
+    /// take it out of the store in one atomic step before verifying.
+    pub fn resume(state: CsrfState, requested: ScopeSet, expires_in: Duration) -> Self {
+        Self {
+            state,
+            requested,
+            created: Instant::now(),
+            ttl: expires_in,
+            completed: AtomicBool::new(false),
+        }
+    }
+
+    /// The `state` a callback carries, to find its authorization in a
+    /// shared store. [`Error::CsrfMismatch`] when it carries none (or an
+    /// empty one), [`Error::InvalidCallback`] when it does not parse; the
+    /// match itself is [`PendingAuthorization::verify`]'s.
+    pub fn callback_state(callback: &str) -> Result<CsrfState, Error> {
+        callback_params(callback)?
+            .into_iter()
+            .find(|(k, _)| k == "state")
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(_, v)| CsrfState::new(v))
+            .ok_or(Error::CsrfMismatch)
+    }
+
     /// Checks a callback: the full redirect URL, or just its query (with or
     /// without the `?`). In order: the `state` must be present and equal
     /// (compared in constant time), whatever else the callback carries, so a
@@ -180,6 +222,49 @@ mod tests {
     }
 
     const STATE: &str = "a-state-as-long-as-a-real-one";
+
+    #[test]
+    fn a_resumed_authorization_checks_as_the_original_and_callbacks_name_their_state() {
+        let original = pending(STATE);
+        let resumed = PendingAuthorization::resume(
+            original.state().clone(),
+            ScopeSet::all(),
+            Duration::from_secs(60),
+        );
+        assert_eq!(resumed.requested(), ScopeSet::all());
+        assert!(resumed.expires_in() > Duration::from_secs(59));
+        assert!(resumed.expires_in() <= Duration::from_secs(60));
+        assert!(matches!(
+            resumed.verify("?code=c&state=other"),
+            Err(Error::CsrfMismatch)
+        ));
+        let code = resumed.verify(&format!("?code=c&state={STATE}")).unwrap();
+        assert_eq!(code.requested(), ScopeSet::all());
+        assert!(matches!(
+            resumed.verify(&format!("?code=c&state={STATE}")),
+            Err(Error::AlreadyCompleted)
+        ));
+        let dead =
+            PendingAuthorization::resume(CsrfState::new(STATE), ScopeSet::EMPTY, Duration::ZERO);
+        assert_eq!(dead.expires_in(), Duration::ZERO);
+
+        let state =
+            PendingAuthorization::callback_state(&format!("http://h/cb?code=c&state={STATE}"));
+        assert_eq!(state.unwrap(), CsrfState::new(STATE));
+        for none in ["?code=c", "?code=c&state=", ""] {
+            assert!(
+                matches!(
+                    PendingAuthorization::callback_state(none),
+                    Err(Error::CsrfMismatch)
+                ),
+                "{none}"
+            );
+        }
+        assert!(matches!(
+            PendingAuthorization::callback_state("http://[::1/cb?state=s"),
+            Err(Error::InvalidCallback(_))
+        ));
+    }
 
     #[test]
     fn checks_in_order_state_error_code() {

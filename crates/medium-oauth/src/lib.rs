@@ -126,6 +126,8 @@
 
 pub mod api;
 pub use medium_oauth2_api::tls;
+/// The URL type of [`OAuthClient::authorize_url`] and the servers' addresses.
+pub use url::Url;
 mod authorize;
 mod client;
 mod error;
@@ -157,4 +159,6 @@ pub use store::{
     BoxFuture, Document, FileTokenStore, LOCK_WAIT, MAX_FILE_BYTES, MemoryTokenStore, StoreLock,
     TokenStore,
 };
-pub use token::{GrantedScopes, MAX_UNKNOWN_SCOPES, Token, TokenRecord};
+pub use token::{
+    GrantedScopes, MAX_UNKNOWN_SCOPES, Token, TokenRecord, ms_to_system_time, system_time_to_ms,
+};

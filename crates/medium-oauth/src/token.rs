@@ -232,16 +232,18 @@ pub struct TokenRecord {
     pub scopes: GrantedScopes,
 }
 
-pub(crate) fn system_time_to_ms(t: SystemTime) -> i64 {
+/// `t` in Medium's unit, milliseconds since the Unix epoch, saturating (a
+/// clock before 1970 or past year 292 million still compares sensibly).
+pub fn system_time_to_ms(t: SystemTime) -> i64 {
     match t.duration_since(UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
         Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
     }
 }
 
-/// `expires_at` in Medium's milliseconds as a wall-clock time; `None` when
-/// it cannot be represented.
-pub(crate) fn ms_to_system_time(ms: i64) -> Option<SystemTime> {
+/// Medium's milliseconds since the Unix epoch as a wall-clock time; `None`
+/// when this platform's clock cannot represent it.
+pub fn ms_to_system_time(ms: i64) -> Option<SystemTime> {
     let magnitude = Duration::from_millis(ms.unsigned_abs());
     if ms >= 0 {
         UNIX_EPOCH.checked_add(magnitude)

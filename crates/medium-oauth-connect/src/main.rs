@@ -1,0 +1,227 @@
+//! An example service whose main job is "Connect your Medium account":
+//! each user's grant goes into the shared store, and any number of
+//! instances of this program, sharing one database, serve the same
+//! accounts. A login may start on one instance and its callback land on
+//! another: the pending login waits in the database too.
+//!
+//! ```sh
+//! # One instance, SQLite, and a local Medium emulator started in-process:
+//! cargo run -p medium-oauth-connect
+//! # A fleet: every instance names the same PostgreSQL, key and Medium.
+//! cargo run -p medium-oauth-connect -- --database-url postgres://… \
+//!     --key-file /run/secrets/tokens.key --medium https://medium.example
+//! ```
+//!
+//! Open the printed address and press Connect: the emulator's consent page
+//! asks which Medium user to sign in as; back on the service, the account
+//! is listed with its status (valid, refreshing, or needs
+//! re-authorization).
+
+mod pages;
+mod serve;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use medium_oauth::{ClientId, ClientSecret, OAuthClient};
+use medium_oauth_store::{Accounts, EncryptionKey, KEY_BYTES, Keyring, TokenDatabase};
+
+/// Bytes of a key file at most: 64 hex digits and a newline, with room
+/// for a Windows line end. A longer file is not a key.
+const MAX_KEY_FILE_BYTES: u64 = 128;
+
+/// "Connect your Medium account": an example service over the shared store.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Where to listen (port 0: any free port; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// The address users reach this service at, as Medium sends them back
+    /// to it (behind a load balancer, the balancer's). Default: the
+    /// listening address.
+    #[arg(long)]
+    public_url: Option<String>,
+    /// `sqlite:PATH` (one machine) or `postgres://…` (a fleet).
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite:connect.db")]
+    database_url: String,
+    /// A file holding the key tokens are sealed with, as 64 hex digits;
+    /// created with a random key when missing. Every instance needs the
+    /// same key.
+    #[arg(long, default_value = "connect.key")]
+    key_file: PathBuf,
+    /// The Medium (or emulator) base URL: its authorization server is
+    /// `BASE/m/oauth`, its API `BASE/v1`. Default: an emulator started in
+    /// this process.
+    #[arg(long)]
+    medium: Option<String>,
+    /// The app's client id.
+    #[arg(long, env = "MEDIUM_CLIENT_ID", default_value = "demo-client")]
+    client_id: String,
+    /// The app's client secret.
+    #[arg(
+        long,
+        env = "MEDIUM_CLIENT_SECRET",
+        default_value = "demo-secret",
+        hide_default_value = true,
+        hide_env_values = true
+    )]
+    client_secret: String,
+    /// A name shown on every page, to tell instances apart.
+    #[arg(long, default_value = "connect")]
+    name: String,
+}
+
+/// What every request shares.
+pub(crate) struct App {
+    pub(crate) accounts: Accounts,
+    pub(crate) client: OAuthClient,
+    pub(crate) name: String,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("medium-oauth-connect: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let callback = format!("{}/callback", public_url.trim_end_matches('/'));
+
+    // Kept alive for the life of the service when started here.
+    let mut _emulator = None;
+    let medium = match &args.medium {
+        Some(medium) => medium.trim_end_matches('/').to_owned(),
+        None => {
+            let emulator = medium_oauth_emulator::Emulator::start(
+                medium_oauth_emulator::Config::default(),
+                "127.0.0.1:0",
+            )
+            .await
+            .map_err(|e| format!("cannot start the emulator: {e}"))?;
+            let base = emulator.base_url();
+            _emulator = Some(emulator);
+            base
+        }
+    };
+    let client = OAuthClient::builder(
+        ClientId::new(args.client_id),
+        ClientSecret::new(args.client_secret),
+        callback.as_str(),
+    )
+    .authorization_server(format!("{medium}/m/oauth"))
+    .api_server(format!("{medium}/v1"))
+    .build()
+    .map_err(|e| e.to_string())?;
+
+    let keys = Keyring::new(key_from_file(&args.key_file)?);
+    let db = TokenDatabase::connect(&args.database_url, keys)
+        .await
+        .map_err(|e| format!("the token database: {e}"))?;
+    let accounts = Accounts::builder(client.clone(), db).build();
+    let app = Arc::new(App {
+        accounts,
+        client,
+        name: args.name,
+    });
+    // The first line a supervisor (or a test) reads.
+    println!("listening on http://{addr}");
+    serve::serve(listener, pages::router(app)).await;
+    Ok(())
+}
+
+/// The key in `path`, or a new random one written there (readable by this
+/// user alone) when the file is missing. An existing file that is not a
+/// key is an error naming it, and is left as it is.
+fn key_from_file(path: &std::path::Path) -> Result<EncryptionKey, String> {
+    use std::io::{Read, Write};
+    let shown = path.display();
+    let bad = |what: &str| format!("key file {shown}: {what}");
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = EncryptionKey::generate("connect-1").map_err(|e| e.to_string())?;
+            let hex: String = key
+                .expose_bytes()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            match options.open(path) {
+                Ok(mut file) => {
+                    file.write_all(format!("{hex}\n").as_bytes())
+                        .and_then(|()| file.sync_all())
+                        .map_err(|e| bad(&e.to_string()))?;
+                    return Ok(key);
+                }
+                // Another instance wrote it first: use theirs.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    std::fs::File::open(path).map_err(|e| bad(&e.to_string()))?
+                }
+                Err(e) => return Err(bad(&e.to_string())),
+            }
+        }
+        Err(e) => return Err(bad(&e.to_string())),
+    };
+    let mut text = String::new();
+    Read::by_ref(&mut file)
+        .take(MAX_KEY_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|_| bad("not text"))?;
+    parse_key(text.trim()).ok_or_else(|| bad(&format!("not {} hex digits", 2 * KEY_BYTES)))
+}
+
+fn parse_key(hex: &str) -> Option<EncryptionKey> {
+    if hex.len() != 2 * KEY_BYTES || !hex.is_ascii() {
+        return None;
+    }
+    let mut bytes = [0u8; KEY_BYTES];
+    for (i, byte) in bytes.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    EncryptionKey::new("connect-1", bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_file_is_made_once_then_read_and_a_bad_one_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        let made = key_from_file(&path).unwrap();
+        let read = key_from_file(&path).unwrap();
+        assert_eq!(made.expose_bytes(), read.expose_bytes());
+
+        let bad = dir.path().join("bad");
+        for text in ["zz", &"g".repeat(64), &"a".repeat(200), "é"] {
+            std::fs::write(&bad, text).unwrap();
+            let err = key_from_file(&bad).unwrap_err();
+            assert!(err.contains("bad"), "{err}");
+            assert_eq!(std::fs::read_to_string(&bad).unwrap(), text);
+        }
+        assert!(parse_key(&"0a".repeat(32)).is_some());
+    }
+}

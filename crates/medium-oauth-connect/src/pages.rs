@@ -1,0 +1,134 @@
+//! The pages: the account list with its Connect button, the start of a
+//! login, and the callback that stores the new grant. Every text that came
+//! from elsewhere (Medium, the database, an error) is HTML-escaped.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use html_escape::encode_text as text;
+use medium_oauth::scopes;
+use medium_oauth_store::{AccountId, AccountState, StoreError};
+
+use crate::App;
+
+/// Accounts shown on the page: a demo's list; a real service pages it.
+const LISTED_ACCOUNTS: u32 = 100;
+
+pub(crate) fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/", get(home))
+        .route("/connect", post(connect))
+        .route("/callback", get(callback))
+        .with_state(app)
+}
+
+async fn home(State(app): State<Arc<App>>) -> Response {
+    page(&app, StatusCode::OK, "").await
+}
+
+/// Starts a login that any instance can finish, and sends the browser to
+/// Medium's consent page.
+async fn connect(State(app): State<Arc<App>>) -> Response {
+    match app
+        .accounts
+        .begin_login(scopes![basicProfile, listPublications])
+        .await
+    {
+        Ok(url) => (StatusCode::SEE_OTHER, [(header::LOCATION, url.to_string())]).into_response(),
+        Err(e) => failure(&app, &e).await,
+    }
+}
+
+/// Medium sent the user back: finish the login (begun here or on another
+/// instance), find out who they are, and keep their grant.
+async fn callback(State(app): State<Arc<App>>, uri: Uri) -> Response {
+    let query = uri.query().unwrap_or_default();
+    let token = match app.accounts.finish_login(query).await {
+        Ok(token) => token,
+        Err(e) => return failure(&app, &e).await,
+    };
+    let user = match app.client.me(token.access_token()).await {
+        Ok(user) => user,
+        Err(e) => return message(&app, StatusCode::BAD_GATEWAY, &e.to_string()).await,
+    };
+    let stored = match AccountId::new(user.id) {
+        Ok(account) => app.accounts.connect(&account, &token).await,
+        Err(e) => Err(e),
+    };
+    match stored {
+        Ok(()) => {
+            let note = format!(
+                "<p id=\"connected\">Connected @{} on {}.</p>",
+                text(&user.username),
+                text(&app.name)
+            );
+            page(&app, StatusCode::OK, &note).await
+        }
+        Err(e) => failure(&app, &e).await,
+    }
+}
+
+async fn failure(app: &App, e: &StoreError) -> Response {
+    let status = match e {
+        StoreError::Login(_) => StatusCode::BAD_REQUEST,
+        e if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    message(app, status, &e.to_string()).await
+}
+
+async fn message(app: &App, status: StatusCode, error: &str) -> Response {
+    let note = format!("<p id=\"error\">{}</p>", text(error));
+    page(app, status, &note).await
+}
+
+/// The page: `note` (already HTML), the Connect button and the accounts.
+async fn page(app: &App, status: StatusCode, note: &str) -> Response {
+    let rows = match app.accounts.list(None, LISTED_ACCOUNTS).await {
+        Ok(accounts) => accounts
+            .iter()
+            .map(|a| {
+                format!(
+                    "<tr class=\"account\"><td class=\"id\">{}</td><td class=\"status\">{}</td></tr>",
+                    text(a.account.as_str()),
+                    state(&a.state)
+                )
+            })
+            .collect::<String>(),
+        Err(e) => format!(
+            "<tr><td colspan=\"2\" id=\"list-error\">{}</td></tr>",
+            text(&e.to_string())
+        ),
+    };
+    let body = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Connect your Medium \
+         account</title></head><body><p id=\"instance\">{name}</p>\
+         <h1>Connect your Medium account</h1>{note}\
+         <form method=\"post\" action=\"/connect\"><button id=\"connect\" type=\"submit\">\
+         Connect</button></form><table id=\"accounts\"><tr><th>Account</th><th>Status</th>\
+         </tr>{rows}</table></body></html>",
+        name = text(&app.name),
+    );
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+fn state(state: &AccountState) -> String {
+    match state {
+        AccountState::Valid { .. } => "valid".into(),
+        AccountState::Refreshing => "refreshing".into(),
+        AccountState::NeedsReauthorization { reason } => {
+            format!("needs re-authorization ({})", text(reason))
+        }
+        // A state this example does not know yet.
+        _ => "unknown".into(),
+    }
+}

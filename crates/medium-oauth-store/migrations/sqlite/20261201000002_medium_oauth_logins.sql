@@ -1,0 +1,18 @@
+-- Logins begun on one replica whose callback may land on another: each
+-- row lives until its callback arrives (and is deleted in the same
+-- statement that reads it, so it completes once) or its time to live ends.
+CREATE TABLE medium_oauth_logins (
+    client_id     TEXT    NOT NULL,
+    -- SHA-256 of the login's state, in hex: finds the row without the
+    -- state itself being stored readable.
+    state_digest  TEXT    NOT NULL,
+    key_id        TEXT    NOT NULL,
+    -- The state, sealed like the tokens (a secret: a callback carrying it
+    -- completes the login).
+    sealed        BLOB    NOT NULL,
+    -- The scopes requested, as Medium's comma-separated names.
+    scopes        TEXT    NOT NULL,
+    -- By the database's clock, so every replica agrees when it ends.
+    expires_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (client_id, state_digest)
+);

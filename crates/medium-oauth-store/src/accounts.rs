@@ -88,7 +88,9 @@ impl AccountsBuilder {
         self
     }
 
-    /// How long before expiry a token is refreshed. Default
+    /// How long before expiry a token is refreshed, but never earlier than
+    /// halfway through the life it arrived with (as the library's sources
+    /// do), so short-lived tokens are not refreshed on every call. Default
     /// [`DEFAULT_MARGIN`].
     pub fn margin(mut self, margin: Duration) -> Self {
         self.margin = margin;
@@ -163,18 +165,26 @@ struct Inner {
 /// One account in memory: its token, and the one refresh of this process.
 #[derive(Default)]
 struct Slot {
-    token: Mutex<Option<Arc<Token>>>,
+    token: Mutex<Option<Fresh>>,
     refresh: Arc<AsyncMutex<Schedule>>,
 }
 
 impl Slot {
-    fn current(&self) -> Option<Arc<Token>> {
+    fn current(&self) -> Option<Fresh> {
         self.token.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    fn set(&self, token: Option<Arc<Token>>) {
+    fn set(&self, token: Option<Fresh>) {
         *self.token.lock().unwrap_or_else(|e| e.into_inner()) = token;
     }
+}
+
+/// A token and when it falls due for a refresh.
+#[derive(Clone)]
+struct Fresh {
+    token: Arc<Token>,
+    /// `None`: it never expires.
+    due: Option<SystemTime>,
 }
 
 /// Failed refreshes of one account in this process: every caller waits out
@@ -267,8 +277,8 @@ impl Accounts {
             .cache
             .get_with_by_ref(account, async { Arc::new(Slot::default()) })
             .await;
-        if let Some(token) = slot.current().filter(|t| inner.usable(t)) {
-            return Ok(token);
+        if let Some(fresh) = slot.current().filter(|f| inner.usable(f)) {
+            return Ok(fresh.token);
         }
         let task = tokio::spawn({
             let inner = inner.clone();
@@ -343,9 +353,26 @@ impl Accounts {
 }
 
 impl Inner {
-    /// Whether `token` may be handed out now, without a refresh.
-    fn usable(&self, token: &Token) -> bool {
-        !token.expires_within(self.margin, self.clock.now())
+    /// Whether `fresh` may be handed out now, without a refresh.
+    fn usable(&self, fresh: &Fresh) -> bool {
+        fresh.due.is_none_or(|due| self.clock.now() < due)
+    }
+
+    /// `token`, which arrived (was written to its row) at `arrived_ms`, with
+    /// its due time: the margin before expiry, but no earlier than halfway
+    /// through the life it arrived with, so a token issued for less than
+    /// twice the margin is not refreshed on every call.
+    fn fresh(&self, token: Token, arrived_ms: i64) -> Fresh {
+        let due = token.expires_at().map(|expires| {
+            let arrived = ms_to_system_time(arrived_ms).unwrap_or(expires);
+            let life = expires.duration_since(arrived).unwrap_or_default();
+            let early = self.margin.min(life / 2);
+            expires.checked_sub(early).unwrap_or(expires)
+        });
+        Fresh {
+            token: Arc::new(token),
+            due,
+        }
     }
 
     /// Under this process's refresh of the account: what another caller
@@ -358,8 +385,8 @@ impl Inner {
                 waited: self.lock_wait,
             });
         };
-        if let Some(token) = slot.current().filter(|t| self.usable(t)) {
-            return Ok(token);
+        if let Some(fresh) = slot.current().filter(|f| self.usable(f)) {
+            return Ok(fresh.token);
         }
         if let (Some(at), Some(failure)) = (schedule.not_before, &schedule.last_failure)
             && Instant::now() < at
@@ -372,10 +399,10 @@ impl Inner {
             Err(e) => Err(e),
         };
         match result {
-            Ok(token) => {
+            Ok(fresh) => {
                 schedule.succeeded();
-                slot.set(Some(token.clone()));
-                Ok(token)
+                slot.set(Some(fresh.clone()));
+                Ok(fresh.token)
             }
             Err(e) => {
                 if let Some(failure) = Failure::of(&e) {
@@ -395,9 +422,13 @@ impl Inner {
     /// outage of Medium or of the database costs nothing until it runs out.
     fn or_still_valid(&self, slot: &Slot, error: StoreError) -> Result<Arc<Token>, StoreError> {
         match slot.current() {
-            Some(token) if !token.expires_within(MIN_TOKEN_LIFETIME, self.clock.now()) => {
+            Some(fresh)
+                if !fresh
+                    .token
+                    .expires_within(MIN_TOKEN_LIFETIME, self.clock.now()) =>
+            {
                 tracing::debug!("serving a token not yet expired after: {error}");
-                Ok(token)
+                Ok(fresh.token)
             }
             _ => Err(error),
         }
@@ -407,7 +438,7 @@ impl Inner {
     /// anything else: it holds the grant's newest refresh token. `None`:
     /// there was none, or the row has moved on (a new login) and it was
     /// dropped.
-    async fn commit_unsaved(&self, account: &AccountId) -> Result<Option<Arc<Token>>, StoreError> {
+    async fn commit_unsaved(&self, account: &AccountId) -> Result<Option<Fresh>, StoreError> {
         let Some((version, token)) = self.unsaved().remove(account) else {
             return Ok(None);
         };
@@ -417,7 +448,7 @@ impl Inner {
             .commit_refresh(&self.client_id, account, version, &token, now_ms)
             .await
         {
-            Ok(true) => Ok(Some(Arc::new(token))),
+            Ok(true) => Ok(Some(self.fresh(token, now_ms))),
             Ok(false) => Ok(None),
             Err(e) => {
                 self.unsaved().insert(account.clone(), (version, token));
@@ -431,7 +462,7 @@ impl Inner {
     }
 
     /// The row's token if usable; else a refresh under the account's lease.
-    async fn read_or_refresh(&self, account: &AccountId) -> Result<Arc<Token>, StoreError> {
+    async fn read_or_refresh(&self, account: &AccountId) -> Result<Fresh, StoreError> {
         let Some(row) = self.db.read(&self.client_id, account).await? else {
             return Err(StoreError::NotConnected(account.clone()));
         };
@@ -499,11 +530,7 @@ impl Inner {
     }
 
     /// The row's token, if the grant is alive and the token usable now.
-    fn adoptable(
-        &self,
-        account: &AccountId,
-        row: &StoredRow,
-    ) -> Result<Option<Arc<Token>>, StoreError> {
+    fn adoptable(&self, account: &AccountId, row: &StoredRow) -> Result<Option<Fresh>, StoreError> {
         if let Some(reason) = &row.dead_reason {
             return Err(StoreError::ReauthorizationRequired {
                 account: account.clone(),
@@ -511,7 +538,8 @@ impl Inner {
             });
         }
         let token = self.db.open(&self.client_id, account, row)?;
-        Ok(self.usable(&token).then(|| Arc::new(token)))
+        let fresh = self.fresh(token, row.updated_at_ms);
+        Ok(self.usable(&fresh).then_some(fresh))
     }
 
     /// Commits a refreshed token over the row it was refreshed from, before
@@ -522,7 +550,7 @@ impl Inner {
         account: &AccountId,
         row: &StoredRow,
         new: Token,
-    ) -> Result<Arc<Token>, StoreError> {
+    ) -> Result<Fresh, StoreError> {
         let now_ms = system_time_to_ms(self.clock.now());
         let written = match self
             .db
@@ -543,7 +571,7 @@ impl Inner {
         };
         if written {
             lease.consumed();
-            return Ok(Arc::new(new));
+            return Ok(self.fresh(new, now_ms));
         }
         // A new login replaced the row while this refresh was under way: it
         // is newer than what was refreshed, so it stands.
@@ -563,7 +591,7 @@ impl Inner {
         account: &AccountId,
         row: &StoredRow,
         reason: &str,
-    ) -> Result<Arc<Token>, StoreError> {
+    ) -> Result<Fresh, StoreError> {
         tracing::warn!("account {account} needs re-authorization: {reason}");
         let now_ms = system_time_to_ms(self.clock.now());
         if self
@@ -579,20 +607,26 @@ impl Inner {
         })
     }
 
+    /// A page of accounts. Rows another writer named out of bounds are not
+    /// ours to list, but they do not end the listing early: the page is
+    /// filled from the rows after them.
     async fn list(
         &self,
         after: Option<&AccountId>,
         limit: u32,
         dead_only: bool,
     ) -> Result<Vec<AccountStatus>, StoreError> {
-        let rows = self
-            .db
-            .list(&self.client_id, after, limit, dead_only)
-            .await?;
-        Ok(rows
-            .into_iter()
-            // Rows another writer named out of bounds are not ours to list.
-            .filter_map(|summary| {
+        let mut page = Vec::new();
+        let mut cursor = after.map(|a| a.as_str().to_owned());
+        while page.len() < limit as usize {
+            let wanted = limit - page.len() as u32;
+            let rows = self
+                .db
+                .list(&self.client_id, cursor.as_deref(), wanted, dead_only)
+                .await?;
+            let exhausted = rows.len() < wanted as usize;
+            cursor = rows.last().map(|summary| summary.account.clone());
+            page.extend(rows.into_iter().filter_map(|summary| {
                 let account = AccountId::new(summary.account).ok()?;
                 let row = summary.row;
                 let state = if let Some(reason) = row.dead_reason {
@@ -605,7 +639,11 @@ impl Inner {
                     }
                 };
                 Some(AccountStatus { account, state })
-            })
-            .collect())
+            }));
+            if exhausted {
+                break;
+            }
+        }
+        Ok(page)
     }
 }

@@ -46,7 +46,7 @@ impl Engine {
     fn row_columns(self) -> String {
         let now = self.now_ms();
         format!(
-            "key_id, sealed, expires_at_ms, dead_reason, version, \
+            "key_id, sealed, expires_at_ms, dead_reason, version, updated_at_ms, \
              CAST(CASE WHEN lease_owner IS NOT NULL AND lease_until_ms > {now} \
              AND lease_until_ms <= {now} + {LEASE_MS} THEN 1 ELSE 0 END AS BIGINT) AS leased"
         )
@@ -121,6 +121,9 @@ pub(crate) struct StoredRow {
     pub(crate) expires_at_ms: Option<i64>,
     pub(crate) dead_reason: Option<String>,
     pub(crate) version: i64,
+    /// When the row was last written, by the writer's clock: when its
+    /// token arrived.
+    pub(crate) updated_at_ms: i64,
     /// A replica holds the lease now, by the database's clock.
     pub(crate) leased: bool,
 }
@@ -417,7 +420,7 @@ impl TokenDatabase {
     pub(crate) async fn list(
         &self,
         client_id: &str,
-        after: Option<&AccountId>,
+        after: Option<&str>,
         limit: u32,
         dead_only: bool,
     ) -> Result<Vec<Summary>, StoreError> {
@@ -434,7 +437,7 @@ impl TokenDatabase {
         self.timed(async {
             let rows = sqlx::query(&sql)
                 .bind(client_id)
-                .bind(after.map_or("", AccountId::as_str))
+                .bind(after.unwrap_or_default())
                 .bind(i64::from(limit))
                 .fetch_all(&self.inner.pool)
                 .await
@@ -623,6 +626,7 @@ fn stored_row(row: &AnyRow) -> Result<StoredRow, StoreError> {
         // Another writer may have stored anything: it reaches messages.
         dead_reason: dead_reason.map(|r| printable(&r, MAX_REASON_CHARS)),
         version: row.try_get("version").map_err(get)?,
+        updated_at_ms: row.try_get("updated_at_ms").map_err(get)?,
         leased: row.try_get::<i64, _>("leased").map_err(get)? == 1,
     })
 }

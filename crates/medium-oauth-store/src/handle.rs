@@ -3,7 +3,7 @@
 //! it unchanged, with the lease as its cross-replica lock.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use medium_oauth::{BoxFuture, Clock, Error, StoreLock, Token, TokenStore, system_time_to_ms};
@@ -16,15 +16,52 @@ use crate::{AccountId, StoreError};
 /// [`Accounts::token_store`](crate::Accounts::token_store).
 ///
 /// A dead grant loads as no token, so the source reports "re-authorization
-/// required" without asking Medium; a save is a new login's, replacing the
-/// row. Fleets that refresh many accounts use [`Accounts::token`](crate::Accounts::token),
-/// which also commits only over the row it refreshed.
+/// required" without asking Medium. A save under the lock commits only
+/// over the row the lock found (a new login written meanwhile stands), and
+/// gives the lease back in the same statement; a save that fails leaves
+/// the lease to run out, so no replica sends the refresh token it may have
+/// rotated out. A save with no row at the lock is a new login's. Fleets
+/// that refresh many accounts use [`Accounts::token`](crate::Accounts::token).
 pub struct AccountTokenStore {
     db: TokenDatabase,
     client_id: Arc<str>,
     account: AccountId,
     clock: Arc<dyn Clock>,
     lock_wait: Duration,
+    held: Arc<Mutex<Held>>,
+}
+
+/// What this handle's lock found, for its save.
+#[derive(Default)]
+struct Held {
+    /// The row version read under the lease; `None`: no lease, or no row.
+    version: Option<i64>,
+    /// The lease is no longer to be given back: a commit gave it back, or
+    /// a failed save must let it run out.
+    settled: bool,
+}
+
+/// The lease behind a [`StoreLock`]: given back when the source drops the
+/// lock, unless a save settled it.
+struct HeldLease {
+    lease: Option<lease::Lease>,
+    held: Arc<Mutex<Held>>,
+}
+
+impl Drop for HeldLease {
+    fn drop(&mut self) {
+        let Some(lease) = self.lease.take() else {
+            return;
+        };
+        let held = std::mem::take(&mut *lock(&self.held));
+        if held.settled {
+            lease.keep_until_it_runs_out();
+        }
+    }
+}
+
+fn lock(held: &Mutex<Held>) -> MutexGuard<'_, Held> {
+    held.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl AccountTokenStore {
@@ -41,6 +78,7 @@ impl AccountTokenStore {
             account,
             clock,
             lock_wait,
+            held: Arc::default(),
         }
     }
 
@@ -91,10 +129,30 @@ impl TokenStore for AccountTokenStore {
     fn save<'a>(&'a self, token: &'a Token) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
             let now_ms = system_time_to_ms(self.clock.now());
-            self.db
-                .put(&self.client_id, &self.account, token, now_ms)
-                .await
-                .map_err(|e| self.error(e))
+            let version = lock(&self.held).version;
+            let saved = match version {
+                Some(version) => self
+                    .db
+                    .commit_refresh(&self.client_id, &self.account, version, token, now_ms)
+                    .await
+                    // `false`: a new login replaced the row meanwhile; it is
+                    // newer than this refresh, so it stands, and the source
+                    // adopts it when this token is due.
+                    .map(drop),
+                None => {
+                    self.db
+                        .put(&self.client_id, &self.account, token, now_ms)
+                        .await
+                }
+            };
+            let mut held = lock(&self.held);
+            if version.is_some() {
+                // Committed: the statement gave the lease back. Failed: the
+                // token may be a rotation only this process knows.
+                held.settled = true;
+                held.version = None;
+            }
+            saved.map_err(|e| self.error(e))
         })
     }
 
@@ -111,7 +169,16 @@ impl TokenStore for AccountTokenStore {
             .await
             .map_err(|e| self.error(e))?;
             Ok(match taken {
-                Leased::Held(lease, _) => StoreLock::new(lease),
+                Leased::Held(lease, row) => {
+                    *lock(&self.held) = Held {
+                        version: Some(row.version),
+                        settled: false,
+                    };
+                    StoreLock::new(HeldLease {
+                        lease: Some(lease),
+                        held: self.held.clone(),
+                    })
+                }
                 // Nothing to refresh: the source finds no token.
                 Leased::Missing | Leased::Adopted(_) => StoreLock::default(),
             })

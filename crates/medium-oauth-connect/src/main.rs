@@ -33,6 +33,9 @@ use medium_oauth_store::{Accounts, EncryptionKey, KEY_BYTES, Keyring, TokenDatab
 /// for a Windows line end. A longer file is not a key.
 const MAX_KEY_FILE_BYTES: u64 = 128;
 
+/// The id rows are sealed under: one key for the life of the example.
+const KEY_ID: &str = "connect-1";
+
 /// "Connect your Medium account": an example service over the shared store.
 #[derive(Debug, Parser)]
 #[command(version)]
@@ -150,46 +153,61 @@ async fn run(args: Args) -> Result<(), String> {
 
 /// The key in `path`, or a new random one written there (readable by this
 /// user alone) when the file is missing. An existing file that is not a
-/// key is an error naming it, and is left as it is.
+/// key is an error naming it, and is left as it is. Instances starting
+/// together agree on one key: the file appears whole or not at all.
 fn key_from_file(path: &std::path::Path) -> Result<EncryptionKey, String> {
-    use std::io::{Read, Write};
+    use std::io::Read;
     let shown = path.display();
     let bad = |what: &str| format!("key file {shown}: {what}");
-    let mut file = match std::fs::File::open(path) {
-        Ok(file) => file,
+    match std::fs::metadata(path) {
+        // A FIFO would block the start, a directory is no key.
+        Ok(meta) if !meta.is_file() => return Err(bad("not a regular file")),
+        Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key = EncryptionKey::generate("connect-1").map_err(|e| e.to_string())?;
-            let hex: String = key
-                .expose_bytes()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            match options.open(path) {
-                Ok(mut file) => {
-                    file.write_all(format!("{hex}\n").as_bytes())
-                        .and_then(|()| file.sync_all())
-                        .map_err(|e| bad(&e.to_string()))?;
-                    return Ok(key);
-                }
-                // Another instance wrote it first: use theirs.
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    std::fs::File::open(path).map_err(|e| bad(&e.to_string()))?
-                }
-                Err(e) => return Err(bad(&e.to_string())),
+            if let Some(key) = create_key_file(path).map_err(|e| bad(&e))? {
+                return Ok(key);
             }
         }
         Err(e) => return Err(bad(&e.to_string())),
-    };
+    }
+    let file = std::fs::File::open(path).map_err(|e| bad(&e.to_string()))?;
     let mut text = String::new();
-    Read::by_ref(&mut file)
-        .take(MAX_KEY_FILE_BYTES + 1)
+    file.take(MAX_KEY_FILE_BYTES + 1)
         .read_to_string(&mut text)
-        .map_err(|_| bad("not text"))?;
+        .map_err(|e| bad(&e.to_string()))?;
     parse_key(text.trim()).ok_or_else(|| bad(&format!("not {} hex digits", 2 * KEY_BYTES)))
+}
+
+/// Writes a new key beside `path` and links it into place, which fails if
+/// another instance linked its own first (`None`: read theirs).
+fn create_key_file(path: &std::path::Path) -> Result<Option<EncryptionKey>, String> {
+    use std::io::Write;
+    let key = EncryptionKey::generate(KEY_ID).map_err(|e| e.to_string())?;
+    let hex: String = key
+        .expose_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut suffix = [0u8; 8];
+    getrandom::getrandom(&mut suffix).map_err(|e| e.to_string())?;
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(format!(".{}.tmp", u64::from_le_bytes(suffix)));
+    let temporary = std::path::PathBuf::from(temporary);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options.open(&temporary).and_then(|mut file| {
+        file.write_all(format!("{hex}\n").as_bytes())?;
+        file.sync_all()
+    });
+    let linked = written.and_then(|()| std::fs::hard_link(&temporary, path));
+    let _ = std::fs::remove_file(&temporary);
+    match linked {
+        Ok(()) => Ok(Some(key)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn parse_key(hex: &str) -> Option<EncryptionKey> {
@@ -200,7 +218,7 @@ fn parse_key(hex: &str) -> Option<EncryptionKey> {
     for (i, byte) in bytes.iter_mut().enumerate() {
         *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
     }
-    EncryptionKey::new("connect-1", bytes).ok()
+    EncryptionKey::new(KEY_ID, bytes).ok()
 }
 
 #[cfg(test)]
@@ -223,5 +241,22 @@ mod tests {
             assert_eq!(std::fs::read_to_string(&bad).unwrap(), text);
         }
         assert!(parse_key(&"0a".repeat(32)).is_some());
+        let err = key_from_file(dir.path()).unwrap_err();
+        assert!(err.contains("not a regular file"), "{err}");
+    }
+
+    #[test]
+    fn instances_starting_together_agree_on_one_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        let keys: Vec<[u8; KEY_BYTES]> = std::thread::scope(|scope| {
+            let starts: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| *key_from_file(&path).unwrap().expose_bytes()))
+                .collect();
+            starts.into_iter().map(|s| s.join().unwrap()).collect()
+        });
+        assert!(keys.iter().all(|k| k == &keys[0]));
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "no temporary file is left behind");
     }
 }

@@ -53,7 +53,11 @@ async fn callback(State(app): State<Arc<App>>, uri: Uri) -> Response {
     };
     let user = match app.client.me(token.access_token()).await {
         Ok(user) => user,
-        Err(e) => return message(&app, StatusCode::BAD_GATEWAY, &e.to_string()).await,
+        Err(e) => {
+            eprintln!("medium-oauth-connect: asking Medium who logged in: {e}");
+            let said = "Medium did not say who logged in. Connect again to retry.";
+            return message(&app, StatusCode::BAD_GATEWAY, said).await;
+        }
     };
     let stored = match AccountId::new(user.id) {
         Ok(account) => app.accounts.connect(&account, &token).await,
@@ -72,13 +76,36 @@ async fn callback(State(app): State<Arc<App>>, uri: Uri) -> Response {
     }
 }
 
+/// A failure as the visitor sees it: what to do next, never the
+/// database's own words or text a forged callback carried (a denial's
+/// description is the sender's, and could be a phishing line on this
+/// origin). The detail goes to the log.
 async fn failure(app: &App, e: &StoreError) -> Response {
-    let status = match e {
-        StoreError::Login(_) => StatusCode::BAD_REQUEST,
-        e if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    let (status, said) = match e {
+        StoreError::Login(medium_oauth::Error::Denied { .. }) => (
+            StatusCode::BAD_REQUEST,
+            "The login was not approved on Medium. Connect again to retry.",
+        ),
+        StoreError::Login(source) if source.is_transient() => (
+            StatusCode::BAD_GATEWAY,
+            "Medium did not answer the login. Connect again to retry.",
+        ),
+        StoreError::Login(_) => (
+            StatusCode::BAD_REQUEST,
+            "This login link is not valid here: it was used already, it expired, or it was \
+             not started by this service. Connect again to retry.",
+        ),
+        e if e.is_transient() => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The service is busy or its database is away. Try again shortly.",
+        ),
+        _ => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong on this service.",
+        ),
     };
-    message(app, status, &e.to_string()).await
+    eprintln!("medium-oauth-connect: {status}: {e}");
+    message(app, status, said).await
 }
 
 async fn message(app: &App, status: StatusCode, error: &str) -> Response {
@@ -99,10 +126,11 @@ async fn page(app: &App, status: StatusCode, note: &str) -> Response {
                 )
             })
             .collect::<String>(),
-        Err(e) => format!(
-            "<tr><td colspan=\"2\" id=\"list-error\">{}</td></tr>",
-            text(&e.to_string())
-        ),
+        Err(e) => {
+            eprintln!("medium-oauth-connect: listing accounts: {e}");
+            "<tr><td colspan=\"2\" id=\"list-error\">The accounts cannot be listed now.</td></tr>"
+                .to_owned()
+        }
     };
     let body = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>Connect your Medium \

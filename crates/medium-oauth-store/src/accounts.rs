@@ -364,7 +364,11 @@ impl Inner {
     /// twice the margin is not refreshed on every call.
     fn fresh(&self, token: Token, arrived_ms: i64) -> Fresh {
         let due = token.expires_at().map(|expires| {
-            let arrived = ms_to_system_time(arrived_ms).unwrap_or(expires);
+            // A writer whose clock runs ahead says it arrived later than
+            // now; it arrived by now at the latest.
+            let arrived = ms_to_system_time(arrived_ms)
+                .unwrap_or(expires)
+                .min(self.clock.now());
             let life = expires.duration_since(arrived).unwrap_or_default();
             let early = self.margin.min(life / 2);
             expires.checked_sub(early).unwrap_or(expires)

@@ -282,6 +282,26 @@ impl TokenDatabase {
         .await
     }
 
+    /// Extends `owner`'s lease to [`LEASE`](crate::LEASE) from now, by the
+    /// database's clock. `false`: `owner` no longer holds it.
+    pub(crate) async fn renew_lease(
+        &self,
+        client_id: &str,
+        account: &AccountId,
+        owner: &str,
+    ) -> Result<bool, StoreError> {
+        let now = self.inner.engine.now_ms();
+        let sql = format!(
+            "UPDATE medium_oauth_accounts SET lease_until_ms = {now} + {LEASE_MS} \
+             WHERE client_id = $1 AND account_id = $2 AND lease_owner = $3"
+        );
+        self.execute(&sql, |q| {
+            q.bind(client_id).bind(account.as_str()).bind(owner)
+        })
+        .await
+        .map(|n| n == 1)
+    }
+
     /// Gives the lease back, if `owner` still holds it.
     pub(crate) async fn release_lease(
         &self,
@@ -657,6 +677,40 @@ fn engine_url(url: &str) -> Result<(Engine, String), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A holder renews only its own lease, from whatever it had left.
+    #[tokio::test]
+    async fn a_lease_is_renewed_by_its_owner_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("t.db").display());
+        let key = crate::EncryptionKey::new("k", [1; 32]).unwrap();
+        let db = TokenDatabase::connect(&url, Keyring::new(key))
+            .await
+            .unwrap();
+        let account = AccountId::new("a").unwrap();
+        let token = Token::new(
+            medium_oauth::AccessToken::new("x"),
+            None,
+            None,
+            Default::default(),
+        );
+        db.put("c", &account, &token, 0).await.unwrap();
+        assert!(db.take_lease("c", &account, "me").await.unwrap().is_some());
+        // As if it were about to run out.
+        db.execute("UPDATE medium_oauth_accounts SET lease_until_ms = 1", |q| q)
+            .await
+            .unwrap();
+        assert!(!db.read("c", &account).await.unwrap().unwrap().leased);
+        assert!(!db.renew_lease("c", &account, "other").await.unwrap());
+        assert!(db.renew_lease("c", &account, "me").await.unwrap());
+        assert!(db.read("c", &account).await.unwrap().unwrap().leased);
+        assert!(
+            db.take_lease("c", &account, "other")
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
 
     #[test]
     fn urls_name_their_engine_and_sqlite_files_are_created() {

@@ -31,9 +31,13 @@ pub struct AccountTokenStore {
     held: Arc<Mutex<Held>>,
 }
 
-/// What this handle's lock found, for its save.
+/// What this handle's latest lock found, for its save.
 #[derive(Default)]
 struct Held {
+    /// Which lock: a source may drop an older lock after taking a newer
+    /// one (its commit gave the older lease back), and that drop must not
+    /// clear the newer one's state.
+    cycle: u64,
     /// The row version read under the lease; `None`: no lease, or no row.
     version: Option<i64>,
     /// The lease is no longer to be given back: a commit gave it back, or
@@ -46,15 +50,26 @@ struct Held {
 struct HeldLease {
     lease: Option<lease::Lease>,
     held: Arc<Mutex<Held>>,
+    cycle: u64,
+    renewal: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for HeldLease {
     fn drop(&mut self) {
+        self.renewal.abort();
         let Some(lease) = self.lease.take() else {
             return;
         };
-        let held = std::mem::take(&mut *lock(&self.held));
-        if held.settled {
+        let mut held = lock(&self.held);
+        // Superseded by a newer lock: this lease was given back by this
+        // cycle's commit, or the newer one could not have been taken.
+        let settled = held.cycle != self.cycle || held.settled;
+        if held.cycle == self.cycle {
+            held.version = None;
+            held.settled = false;
+        }
+        drop(held);
+        if settled {
             lease.keep_until_it_runs_out();
         }
     }
@@ -135,10 +150,17 @@ impl TokenStore for AccountTokenStore {
                     .db
                     .commit_refresh(&self.client_id, &self.account, version, token, now_ms)
                     .await
-                    // `false`: a new login replaced the row meanwhile; it is
-                    // newer than this refresh, so it stands, and the source
-                    // adopts it when this token is due.
-                    .map(drop),
+                    .map(|written| {
+                        // A new login replaced the row meanwhile: it is
+                        // newer than this refresh, so it stands, and the
+                        // source adopts it when this token is due.
+                        if !written {
+                            tracing::warn!(
+                                "account {}: a new login replaced the row during a refresh; it stands",
+                                self.account
+                            );
+                        }
+                    }),
                 None => {
                     self.db
                         .put(&self.client_id, &self.account, token, now_ms)
@@ -170,17 +192,27 @@ impl TokenStore for AccountTokenStore {
             .map_err(|e| self.error(e))?;
             Ok(match taken {
                 Leased::Held(lease, row) => {
-                    *lock(&self.held) = Held {
+                    let mut held = lock(&self.held);
+                    let cycle = held.cycle.wrapping_add(1);
+                    *held = Held {
+                        cycle,
                         version: Some(row.version),
                         settled: false,
                     };
+                    drop(held);
                     StoreLock::new(HeldLease {
+                        renewal: lease.keep_renewed(),
                         lease: Some(lease),
                         held: self.held.clone(),
+                        cycle,
                     })
                 }
-                // Nothing to refresh: the source finds no token.
-                Leased::Missing | Leased::Adopted(_) => StoreLock::default(),
+                // Nothing to refresh: the source finds no token, or saves a
+                // new login's.
+                Leased::Missing | Leased::Adopted(_) => {
+                    lock(&self.held).version = None;
+                    StoreLock::default()
+                }
             })
         })
     }

@@ -28,6 +28,10 @@ const POLL_FIRST_MS: u64 = 20;
 /// database row at most twice a second each.
 const POLL_CAP_MS: u64 = 500;
 
+/// How often a lease kept by [`Lease::keep_renewed`] is renewed: a third
+/// of [`LEASE`], so two renewals may fail before it runs out.
+pub(crate) const RENEW_EVERY: Duration = Duration::from_secs(LEASE.as_secs() / 3);
+
 /// A lease held on one account's row; given back when dropped unless it was
 /// consumed by a commit.
 pub(crate) struct Lease {
@@ -68,6 +72,31 @@ impl Lease {
                 self.account
             );
         }
+    }
+
+    /// Keeps the lease from running out while its holder waits on work it
+    /// does not pace (a [`RefreshingTokenSource`](medium_oauth::RefreshingTokenSource)'s
+    /// refresh, whose HTTP timeout may match the lease): renewed every
+    /// [`RENEW_EVERY`] until the task is aborted, or the lease is found
+    /// given back or taken over. A holder that dies stops renewing, so its
+    /// lease still runs out within [`LEASE`].
+    pub(crate) fn keep_renewed(&self) -> tokio::task::JoinHandle<()> {
+        let db = self.db.clone();
+        let client_id = self.client_id.clone();
+        let account = self.account.clone();
+        let owner = self.owner.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(RENEW_EVERY).await;
+                match db.renew_lease(&client_id, &account, &owner).await {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    // The database is away: try again next period; if it
+                    // stays away past the lease, so does every replica.
+                    Err(e) => tracing::warn!("lease on account {account} not renewed: {e}"),
+                }
+            }
+        })
     }
 
     /// Time surely left on the lease.

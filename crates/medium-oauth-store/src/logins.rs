@@ -17,6 +17,11 @@ use crate::{Accounts, StoreError};
 /// database; each row is a few hundred bytes.
 pub const MAX_PENDING_LOGINS: u64 = 100_000;
 
+/// Longest a pending login is kept, whatever the client's pending time to
+/// live says: a user who takes longer than a day starts again, and the
+/// expiry stays far from overflowing the database's integers.
+pub const MAX_PENDING_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
 impl Accounts {
     /// Starts a login that any replica sharing the database can finish:
     /// the URL to send the user to. Its `state` is kept sealed in the
@@ -26,7 +31,10 @@ impl Accounts {
         let (client, db, client_id) = self.parts();
         let (url, pending) = client.authorize_url(scopes).map_err(StoreError::Login)?;
         let state = pending.state().expose_secret();
-        let ttl_ms = i64::try_from(pending.expires_in().as_millis()).unwrap_or(i64::MAX);
+        let ttl = pending.expires_in().min(MAX_PENDING_TTL);
+        // At most a day in milliseconds: fits, and the database's clock
+        // plus it cannot overflow.
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(0);
         let kept = db
             .insert_login(
                 client_id,

@@ -953,6 +953,8 @@ async fn pending_logins_are_capped_and_expired_ones_make_room() {
             support::REDIRECT,
         )
         .authorization_server(world.emu.authorization_server())
+        // Kept no longer than MAX_PENDING_TTL, whatever the client says.
+        .pending_ttl(Duration::MAX)
         .build()
         .unwrap();
         let db = world.db(&engine, Keyring::new(key("k1", 1))).await;
@@ -993,6 +995,22 @@ async fn pending_logins_are_capped_and_expired_ones_make_room() {
             .begin_login(scopes![basicProfile])
             .await
             .expect("room made by the expired login");
+        let pool = raw_pool(&engine.url).await;
+        let expires: i64 = sqlx::query(&format!(
+            "SELECT expires_at_ms FROM medium_oauth_logins WHERE client_id = '{client_id}' \
+             AND state_digest NOT LIKE 'flood%'"
+        ))
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+        .get(0);
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let day_ms = medium_oauth_store::MAX_PENDING_TTL.as_millis() as i64;
+        assert!(expires <= now_ms + day_ms + 60_000, "{expires} vs {now_ms}");
+        assert!(expires > now_ms + day_ms - 60_000, "{expires} vs {now_ms}");
         raw_exec(
             &engine.url,
             &format!("DELETE FROM medium_oauth_logins WHERE client_id = '{client_id}'"),
@@ -1074,6 +1092,27 @@ async fn an_account_store_keeps_its_lease_when_a_save_fails_and_a_new_login_stan
         .unwrap()
         .unwrap();
     assert_eq!(stored.access_token(), login.access_token());
+
+    // One handle, two lock cycles overlapping (the first's commit gave its
+    // lease back): dropping the first does not forget what the second
+    // read, so a login written meanwhile still stands.
+    let first = medium_oauth::TokenStore::lock(&*store).await.unwrap();
+    medium_oauth::TokenStore::save(&*store, &kept)
+        .await
+        .unwrap();
+    let second = medium_oauth::TokenStore::lock(&*store).await.unwrap();
+    drop(first);
+    let newer = w.login().await;
+    accounts.connect(&account, &newer).await.unwrap();
+    medium_oauth::TokenStore::save(&*store, &kept)
+        .await
+        .unwrap();
+    drop(second);
+    let stored = medium_oauth::TokenStore::load(&*store)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.access_token(), newer.access_token());
 }
 
 /// Tokens issued for less than twice the margin (an hour, against a day)

@@ -16,10 +16,11 @@ use crate::{AuthorizationCode, CsrfState, Error, ScopeSet};
 /// a dead code anyway.
 pub const DEFAULT_PENDING_TTL: Duration = Duration::from_secs(10 * 60);
 
-/// An authorization the user has been sent to approve. Made only by
+/// An authorization the user has been sent to approve. Made by
 /// [`OAuthClient::authorize_url`](crate::OAuthClient::authorize_url), with a
-/// fresh random `state`; completes at most once, and not after its time to
-/// live.
+/// fresh random `state` (or resumed from a store shared by processes, see
+/// [`PendingAuthorization::resume`]); completes at most once, and not after
+/// its time to live.
 pub struct PendingAuthorization {
     pub(crate) state: CsrfState,
     pub(crate) requested: ScopeSet,
@@ -94,7 +95,9 @@ impl PendingAuthorization {
     /// [`PendingAuthorization::state`]), pending again here for
     /// `expires_in`. It checks a callback exactly as the original would;
     /// keeping it single use across processes is the shared store's part:
-    /// take it out of the store in one atomic step before verifying.
+    /// take it out of the store in one atomic step before verifying. The
+    /// state must be the one the store kept, never one read from the
+    /// callback: the callback would then be checked against itself.
     pub fn resume(state: CsrfState, requested: ScopeSet, expires_in: Duration) -> Self {
         Self {
             state,

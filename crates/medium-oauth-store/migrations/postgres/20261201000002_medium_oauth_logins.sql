@@ -16,3 +16,6 @@ CREATE TABLE medium_oauth_logins (
     expires_at_ms BIGINT  NOT NULL,
     PRIMARY KEY (client_id, state_digest)
 );
+
+-- Each new login sweeps its client's expired ones, and counts the rest.
+CREATE INDEX medium_oauth_logins_expiry ON medium_oauth_logins (client_id, expires_at_ms);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use html_escape::encode_text as text;
@@ -30,24 +30,77 @@ async fn home(State(app): State<Arc<App>>) -> Response {
     page(&app, StatusCode::OK, "").await
 }
 
-/// Starts a login that any instance can finish, and sends the browser to
-/// Medium's consent page.
-async fn connect(State(app): State<Arc<App>>) -> Response {
+/// Starts a login that any instance can finish, bound to this browser by
+/// a cookie, and sends the browser to Medium's consent page.
+async fn connect(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    // A form on another site must not start logins in this one's name.
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|site| site.as_bytes() == b"cross-site")
+    {
+        let said = "Connect from this service's own page.";
+        return message(&app, StatusCode::FORBIDDEN, said).await;
+    }
+    let browser = match random_hex() {
+        Ok(browser) => browser,
+        Err(e) => return failure(&app, &e).await,
+    };
     match app
         .accounts
-        .begin_login(scopes![basicProfile, listPublications])
+        .begin_login(scopes![basicProfile, listPublications], &browser)
         .await
     {
-        Ok(url) => (StatusCode::SEE_OTHER, [(header::LOCATION, url.to_string())]).into_response(),
+        Ok(url) => {
+            // Lax: Medium sends the browser back with a top-level GET from
+            // its own site. The login's own time to live bounds its life.
+            let cookie = format!(
+                "{LOGIN_COOKIE}={browser}; Path=/callback; HttpOnly; SameSite=Lax; Max-Age={}",
+                medium_oauth::DEFAULT_PENDING_TTL.as_secs()
+            );
+            (
+                StatusCode::SEE_OTHER,
+                [
+                    (header::LOCATION, url.to_string()),
+                    (header::SET_COOKIE, cookie),
+                ],
+            )
+                .into_response()
+        }
         Err(e) => failure(&app, &e).await,
     }
 }
 
+/// The cookie binding a login to the browser that began it.
+const LOGIN_COOKIE: &str = "medium_connect_login";
+
+/// 256 random bits in hex.
+fn random_hex() -> Result<String, StoreError> {
+    let mut bytes = [0u8; 32];
+    getrandom::getrandom(&mut bytes).map_err(|e| StoreError::Randomness(e.to_string()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The login cookie's value, if the browser sent one.
+fn login_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == LOGIN_COOKIE).then_some(value)
+        })
+}
+
 /// Medium sent the user back: finish the login (begun here or on another
 /// instance), find out who they are, and keep their grant.
-async fn callback(State(app): State<Arc<App>>, uri: Uri) -> Response {
+async fn callback(State(app): State<Arc<App>>, uri: Uri, headers: HeaderMap) -> Response {
     let query = uri.query().unwrap_or_default();
-    let token = match app.accounts.finish_login(query).await {
+    // No cookie: a callback that did not begin in this browser; an empty
+    // binding is refused as too weak, which says the same.
+    let browser = login_cookie(&headers).unwrap_or_default();
+    let token = match app.accounts.finish_login(query, browser).await {
         Ok(token) => token,
         Err(e) => return failure(&app, &e).await,
     };
@@ -90,7 +143,7 @@ async fn failure(app: &App, e: &StoreError) -> Response {
             StatusCode::BAD_GATEWAY,
             "Medium did not answer the login. Connect again to retry.",
         ),
-        StoreError::Login(_) => (
+        StoreError::Login(_) | StoreError::WeakLoginBinding => (
             StatusCode::BAD_REQUEST,
             "This login link is not valid here: it was used already, it expired, or it was \
              not started by this service. Connect again to retry.",

@@ -111,6 +111,11 @@ pub enum StoreError {
     /// pending login is used up either way: start a new one.
     #[error("login failed: {0}")]
     Login(#[source] medium_oauth::Error),
+    /// A login's browser binding is shorter than
+    /// [`MIN_BINDING_BYTES`](crate::MIN_BINDING_BYTES): it would not keep a
+    /// callback from finishing in another browser.
+    #[error("a login's browser binding must be a secret of at least 16 bytes")]
+    WeakLoginBinding,
     /// A pending login's row does not open (its key left the keyring, or
     /// the row was altered): the user must start again.
     #[error("a pending login {0}")]

@@ -126,4 +126,4 @@ pub use db::{
 pub use error::StoreError;
 pub use handle::AccountTokenStore;
 pub use lease::{LEASE, REFRESH_DEADLINE};
-pub use logins::{MAX_PENDING_LOGINS, MAX_PENDING_TTL};
+pub use logins::{MAX_PENDING_LOGINS, MAX_PENDING_TTL, MIN_BINDING_BYTES};

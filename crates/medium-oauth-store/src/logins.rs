@@ -22,12 +22,24 @@ pub const MAX_PENDING_LOGINS: u64 = 100_000;
 /// expiry stays far from overflowing the database's integers.
 pub const MAX_PENDING_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// Fewest bytes of a login's browser binding: 128 bits, past guessing.
+pub const MIN_BINDING_BYTES: usize = 16;
+
 impl Accounts {
     /// Starts a login that any replica sharing the database can finish:
     /// the URL to send the user to. Its `state` is kept sealed in the
-    /// database (found by its SHA-256, never stored readable) for the
-    /// client's pending time to live, by the database's clock.
-    pub async fn begin_login(&self, scopes: ScopeSet) -> Result<Url, StoreError> {
+    /// database for the client's pending time to live (by the database's
+    /// clock), found by the SHA-256 of the state and `browser`, never
+    /// stored readable.
+    ///
+    /// `browser` binds the login to the browser that began it: a secret
+    /// random value (at least [`MIN_BINDING_BYTES`]) the service keeps
+    /// there, such as an `HttpOnly`, `SameSite=Lax` cookie set now, or the
+    /// user's session id. Only a callback arriving with the same value
+    /// finishes it, so a callback sent to someone else's browser (login
+    /// CSRF) matches nothing.
+    pub async fn begin_login(&self, scopes: ScopeSet, browser: &str) -> Result<Url, StoreError> {
+        check_binding(browser)?;
         let (client, db, client_id) = self.parts();
         let (url, pending) = client.authorize_url(scopes).map_err(StoreError::Login)?;
         let state = pending.state().expose_secret();
@@ -38,7 +50,7 @@ impl Accounts {
         let kept = db
             .insert_login(
                 client_id,
-                &digest(state),
+                &digest(state, browser),
                 state,
                 &scopes.to_string(),
                 ttl_ms,
@@ -63,15 +75,17 @@ impl Accounts {
     /// id from [`OAuthClient::me`](medium_oauth::OAuthClient::me)) and
     /// stores the token with [`Accounts::connect`].
     ///
-    /// A callback whose `state` matches no pending login (forged, used
-    /// already, or expired and swept) is [`StoreError::Login`] with
+    /// A callback whose `state` and `browser` match no pending login
+    /// (forged, used already, expired and swept, or arriving in another
+    /// browser than the one that began it) is [`StoreError::Login`] with
     /// [`medium_oauth::Error::CsrfMismatch`], and touches nothing. Any
     /// other failure uses the login up: the user starts again.
-    pub async fn finish_login(&self, callback: &str) -> Result<Token, StoreError> {
+    pub async fn finish_login(&self, callback: &str, browser: &str) -> Result<Token, StoreError> {
+        check_binding(browser)?;
         let (client, db, client_id) = self.parts();
         let state = PendingAuthorization::callback_state(callback).map_err(StoreError::Login)?;
         let Some(taken) = db
-            .take_login(client_id, &digest(state.expose_secret()))
+            .take_login(client_id, &digest(state.expose_secret(), browser))
             .await?
         else {
             return Err(StoreError::Login(medium_oauth::Error::CsrfMismatch));
@@ -90,10 +104,23 @@ impl Accounts {
     }
 }
 
-/// The key a pending login is found by: SHA-256 of its state, in hex. A
-/// state is 256 random bits, so the digest tells nothing of it.
-fn digest(state: &str) -> String {
-    Sha256::digest(state.as_bytes())
+fn check_binding(browser: &str) -> Result<(), StoreError> {
+    if browser.len() < MIN_BINDING_BYTES {
+        return Err(StoreError::WeakLoginBinding);
+    }
+    Ok(())
+}
+
+/// The key a pending login is found by: SHA-256 of its state and browser
+/// binding, in hex. A state is 256 random bits, so the digest tells
+/// nothing of either; each is length-prefixed, so no two pairs share one.
+fn digest(state: &str, browser: &str) -> String {
+    let mut hash = Sha256::new();
+    for part in [state, browser] {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part.as_bytes());
+    }
+    hash.finalize()
         .iter()
         .fold(String::with_capacity(64), |mut hex, byte| {
             // Writing to a String cannot fail.
@@ -121,11 +148,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn digests_are_sha256_in_hex() {
-        assert_eq!(
-            digest("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+    fn digests_are_sha256_of_both_parts_in_hex() {
+        let mut hash = Sha256::new();
+        hash.update(3u64.to_be_bytes());
+        hash.update(b"abc");
+        hash.update(1u64.to_be_bytes());
+        hash.update(b"d");
+        let expected: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(digest("abc", "d"), expected);
+        assert_eq!(expected.len(), 64);
+        assert_ne!(digest("ab", "cd"), digest("abc", "d"));
+    }
+
+    #[test]
+    fn bindings_shorter_than_128_bits_are_refused() {
+        assert!(matches!(
+            check_binding(&"x".repeat(MIN_BINDING_BYTES - 1)),
+            Err(StoreError::WeakLoginBinding)
+        ));
+        assert!(check_binding(&"x".repeat(MIN_BINDING_BYTES)).is_ok());
     }
 
     #[test]

@@ -783,6 +783,9 @@ async fn several_replica_processes_refresh_each_account_once() {
     }
 }
 
+/// The browser binding of the tests' logins: a cookie's value, say.
+const BROWSER: &str = "a-browser-cookie-of-32-characters";
+
 /// The `state` parameter of an authorize URL or a callback.
 fn state_of(url: &str) -> String {
     medium_oauth::Url::parse(url)
@@ -824,7 +827,7 @@ async fn a_login_begun_on_one_replica_finishes_on_another_exactly_once() {
     for engine in engines() {
         let (a, b) = (world.replica(&engine).await, world.replica(&engine).await);
         let url = a
-            .begin_login(scopes![basicProfile, publishPost])
+            .begin_login(scopes![basicProfile, publishPost], BROWSER)
             .await
             .unwrap();
         let state = state_of(url.as_str());
@@ -857,15 +860,29 @@ async fn a_login_begun_on_one_replica_finishes_on_another_exactly_once() {
         // A forged state finds nothing and leaves the real login pending.
         let forged = with_state(&callback, &"0".repeat(state.len()));
         assert!(matches!(
-            login_error(b.finish_login(&forged).await),
+            login_error(b.finish_login(&forged, BROWSER).await),
             medium_oauth::Error::CsrfMismatch
         ));
         assert!(matches!(
-            login_error(b.finish_login(&with_state(&callback, "")).await),
+            login_error(b.finish_login(&with_state(&callback, ""), BROWSER).await),
             medium_oauth::Error::CsrfMismatch
         ));
 
-        let token = b.finish_login(&callback).await.expect("the login");
+        // The right callback in another browser (login CSRF) matches
+        // nothing either, and leaves the login to its own browser.
+        assert!(matches!(
+            login_error(
+                b.finish_login(&callback, "someone-elses-browser-cookie")
+                    .await
+            ),
+            medium_oauth::Error::CsrfMismatch
+        ));
+        assert!(matches!(
+            b.finish_login(&callback, "short").await,
+            Err(StoreError::WeakLoginBinding)
+        ));
+
+        let token = b.finish_login(&callback, BROWSER).await.expect("the login");
         assert!(token.scopes().contains(medium_oauth::Scope::PublishPost));
         world
             .client
@@ -875,7 +892,7 @@ async fn a_login_begun_on_one_replica_finishes_on_another_exactly_once() {
 
         // Single use, on every replica.
         for replica in [&a, &b] {
-            let err = replica.finish_login(&callback).await;
+            let err = replica.finish_login(&callback, BROWSER).await;
             let printed = format!("{err:?} {}", err.as_ref().unwrap_err());
             assert!(
                 !printed.contains(&state) && !printed.contains(&code),
@@ -895,47 +912,56 @@ async fn a_pending_login_expires_by_the_database_clock_and_a_denial_uses_it_up()
     for engine in engines() {
         let replica = world.replica(&engine).await;
 
-        let url = replica.begin_login(scopes![basicProfile]).await.unwrap();
+        let url = replica
+            .begin_login(scopes![basicProfile], BROWSER)
+            .await
+            .unwrap();
         let callback = support::approve(&url).await;
         raw_exec(
             &engine.url,
             &format!(
                 "UPDATE medium_oauth_logins SET expires_at_ms = 1 WHERE client_id = 'demo-client' \
                  AND state_digest = '{}'",
-                sha256_hex(&state_of(url.as_str()))
+                login_digest(&state_of(url.as_str()), BROWSER)
             ),
         )
         .await;
         assert!(matches!(
-            login_error(replica.finish_login(&callback).await),
+            login_error(replica.finish_login(&callback, BROWSER).await),
             medium_oauth::Error::AuthorizationExpired
         ));
         // Taken out even so: the same callback now matches nothing.
         assert!(matches!(
-            login_error(replica.finish_login(&callback).await),
+            login_error(replica.finish_login(&callback, BROWSER).await),
             medium_oauth::Error::CsrfMismatch
         ));
 
-        let url = replica.begin_login(scopes![basicProfile]).await.unwrap();
+        let url = replica
+            .begin_login(scopes![basicProfile], BROWSER)
+            .await
+            .unwrap();
         let state = state_of(url.as_str());
         let denial = format!("{}?error=access_denied&state={state}", support::REDIRECT);
         assert!(matches!(
-            login_error(replica.finish_login(&denial).await),
+            login_error(replica.finish_login(&denial, BROWSER).await),
             medium_oauth::Error::Denied { .. }
         ));
         assert!(matches!(
-            login_error(replica.finish_login(&denial).await),
+            login_error(replica.finish_login(&denial, BROWSER).await),
             medium_oauth::Error::CsrfMismatch
         ));
     }
 }
 
-fn sha256_hex(text: &str) -> String {
+/// The key a pending login's row is found by, as the store computes it.
+fn login_digest(state: &str, browser: &str) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let mut hash = sha2::Sha256::new();
+    for part in [state, browser] {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part.as_bytes());
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A flood of unfinished logins stops at the cap instead of filling the
@@ -976,7 +1002,7 @@ async fn pending_logins_are_capped_and_expired_ones_make_room() {
         )
         .await;
         let err = accounts
-            .begin_login(scopes![basicProfile])
+            .begin_login(scopes![basicProfile], BROWSER)
             .await
             .unwrap_err();
         assert!(
@@ -992,7 +1018,7 @@ async fn pending_logins_are_capped_and_expired_ones_make_room() {
         )
         .await;
         accounts
-            .begin_login(scopes![basicProfile])
+            .begin_login(scopes![basicProfile], BROWSER)
             .await
             .expect("room made by the expired login");
         let pool = raw_pool(&engine.url).await;

@@ -3,7 +3,8 @@
 -- statement that reads it, so it completes once) or its time to live ends.
 CREATE TABLE medium_oauth_logins (
     client_id     TEXT    NOT NULL,
-    -- SHA-256 of the login's state, in hex: finds the row without the
+    -- SHA-256 of the login's state and browser binding, in hex: finds the
+    -- row (only for the browser that began the login) without the
     -- state itself being stored readable.
     state_digest  TEXT    NOT NULL,
     key_id        TEXT    NOT NULL,

@@ -123,7 +123,14 @@ async fn callback(State(app): State<Arc<App>>, uri: Uri, headers: HeaderMap) -> 
                 text(&user.username),
                 text(&app.name)
             );
-            page(&app, StatusCode::OK, &note).await
+            let mut response = page(&app, StatusCode::OK, &note).await;
+            // The login is done: its binding has no further use.
+            let spent =
+                format!("{LOGIN_COOKIE}=; Path=/callback; HttpOnly; SameSite=Lax; Max-Age=0");
+            if let Ok(spent) = header::HeaderValue::from_str(&spent) {
+                response.headers_mut().insert(header::SET_COOKIE, spent);
+            }
+            response
         }
         Err(e) => failure(&app, &e).await,
     }

@@ -2,7 +2,6 @@
 //! valid token from a bounded cache, or reads the row, or refreshes it once
 //! across every replica. Nothing runs per account between calls.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -16,6 +15,7 @@ use tokio::time::Instant;
 
 use crate::db::{StoredRow, TokenDatabase};
 use crate::lease::{self, LEASE, Leased, REFRESH_DEADLINE};
+use crate::unsaved::{Committed, Unsaved};
 use crate::{AccountId, StoreError};
 
 /// Accounts whose tokens are kept in memory, by default.
@@ -115,6 +115,7 @@ impl AccountsBuilder {
         let client_id: Arc<str> = self.client.client_id().as_str().into();
         Accounts {
             inner: Arc::new(Inner {
+                unsaved: Unsaved::new(self.db.clone(), client_id.clone(), self.clock.clone()),
                 client: self.client,
                 db: self.db,
                 client_id,
@@ -122,7 +123,6 @@ impl AccountsBuilder {
                     .max_capacity(self.capacity)
                     .time_to_live(CACHE_TTL)
                     .build(),
-                unsaved: Mutex::default(),
                 margin: self.margin,
                 lock_wait: self.lock_wait,
                 clock: self.clock,
@@ -156,10 +156,8 @@ struct Inner {
     margin: Duration,
     lock_wait: Duration,
     clock: Arc<dyn Clock>,
-    /// Refreshed tokens whose commit failed, by account, with the row
-    /// version they were refreshed from. Not in the cache: an eviction
-    /// must not lose them.
-    unsaved: Mutex<HashMap<AccountId, (i64, Token)>>,
+    /// Refreshed tokens whose commit failed, committed in the background.
+    unsaved: Unsaved,
 }
 
 /// One account in memory: its token, and the one refresh of this process.
@@ -439,30 +437,14 @@ impl Inner {
     }
 
     /// Commits a refreshed token an earlier commit failed to write, before
-    /// anything else: it holds the grant's newest refresh token. `None`:
-    /// there was none, or the row has moved on (a new login) and it was
-    /// dropped.
+    /// anything else: it holds the grant's newest refresh token, and a
+    /// caller need not wait for the background commit. `None`: there was
+    /// none, or the row has moved on (a new login) and it was dropped.
     async fn commit_unsaved(&self, account: &AccountId) -> Result<Option<Fresh>, StoreError> {
-        let Some((version, token)) = self.unsaved().remove(account) else {
-            return Ok(None);
-        };
-        let now_ms = system_time_to_ms(self.clock.now());
-        match self
-            .db
-            .commit_refresh(&self.client_id, account, version, &token, now_ms)
-            .await
-        {
-            Ok(true) => Ok(Some(self.fresh(token, now_ms))),
-            Ok(false) => Ok(None),
-            Err(e) => {
-                self.unsaved().insert(account.clone(), (version, token));
-                Err(e)
-            }
-        }
-    }
-
-    fn unsaved(&self) -> std::sync::MutexGuard<'_, HashMap<AccountId, (i64, Token)>> {
-        self.unsaved.lock().unwrap_or_else(|e| e.into_inner())
+        Ok(match self.unsaved.commit(account, None).await? {
+            Committed::Written { token, at_ms } => Some(self.fresh(token, at_ms)),
+            Committed::Nothing | Committed::Superseded => None,
+        })
     }
 
     /// The row's token if usable; else a refresh under the account's lease.
@@ -564,12 +546,12 @@ impl Inner {
             Ok(written) => written,
             Err(e) => {
                 // Medium rotated the refresh token and only this process
-                // knows the new one: keep it to commit first on the next
-                // call, and leave the lease to run out so that no replica
-                // sends the old one meanwhile.
-                tracing::error!("account {account}: the refreshed token is kept in memory: {e}");
-                self.unsaved().insert(account.clone(), (row.version, new));
-                lease.keep_until_it_runs_out();
+                // knows the new one: keep it, and the lease, until it is
+                // committed, so that no replica sends the old one.
+                tracing::error!(
+                    "account {account}: the refreshed token is kept in memory until committed: {e}"
+                );
+                self.unsaved.keep(account.clone(), row.version, new, lease);
                 return Err(e);
             }
         };

@@ -18,10 +18,12 @@ use crate::{AccountId, StoreError};
 /// A dead grant loads as no token, so the source reports "re-authorization
 /// required" without asking Medium. A save under the lock commits only
 /// over the row the lock found (a new login written meanwhile stands), and
-/// gives the lease back in the same statement; a save that fails leaves
-/// the lease to run out, so no replica sends the refresh token it may have
-/// rotated out. A save with no row at the lock is a new login's. Fleets
-/// that refresh many accounts use [`Accounts::token`](crate::Accounts::token).
+/// gives the lease back in the same statement. When a save fails, the
+/// handle keeps the lease, renewed, for its next lock, under which the
+/// source saves the token it kept first: no replica sends the refresh
+/// token it may have rotated out. Dropping the handle lets that lease run
+/// out. A save with no row at the lock is a new login's. Fleets that
+/// refresh many accounts use [`Accounts::token`](crate::Accounts::token).
 pub struct AccountTokenStore {
     db: TokenDatabase,
     client_id: Arc<str>,
@@ -40,38 +42,84 @@ struct Held {
     cycle: u64,
     /// The row version read under the lease; `None`: no lease, or no row.
     version: Option<i64>,
-    /// The lease is no longer to be given back: a commit gave it back, or
-    /// a failed save must let it run out.
-    settled: bool,
+    /// A commit gave the lease back: dropping the lock gives nothing back.
+    committed: bool,
+    /// A save failed, and the version it was to commit over: the token it
+    /// carried may hold the only copy of a rotated refresh token.
+    failed: Option<i64>,
+    /// After a failed save, its lease and version, for the next lock.
+    kept: Option<(i64, Renewed)>,
+}
+
+/// A lease and the task that renews it. Dropped, it stops renewing and
+/// lets the lease run out.
+struct Renewed {
+    lease: Option<lease::Lease>,
+    renewal: tokio::task::JoinHandle<()>,
+}
+
+impl Renewed {
+    fn new(lease: lease::Lease) -> Self {
+        Self {
+            renewal: lease.keep_renewed(),
+            lease: Some(lease),
+        }
+    }
+
+    /// Whether renewing found the lease taken over (it ran out while the
+    /// database was away): it is no longer ours.
+    fn lost(&self) -> bool {
+        self.renewal.is_finished()
+    }
+
+    /// Stops renewing; gives the lease back unless a commit already did.
+    fn end(mut self, committed: bool) {
+        self.renewal.abort();
+        match self.lease.take() {
+            Some(lease) if committed => lease.keep_until_it_runs_out(),
+            // Dropping a lease gives it back.
+            lease => drop(lease),
+        }
+    }
+}
+
+impl Drop for Renewed {
+    fn drop(&mut self) {
+        self.renewal.abort();
+        if let Some(lease) = self.lease.take() {
+            lease.keep_until_it_runs_out();
+        }
+    }
 }
 
 /// The lease behind a [`StoreLock`]: given back when the source drops the
-/// lock, unless a save settled it.
+/// lock, unless its commit did, or kept for the next lock after a failed
+/// save.
 struct HeldLease {
-    lease: Option<lease::Lease>,
+    renewed: Option<Renewed>,
     held: Arc<Mutex<Held>>,
     cycle: u64,
-    renewal: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for HeldLease {
     fn drop(&mut self) {
-        self.renewal.abort();
-        let Some(lease) = self.lease.take() else {
+        let Some(renewed) = self.renewed.take() else {
             return;
         };
         let mut held = lock(&self.held);
         // Superseded by a newer lock: this lease was given back by this
         // cycle's commit, or the newer one could not have been taken.
-        let settled = held.cycle != self.cycle || held.settled;
-        if held.cycle == self.cycle {
-            held.version = None;
-            held.settled = false;
+        if held.cycle != self.cycle {
+            return;
         }
+        held.version = None;
+        if let Some(version) = held.failed.take() {
+            held.kept = Some((version, renewed));
+            return;
+        }
+        let committed = std::mem::take(&mut held.committed);
         drop(held);
-        if settled {
-            lease.keep_until_it_runs_out();
-        }
+        renewed.end(committed);
     }
 }
 
@@ -100,6 +148,23 @@ impl AccountTokenStore {
     /// The account.
     pub fn account(&self) -> &AccountId {
         &self.account
+    }
+
+    /// A lock cycle over `renewed`, for a save over the row at `version`.
+    fn hold(&self, renewed: Renewed, version: i64) -> StoreLock {
+        let mut held = lock(&self.held);
+        let cycle = held.cycle.wrapping_add(1);
+        *held = Held {
+            cycle,
+            version: Some(version),
+            ..Held::default()
+        };
+        drop(held);
+        StoreLock::new(HeldLease {
+            renewed: Some(renewed),
+            held: self.held.clone(),
+            cycle,
+        })
     }
 
     fn error(&self, e: StoreError) -> Error {
@@ -171,8 +236,11 @@ impl TokenStore for AccountTokenStore {
             if version.is_some() {
                 // Committed: the statement gave the lease back. Failed: the
                 // token may be a rotation only this process knows.
-                held.settled = true;
                 held.version = None;
+                match saved {
+                    Ok(()) => held.committed = true,
+                    Err(_) => held.failed = version,
+                }
             }
             saved.map_err(|e| self.error(e))
         })
@@ -180,6 +248,10 @@ impl TokenStore for AccountTokenStore {
 
     fn lock(&self) -> BoxFuture<'_, Result<StoreLock, Error>> {
         Box::pin(async move {
+            let kept = lock(&self.held).kept.take();
+            if let Some((version, renewed)) = kept.filter(|(_, renewed)| !renewed.lost()) {
+                return Ok(self.hold(renewed, version));
+            }
             let taken = lease::take(
                 &self.db,
                 &self.client_id,
@@ -191,22 +263,7 @@ impl TokenStore for AccountTokenStore {
             .await
             .map_err(|e| self.error(e))?;
             Ok(match taken {
-                Leased::Held(lease, row) => {
-                    let mut held = lock(&self.held);
-                    let cycle = held.cycle.wrapping_add(1);
-                    *held = Held {
-                        cycle,
-                        version: Some(row.version),
-                        settled: false,
-                    };
-                    drop(held);
-                    StoreLock::new(HeldLease {
-                        renewal: lease.keep_renewed(),
-                        lease: Some(lease),
-                        held: self.held.clone(),
-                        cycle,
-                    })
-                }
+                Leased::Held(lease, row) => self.hold(Renewed::new(lease), row.version),
                 // Nothing to refresh: the source finds no token, or saves a
                 // new login's.
                 Leased::Missing | Leased::Adopted(_) => {

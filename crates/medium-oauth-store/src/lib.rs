@@ -78,9 +78,10 @@
 //! The refresh itself runs on a task of its own, so a caller that gives up
 //! cannot cut it short between Medium's answer and the commit. If the
 //! commit fails (the database is restarting), the new token is kept in
-//! memory and committed first on the next call, and the lease is left to
-//! run out rather than given back, so no replica sends the old refresh
-//! token meanwhile.
+//! memory and its lease renewed until a background task (or the next
+//! call) commits it, so no replica sends the old refresh token meanwhile.
+//! Only a replica that dies, or loses the database for a whole lease,
+//! before that commit loses the token.
 //!
 //! # Dead grants
 //!
@@ -113,6 +114,7 @@ mod error;
 mod handle;
 mod lease;
 mod logins;
+mod unsaved;
 
 pub use account::{AccountId, MAX_ACCOUNT_ID_BYTES};
 pub use accounts::{

@@ -571,8 +571,10 @@ fn sqlite_only() -> Engine {
 
 /// Medium rotates the refresh token, then the commit fails (the database
 /// restarts, the disk fills): the new token is kept, no replica sends the
-/// old one meanwhile, and the next call commits it. (SQLite alone: a
-/// trigger makes the commit fail; the path is the same on both engines.)
+/// old one meanwhile, and once the database takes writes again it is
+/// committed in the background, though nobody asks this replica again.
+/// (SQLite alone: a trigger makes the commit fail; the path is the same
+/// on both engines.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_commit_keeps_the_rotated_token_and_the_lease() {
     let engine = sqlite_only();
@@ -602,6 +604,56 @@ async fn a_failed_commit_keeps_the_rotated_token_and_the_lease() {
     let err = b.token(&account).await.unwrap_err();
     assert!(matches!(err, StoreError::LockTimeout { .. }), "{err:?}");
     raw_exec(&engine.url, "DROP TRIGGER fail_commit").await;
+    // Only the other replica asks: it waits out A's lease until A's
+    // background commit lands, then adopts the committed token. The
+    // deadline bounds the test, not the store.
+    let give_up = std::time::Instant::now() + Duration::from_secs(60);
+    let got = loop {
+        match b.token(&account).await {
+            Ok(token) => break token,
+            Err(StoreError::LockTimeout { .. }) if std::time::Instant::now() < give_up => {}
+            Err(e) => panic!("the kept token never reached the row: {e:?}"),
+        }
+    };
+    assert_eq!(w.emu.refreshes(), 1, "committed, not refreshed again");
+    assert_eq!(w.emu.refresh_replays(), 0);
+    let row = raw_row(&engine.url, &account).await;
+    assert!(
+        row[4].1.is_empty(),
+        "the commit gave the lease back: {row:?}"
+    );
+    assert_eq!(
+        a.token(&account).await.unwrap().access_token(),
+        got.access_token()
+    );
+}
+
+/// A caller of the replica that kept a token commits it at once, without
+/// waiting for the background commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_commits_a_kept_token_first() {
+    let engine = sqlite_only();
+    let w = world(true).await;
+    let account = fresh_account("commitcall");
+    let a = Accounts::builder(
+        w.client.clone(),
+        w.db(&engine, Keyring::new(key("k1", 1))).await,
+    )
+    .clock(w.clock.clone())
+    // Shorter than the background commit's first pause: only the
+    // caller's own commit can answer in time.
+    .lock_wait(Duration::from_millis(300))
+    .build();
+    a.connect(&account, &w.login().await).await.unwrap();
+    w.make_due();
+    raw_exec(
+        &engine.url,
+        "CREATE TRIGGER fail_commit2 BEFORE UPDATE OF sealed ON medium_oauth_accounts \
+         BEGIN SELECT RAISE(ABORT, 'injected: database unavailable'); END",
+    )
+    .await;
+    a.token(&account).await.unwrap_err();
+    raw_exec(&engine.url, "DROP TRIGGER fail_commit2").await;
     let got = a.token(&account).await.expect("the kept token, committed");
     assert_eq!(w.emu.refreshes(), 1, "committed, not refreshed again");
     assert_eq!(w.emu.refresh_replays(), 0);
@@ -1046,9 +1098,10 @@ async fn pending_logins_are_capped_and_expired_ones_make_room() {
 }
 
 /// A source over an account store whose save fails after Medium rotated
-/// the refresh token: the lease is left to run out (no replica sends the
-/// old token), and the source's next attempt saves what it kept. A new
-/// login written while a source holds the lease stands over its refresh.
+/// the refresh token: the handle keeps the lease (no replica sends the old
+/// token), and the source's next attempt saves what it kept under that
+/// same lease, without waiting for it to run out. A new login written
+/// while a source holds the lease stands over its refresh.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_account_store_keeps_its_lease_when_a_save_fails_and_a_new_login_stands() {
     let engine = sqlite_only();
@@ -1083,16 +1136,18 @@ async fn an_account_store_keeps_its_lease_when_a_save_fails_and_a_new_login_stan
     let row = raw_row(&engine.url, &account).await;
     assert!(!row[4].1.is_empty(), "the lease is still held: {row:?}");
     raw_exec(&engine.url, "DROP TRIGGER fail_save").await;
-    // The lease runs out (written as if it had), and the source saves the
-    // token it kept before anything else.
-    execute(
-        &engine.url,
-        "UPDATE medium_oauth_accounts SET lease_until_ms = $1 WHERE account_id = $2",
-        &account,
-        1,
-    )
-    .await;
-    let kept = source.force_refresh().await.unwrap();
+    let err = other.token(&account).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::LockTimeout { .. }),
+        "the lock was dropped, the lease kept: {err:?}"
+    );
+    // The handle's next lock is the kept lease (taking a new one would wait
+    // past the test's deadline), and the source saves the token it kept
+    // before anything else.
+    let kept = tokio::time::timeout(Duration::from_secs(10), source.force_refresh())
+        .await
+        .expect("the kept lease, not a wait for it")
+        .unwrap();
     assert_eq!(w.emu.refresh_replays(), 0);
     assert_eq!(
         other.token(&account).await.unwrap().access_token(),

@@ -203,7 +203,13 @@ async fn page(app: &App, status: StatusCode, note: &str) -> Response {
     );
     (
         status,
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            // The callback's address holds a one-time code and state: no
+            // cache keeps the page, and no Referer carries the address on.
+            (header::CACHE_CONTROL, "no-store"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
         body,
     )
         .into_response()

@@ -16,10 +16,16 @@ use tokio::sync::Semaphore;
 /// slow-loris, not a user.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The longest a connection lives: a page takes a few database calls and
-/// at most two calls to Medium, each under its own deadline well inside
-/// this.
-const CONNECTION_DEADLINE: Duration = Duration::from_secs(60);
+/// The longest a connection lives: past the slowest page, the callback's
+/// two calls to Medium (the code exchange and who logged in) and four
+/// database calls, each at its own deadline, and 10 s to spare, so a
+/// slow Medium never cuts a login off between the exchange and the row
+/// that keeps its grant.
+const CONNECTION_DEADLINE: Duration = Duration::from_secs(
+    2 * medium_oauth::DEFAULT_REQUEST_TIMEOUT.as_secs()
+        + 4 * medium_oauth_store::DEFAULT_QUERY_DEADLINE.as_secs()
+        + 10,
+);
 
 /// Connections served at once; past it new ones wait in the kernel's
 /// backlog rather than each taking a task.

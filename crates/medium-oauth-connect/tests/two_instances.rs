@@ -130,6 +130,25 @@ async fn a_login_started_on_one_instance_completes_on_the_other() {
         .concat(),
     );
 
+    // Pages are neither cached nor named in a Referer (a callback's
+    // address holds its code), and a Connect posted from another site is
+    // refused.
+    let http = medium_oauth::tls::client_builder()
+        .unwrap()
+        .build()
+        .unwrap();
+    let home = http.get(&a.url).send().await.unwrap();
+    assert_eq!(home.headers()["cache-control"], "no-store");
+    assert_eq!(home.headers()["referrer-policy"], "no-referrer");
+    let forged = http
+        .post(format!("{}/connect", a.url))
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 403);
+    assert!(forged.headers().get("set-cookie").is_none());
+
     let driver = Driver::start().await;
     let profile = tempfile::tempdir().unwrap();
     let browser = driver.browser(profile.path()).await;

@@ -113,6 +113,16 @@ impl World {
         self.accounts(self.db(engine, Keyring::new(key("k1", 1))).await)
     }
 
+    /// A replica that waits for another's lease only briefly: a held
+    /// lease shows as `LockTimeout` at once.
+    async fn impatient_replica(&self, engine: &Engine) -> Accounts {
+        let db = self.db(engine, Keyring::new(key("k1", 1))).await;
+        Accounts::builder(self.client.clone(), db)
+            .clock(self.clock.clone())
+            .lock_wait(Duration::from_millis(300))
+            .build()
+    }
+
     /// Past the token's refresh margin.
     fn make_due(&self) {
         let lifetime = self.emu.config().token_lifetime;
@@ -370,11 +380,7 @@ async fn a_lease_left_by_a_dead_replica_holds_off_others_until_it_runs_out() {
     for engine in engines() {
         let w = world(true).await;
         let account = fresh_account("lease");
-        let db = w.db(&engine, Keyring::new(key("k1", 1))).await;
-        let accounts = Accounts::builder(w.client.clone(), db)
-            .clock(w.clock.clone())
-            .lock_wait(Duration::from_millis(300))
-            .build();
+        let accounts = w.impatient_replica(&engine).await;
         accounts.connect(&account, &w.login().await).await.unwrap();
         w.make_due();
         // A replica took the lease and died. Leases run by the database's
@@ -565,6 +571,18 @@ async fn raw_exec(url: &str, sql: &str) {
         .expect("the statement");
 }
 
+/// Makes every token write to a SQLite database fail, as a database that
+/// is restarting or out of disk does; `false` lifts it.
+async fn fail_writes(url: &str, fail: bool) {
+    let sql = if fail {
+        "CREATE TRIGGER fail_writes BEFORE UPDATE OF sealed ON medium_oauth_accounts \
+         BEGIN SELECT RAISE(ABORT, 'injected: database unavailable'); END"
+    } else {
+        "DROP TRIGGER fail_writes"
+    };
+    raw_exec(url, sql).await;
+}
+
 fn sqlite_only() -> Engine {
     engines().remove(0)
 }
@@ -581,21 +599,10 @@ async fn a_failed_commit_keeps_the_rotated_token_and_the_lease() {
     let w = world(true).await;
     let account = fresh_account("commitfail");
     let a = w.replica(&engine).await;
-    let b = Accounts::builder(
-        w.client.clone(),
-        w.db(&engine, Keyring::new(key("k1", 1))).await,
-    )
-    .clock(w.clock.clone())
-    .lock_wait(Duration::from_millis(300))
-    .build();
+    let b = w.impatient_replica(&engine).await;
     a.connect(&account, &w.login().await).await.unwrap();
     w.make_due();
-    raw_exec(
-        &engine.url,
-        "CREATE TRIGGER fail_commit BEFORE UPDATE OF sealed ON medium_oauth_accounts \
-         BEGIN SELECT RAISE(ABORT, 'injected: database unavailable'); END",
-    )
-    .await;
+    fail_writes(&engine.url, true).await;
     let err = a.token(&account).await.unwrap_err();
     assert!(matches!(err, StoreError::Database(_)), "{err:?}");
     assert!(err.is_transient());
@@ -603,7 +610,7 @@ async fn a_failed_commit_keeps_the_rotated_token_and_the_lease() {
     // Another replica may not read the old refresh token: the lease holds.
     let err = b.token(&account).await.unwrap_err();
     assert!(matches!(err, StoreError::LockTimeout { .. }), "{err:?}");
-    raw_exec(&engine.url, "DROP TRIGGER fail_commit").await;
+    fail_writes(&engine.url, false).await;
     // Only the other replica asks: it waits out A's lease until A's
     // background commit lands, then adopts the committed token. The
     // deadline bounds the test, not the store.
@@ -635,25 +642,14 @@ async fn a_caller_commits_a_kept_token_first() {
     let engine = sqlite_only();
     let w = world(true).await;
     let account = fresh_account("commitcall");
-    let a = Accounts::builder(
-        w.client.clone(),
-        w.db(&engine, Keyring::new(key("k1", 1))).await,
-    )
-    .clock(w.clock.clone())
-    // Shorter than the background commit's first pause: only the
-    // caller's own commit can answer in time.
-    .lock_wait(Duration::from_millis(300))
-    .build();
+    // Its wait is shorter than the background commit's first pause: only
+    // the caller's own commit can answer in time.
+    let a = w.impatient_replica(&engine).await;
     a.connect(&account, &w.login().await).await.unwrap();
     w.make_due();
-    raw_exec(
-        &engine.url,
-        "CREATE TRIGGER fail_commit2 BEFORE UPDATE OF sealed ON medium_oauth_accounts \
-         BEGIN SELECT RAISE(ABORT, 'injected: database unavailable'); END",
-    )
-    .await;
+    fail_writes(&engine.url, true).await;
     a.token(&account).await.unwrap_err();
-    raw_exec(&engine.url, "DROP TRIGGER fail_commit2").await;
+    fail_writes(&engine.url, false).await;
     let got = a.token(&account).await.expect("the kept token, committed");
     assert_eq!(w.emu.refreshes(), 1, "committed, not refreshed again");
     assert_eq!(w.emu.refresh_replays(), 0);
@@ -1109,13 +1105,7 @@ async fn an_account_store_keeps_its_lease_when_a_save_fails_and_a_new_login_stan
     let account = fresh_account("handle");
     let accounts = w.replica(&engine).await;
     accounts.connect(&account, &w.login().await).await.unwrap();
-    let other = Accounts::builder(
-        w.client.clone(),
-        w.db(&engine, Keyring::new(key("k1", 1))).await,
-    )
-    .clock(w.clock.clone())
-    .lock_wait(Duration::from_millis(300))
-    .build();
+    let other = w.impatient_replica(&engine).await;
     let store = Arc::new(accounts.token_store(&account));
     let source = RefreshingTokenSource::builder(w.client.clone(), store.clone())
         .clock(w.clock.clone())
@@ -1123,19 +1113,14 @@ async fn an_account_store_keeps_its_lease_when_a_save_fails_and_a_new_login_stan
         .await
         .unwrap();
     w.make_due();
-    raw_exec(
-        &engine.url,
-        "CREATE TRIGGER fail_save BEFORE UPDATE OF sealed ON medium_oauth_accounts \
-         BEGIN SELECT RAISE(ABORT, 'injected: database unavailable'); END",
-    )
-    .await;
+    fail_writes(&engine.url, true).await;
     source.force_refresh().await.unwrap_err();
     assert_eq!(w.emu.refreshes(), 1, "Medium rotated the refresh token");
     let err = other.token(&account).await.unwrap_err();
     assert!(matches!(err, StoreError::LockTimeout { .. }), "{err:?}");
     let row = raw_row(&engine.url, &account).await;
     assert!(!row[4].1.is_empty(), "the lease is still held: {row:?}");
-    raw_exec(&engine.url, "DROP TRIGGER fail_save").await;
+    fail_writes(&engine.url, false).await;
     let err = other.token(&account).await.unwrap_err();
     assert!(
         matches!(err, StoreError::LockTimeout { .. }),

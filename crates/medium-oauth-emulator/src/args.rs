@@ -58,6 +58,10 @@ pub struct Args {
     /// Largest image accepted by POST /v1/images, in bytes [default: 5242880].
     #[arg(long, value_name = "BYTES")]
     pub max_image_bytes: Option<usize>,
+    /// Most distinct users the consent page signs in, the demo user among
+    /// them; a new username past it is refused [default: 10000].
+    #[arg(long, value_name = "N")]
+    pub max_users: Option<usize>,
 }
 
 /// Secrets in `--client` stay out of debug output: an `Args` may be logged.
@@ -82,6 +86,7 @@ impl std::fmt::Debug for Args {
             .field("max_posts", &self.max_posts)
             .field("max_images", &self.max_images)
             .field("max_image_bytes", &self.max_image_bytes)
+            .field("max_users", &self.max_users)
             .finish()
     }
 }
@@ -154,6 +159,9 @@ impl Args {
         }
         if let Some(n) = self.max_image_bytes {
             config.limits.image_upload_bytes = n;
+        }
+        if let Some(n) = self.max_users {
+            config.limits.users = n;
         }
         for (id, secret, uri) in &self.clients {
             match config.clients.iter_mut().find(|c| &c.id == id) {
@@ -325,12 +333,19 @@ mod tests {
             "8",
             "--max-image-bytes",
             "9",
+            "--max-users",
+            "10",
         ])
         .unwrap();
         let limits = args.config().unwrap().limits;
         assert_eq!(
-            (limits.posts, limits.images, limits.image_upload_bytes),
-            (7, 8, 9)
+            (
+                limits.posts,
+                limits.images,
+                limits.image_upload_bytes,
+                limits.users
+            ),
+            (7, 8, 9, 10)
         );
         let defaults = parse(&[]).unwrap().config().unwrap().limits;
         assert_eq!(defaults, crate::Limits::default());

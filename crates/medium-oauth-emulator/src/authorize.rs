@@ -1,5 +1,9 @@
 //! The browser side: `GET /m/oauth/authorize` and the consent form's POST.
 //!
+//! The consent form names the user who approves (see [`crate::users`]); it
+//! starts as the demo user, and a form without the field approves as it too,
+//! as does auto-approval.
+//!
 //! Like Medium, a request that cannot be trusted to name a real app and a
 //! registered redirect URI gets an HTML error page and is never redirected
 //! (RFC 6749 §4.1.2.1: redirecting to an unverified URI makes the server an
@@ -14,17 +18,21 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 use medium_oauth2_api::operations::authorize_user::{fixed, param};
+use medium_oauth2_api::resource::types::User;
 
 use crate::config::MAX_STATE_BYTES;
-use crate::routes;
 use crate::scopes::{self, Scopes};
 use crate::state::{CODE_TTL, CodeEntry, PendingConsent, State, ms_after, random_hex};
 use crate::tokens::read_body;
+use crate::users::{self, MAX_USERNAME_CHARS};
+use crate::{demo, routes};
 
 /// Name of the consent form's hidden field that identifies the request.
 const CONSENT_FIELD: &str = "consent";
 /// Name of the consent form's button field.
 const DECISION_FIELD: &str = "decision";
+/// Name of the consent form's field naming who approves.
+const USERNAME_FIELD: &str = "username";
 
 /// Inline, so the pages load nothing from anywhere: the emulator runs
 /// offline and its CSP allows no other source.
@@ -44,7 +52,10 @@ ul{margin:0;padding-left:1.25rem}li{margin:.4rem 0}\
 button{flex:1;padding:.75rem 1rem;border:1px solid #242424;border-radius:999px;\
 font:inherit;cursor:pointer;background:#fff;color:#242424}\
 button#approve{border-color:#1a8917;background:#1a8917;color:#fff}\
-button:focus-visible{outline:3px solid #6aa7ff;outline-offset:2px}";
+label{display:block;margin-top:1rem;font-size:.9rem}\
+input{box-sizing:border-box;width:100%;margin-top:.25rem;padding:.5rem .75rem;\
+border:1px solid #6b6b6b;border-radius:6px;font:inherit}\
+button:focus-visible,input:focus-visible{outline:3px solid #6aa7ff;outline-offset:2px}";
 
 /// Sent with every page: no script, style only inline, no framing (a
 /// consent page in someone else's frame invites clickjacking). No
@@ -85,6 +96,20 @@ fn error_page(reason: &str) -> Response {
         text(reason)
     );
     page(StatusCode::BAD_REQUEST, "Error", &main)
+}
+
+/// 403 for a username not seen before once [`crate::Limits::users`] are
+/// known.
+fn too_many_users_page(max_users: usize) -> Response {
+    let reason = format!(
+        "This emulator already knows {max_users} users, its cap, and signs in no new one: \
+         sign in as a user it knows, or restart it with a higher --max-users."
+    );
+    let main = format!(
+        "<h1>Too many users</h1><p id=\"reason\">{}</p>",
+        text(&reason)
+    );
+    page(StatusCode::FORBIDDEN, "Too many users", &main)
 }
 
 fn overloaded_page() -> Response {
@@ -146,7 +171,7 @@ pub(crate) async fn authorize(
         Err(reason) => return error_page(&reason),
     };
     if state.config.auto_approve {
-        return decide(&state, consent, true);
+        return approve_as(&state, consent, demo::USERNAME);
     }
     let app_name = state
         .client(&consent.client_id)
@@ -168,21 +193,23 @@ pub(crate) async fn authorize(
     if held.is_err() {
         return overloaded_page();
     }
-    let user = crate::demo::user();
     let main = format!(
         "<h1><span id=\"app-name\">{name}</span> would like to</h1>\
          <ul id=\"scopes\">{scope_items}</ul>\
-         <p class=\"fine\">Approving signs you in as {user} (@{username}) and sends you \
+         <p class=\"fine\">Approving signs you in as the user named below (any username \
+         is a user of its own; {demo} is the demo user) and sends you \
          back to <span id=\"redirect-uri\">{redirect}</span>.</p>\
          <form method=\"post\" action=\"{action}\">\
          <input type=\"hidden\" name=\"{CONSENT_FIELD}\" value=\"{id}\">\
+         <label for=\"{USERNAME_FIELD}\">Username (1 to {MAX_USERNAME_CHARS} letters, digits, \
+         _ or .)</label>\
+         <input id=\"{USERNAME_FIELD}\" name=\"{USERNAME_FIELD}\" value=\"{demo}\">\
          <div class=\"actions\">\
          <button id=\"approve\" type=\"submit\" name=\"{DECISION_FIELD}\" value=\"approve\">Approve</button>\
          <button id=\"deny\" type=\"submit\" name=\"{DECISION_FIELD}\" value=\"deny\">Deny</button>\
          </div></form>",
         name = text(&app_name),
-        user = text(&user.name),
-        username = text(&user.username),
+        demo = demo::USERNAME,
         redirect = text(&redirect_uri),
         action = attr(&routes::authorize_path()),
     );
@@ -197,9 +224,20 @@ pub(crate) async fn consent(Extract(state): Extract<Arc<State>>, body: Body) -> 
     let Some(form) = form else {
         return error_page("The consent form could not be read.");
     };
-    let approve = match form.get(DECISION_FIELD).map(String::as_str) {
-        Some("approve") => true,
-        Some("deny") => false,
+    // The username is checked before the consent is taken, so a page sent
+    // back with a bad one can be answered again once it is corrected. A
+    // denial names nobody.
+    let username = match form.get(DECISION_FIELD).map(String::as_str) {
+        Some("approve") => match form.get(USERNAME_FIELD) {
+            // A form posted without the field (a script written before it
+            // existed) approves as the demo user, as before.
+            None => Some(demo::USERNAME.to_owned()),
+            Some(raw) => match users::username(raw) {
+                Ok(username) => Some(username),
+                Err(reason) => return error_page(&reason),
+            },
+        },
+        Some("deny") => None,
         _ => return error_page("The consent form has no decision."),
     };
     let now = state.clock.now_ms();
@@ -207,18 +245,31 @@ pub(crate) async fn consent(Extract(state): Extract<Arc<State>>, body: Body) -> 
         .get(CONSENT_FIELD)
         .and_then(|id| state.tables().take_consent(id))
         .filter(|c| c.expires_at_ms > now);
-    match pending {
-        Some(consent) => decide(&state, consent, approve),
-        None => error_page("This authorization request has expired or was already answered."),
+    match (pending, username) {
+        (Some(consent), Some(username)) => approve_as(&state, consent, &username),
+        (Some(consent), None) => decide(&state, consent, None),
+        (None, _) => error_page("This authorization request has expired or was already answered."),
     }
 }
 
-/// Redirects back to the app with a fresh code, or with `access_denied`.
-fn decide(state: &State, consent: PendingConsent, approve: bool) -> Response {
+/// Approves `consent` as the user `username` (checked and lowercased),
+/// signing that user in first; a new user past the cap is refused.
+fn approve_as(state: &State, consent: PendingConsent, username: &str) -> Response {
+    let max_users = state.config.limits.users;
+    let signed_in = state.users().sign_in(username, max_users);
+    match signed_in {
+        Ok(user) => decide(state, consent, Some(user)),
+        Err(users::TooManyUsers) => too_many_users_page(max_users),
+    }
+}
+
+/// Redirects back to the app with a fresh code for `user`, or with
+/// `access_denied` when there is none.
+fn decide(state: &State, consent: PendingConsent, user: Option<Arc<User>>) -> Response {
     let Ok(mut target) = url::Url::parse(&consent.redirect_uri) else {
         return error_page("redirect_uri is not a URL.");
     };
-    if approve {
+    if let Some(user) = user {
         let code = random_hex();
         let now = state.clock.now_ms();
         let entry = CodeEntry {
@@ -227,6 +278,7 @@ fn decide(state: &State, consent: PendingConsent, approve: bool) -> Response {
             scopes: consent.scopes,
             expires_at_ms: ms_after(now, CODE_TTL),
             grant: None,
+            user,
         };
         let held = state
             .tables()

@@ -239,6 +239,11 @@ pub struct Limits {
     /// Connections served at once; further ones wait in the listen backlog
     /// until one closes. At least one is always served.
     pub connections: usize,
+    /// Distinct users the consent page may sign in, the demo user among
+    /// them. A username not seen before is refused (403) once this many are
+    /// known; those already known still sign in. Users are never forgotten,
+    /// since their ids must stay the same while the emulator runs.
+    pub users: usize,
 }
 
 /// [`Limits::header_read_timeout`] by default: loopback clients send their
@@ -284,6 +289,13 @@ pub const MULTIPART_OVERHEAD_BYTES: usize = 64 * 1024;
 /// HTML, so the emulator never refuses a post Medium would take.
 pub const DEFAULT_MAX_POST_BODY_BYTES: usize = 1024 * 1024;
 
+/// [`Limits::users`] by default. A user is kept for the emulator's life (its
+/// tokens and [`Emulator::users`](crate::Emulator::users) refer to it), so
+/// without a cap a script approving made-up names would grow the emulator
+/// for ever. Each takes about 300 bytes, so 10,000 stay near 3 MB, and no
+/// test or development session signs in anywhere near that many people.
+pub const DEFAULT_MAX_USERS: usize = 10_000;
+
 impl Default for Limits {
     fn default() -> Self {
         Self {
@@ -317,6 +329,7 @@ impl Default for Limits {
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             connections: DEFAULT_MAX_CONNECTIONS,
+            users: DEFAULT_MAX_USERS,
         }
     }
 }

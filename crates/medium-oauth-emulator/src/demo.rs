@@ -1,5 +1,6 @@
-//! The emulator's made-up world: its one signed-in user and the publications
-//! around them. Every access token the emulator issues is the demo user's.
+//! The emulator's made-up world: its demo user and the publications around
+//! them. The consent page signs in the demo user unless told another
+//! username; any other user contributes to none of these publications.
 //!
 //! The demo user is an editor of [`EDITOR_PUBLICATION_ID`] and a writer of
 //! [`WRITER_PUBLICATION_ID`]; [`OTHER_PUBLICATION_ID`] is run by
@@ -14,8 +15,8 @@ pub const USER_ID: &str = "5303d74c64f66366f00cb9b2a94f3251bf5";
 /// The demo user's handle, without the `@`.
 pub const USERNAME: &str = "demo";
 
-/// The user the emulator signs in (whoever clicks Approve), as `GET /v1/me`
-/// answers.
+/// The user the emulator signs in by default (the consent page's username
+/// left as `demo`, or auto-approval), as `GET /v1/me` answers.
 pub fn user() -> User {
     User {
         id: USER_ID.into(),

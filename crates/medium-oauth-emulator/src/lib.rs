@@ -26,8 +26,19 @@
 //! (multipart). Paths and wire types are the generated raw clients', so the
 //! emulator and the clients share one reading of the specs.
 //!
-//! The REST calls act for one made-up user, [`demo::user`], in the small
-//! world of [`demo`]; each needs its operation's scope (a token without it
+//! Whoever approves the consent page names a username there (`demo` unless
+//! changed): each username is a Medium user of its own, with an id made from
+//! the name alone (SHA-256), so the same name is the same user in every
+//! emulator. Auto-approval, and a consent form posted without the field,
+//! sign in the demo user, [`demo::user`]. A username is 1 to
+//! [`MAX_USERNAME_CHARS`] ASCII letters, digits, `_` or `.`, and
+//! case-insensitive; another gets a 400 page saying what is wrong, and a new
+//! user past [`Limits::users`] a 403. [`Emulator::users`] lists the users
+//! known.
+//!
+//! The REST calls act for the token's user in the small world of [`demo`],
+//! where only the demo user contributes to publications; each needs its
+//! operation's scope (a token without it
 //! gets 401 `Missing scope: <scope>`); the posts and images they create are
 //! kept, the newest up to [`Limits`], for [`Emulator::posts`] and
 //! [`Emulator::images`], and [`Emulator::api_requests`] counts the calls. Where the spec and the live service disagree the default is the live
@@ -49,6 +60,7 @@ mod serve;
 mod stall;
 mod state;
 mod tokens;
+mod users;
 mod wall;
 
 use std::net::SocketAddr;
@@ -64,14 +76,15 @@ pub use args::{Args, run};
 pub use config::{
     ClientApp, Config, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_POST_BODY_BYTES,
-    DEFAULT_SHUTDOWN_GRACE, DEFAULT_TOKEN_LIFETIME, DEFAULT_WRITE_TIMEOUT, DEMO_CLIENT_ID,
-    DEMO_CLIENT_SECRET, Limits, MAX_STATE_BYTES, MAX_TOKEN_LIFETIME, MULTIPART_OVERHEAD_BYTES,
-    RedirectRule, RefreshEndpoints, SuccessStatus,
+    DEFAULT_MAX_USERS, DEFAULT_SHUTDOWN_GRACE, DEFAULT_TOKEN_LIFETIME, DEFAULT_WRITE_TIMEOUT,
+    DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Limits, MAX_STATE_BYTES, MAX_TOKEN_LIFETIME,
+    MULTIPART_OVERHEAD_BYTES, RedirectRule, RefreshEndpoints, SuccessStatus,
 };
 pub use errors::codes;
 pub use faults::Fault;
 pub use rest::posts::{MAX_TAG_CHARS, MAX_TAGS, MAX_TAGS_SENT, MAX_TITLE_CHARS, UNTITLED};
 pub use state::{CODE_TTL, Endpoint, Grant, Outcome, ReceivedImage, ReceivedPost, TokenRequest};
+pub use users::MAX_USERNAME_CHARS;
 
 /// Paths derived from the spec's servers, so the emulator serves exactly the
 /// paths the real hosts do.
@@ -377,6 +390,12 @@ impl Emulator {
     /// counts them.
     pub fn post_bytes(&self) -> usize {
         self.state.created().posts.bytes()
+    }
+
+    /// The users known, by username: the demo user, and everyone who has
+    /// approved a consent as someone else (up to [`Limits::users`]).
+    pub fn users(&self) -> Vec<medium_oauth2_api::resource::types::User> {
+        self.state.users().to_vec()
     }
 
     /// The images accepted, oldest first: the newest up to

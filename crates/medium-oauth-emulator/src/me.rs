@@ -10,16 +10,18 @@ use axum::response::{IntoResponse, Response};
 use medium_oauth2_api::resource::operations::get_current_user;
 use medium_oauth2_api::resource::types as resource;
 
+use crate::rest;
 use crate::state::State;
-use crate::{demo, rest};
 
 pub(crate) async fn me(Extract(state): Extract<Arc<State>>, headers: HeaderMap) -> Response {
     rest::count(&state);
     match rest::authorize(&state, &headers, get_current_user::SCOPE) {
         Err(e) => e.into_response(),
-        Ok(()) => rest::data(
+        Ok(user) => rest::data(
             StatusCode::OK,
-            &resource::UserEnvelope { data: demo::user() },
+            &resource::UserEnvelope {
+                data: (*user).clone(),
+            },
         ),
     }
 }

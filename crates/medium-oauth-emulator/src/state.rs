@@ -1,13 +1,14 @@
 //! What the emulator remembers: consents awaiting an answer, authorization
-//! codes, grants and their tokens, counters, the clock and queued faults.
+//! codes, grants and their tokens (each with its user), the users signed
+//! in, counters, the clock and queued faults.
 //!
 //! Everything sits behind one mutex held for microseconds per request; the
 //! emulator serves tests and development, where simple and obviously correct
 //! beats lock-free.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand::RngCore;
@@ -15,6 +16,7 @@ use rand::RngCore;
 use crate::config::{ClientApp, Config, Limits};
 use crate::faults::Fault;
 use crate::scopes::Scopes;
+use crate::users::Users;
 use medium_oauth2_api::resource::types as resource;
 
 /// Authorization codes, and consent pages, expire after 10 minutes: the
@@ -294,18 +296,25 @@ pub(crate) struct CodeEntry {
     pub(crate) expires_at_ms: i64,
     /// Set once exchanged: a second use revokes what the first one issued.
     pub(crate) grant: Option<u64>,
+    /// Who approved it: the user its tokens act for. Shared with
+    /// [`Users`], which the user cap bounds, so a code holds only a pointer.
+    pub(crate) user: Arc<resource::User>,
 }
 
 pub(crate) struct AccessEntry {
     pub(crate) grant: u64,
     pub(crate) scopes: Scopes,
     pub(crate) expires_at_ms: i64,
+    /// The user the REST calls act for.
+    pub(crate) user: Arc<resource::User>,
 }
 
 pub(crate) struct RefreshEntry {
     pub(crate) grant: u64,
     pub(crate) client_id: String,
     pub(crate) scopes: Scopes,
+    /// The user of the tokens it refreshes to.
+    pub(crate) user: Arc<resource::User>,
 }
 
 impl PendingConsent {
@@ -500,7 +509,8 @@ impl Tables {
         self.refresh.retain(|_, t| t.grant != grant);
     }
 
-    /// Issues an access token, and a refresh token when `refresh` is set.
+    /// Issues an access token for `user`, and a refresh token when
+    /// `refresh` is set.
     pub(crate) fn issue(
         &mut self,
         grant: u64,
@@ -508,6 +518,7 @@ impl Tables {
         scopes: Scopes,
         expires_at_ms: i64,
         refresh: bool,
+        user: Arc<resource::User>,
     ) -> Issued {
         let access_token = random_hex();
         self.access.insert(
@@ -516,6 +527,7 @@ impl Tables {
                 grant,
                 scopes,
                 expires_at_ms,
+                user: user.clone(),
             },
         );
         let refresh_token = refresh.then(|| {
@@ -526,6 +538,7 @@ impl Tables {
                     grant,
                     client_id: client_id.to_owned(),
                     scopes,
+                    user,
                 },
             );
             token
@@ -552,6 +565,8 @@ pub(crate) struct State {
     pub(crate) created: Mutex<Created>,
     /// Permits to buffer an image upload; see [`IMAGE_READS_AT_ONCE`].
     pub(crate) image_reads: tokio::sync::Semaphore,
+    /// The users who signed in, and the demo user.
+    pub(crate) users: Mutex<Users>,
 }
 
 impl State {
@@ -570,7 +585,13 @@ impl State {
                 ..Created::default()
             }),
             image_reads: tokio::sync::Semaphore::new(IMAGE_READS_AT_ONCE),
+            users: Mutex::new(Users::default()),
         }
+    }
+
+    /// Locks the users known; poisoning is ignored as for [`State::tables`].
+    pub(crate) fn users(&self) -> std::sync::MutexGuard<'_, Users> {
+        self.users.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Locks what the REST calls created; poisoning is ignored as for
@@ -654,6 +675,7 @@ mod tests {
             scopes: Scopes::default(),
             expires_at_ms,
             grant: None,
+            user: Arc::new(crate::demo::user()),
         }
     }
 

@@ -243,12 +243,12 @@ fn exchange(state: &State, form: &Form, raw: &Bytes) -> Result<Issued, ApiError>
             "redirect_uri did not match the authorization request.",
         ));
     }
-    let scopes = entry.scopes;
+    let (scopes, user) = (entry.scopes, entry.user.clone());
     room_for_tokens(state, &mut tables)?;
     let grant = tables.new_grant();
     tables.mark_exchanged(&body.code, grant);
     let expires = ms_after(now, state.config.token_lifetime);
-    let issued = tables.issue(grant, &body.client_id, scopes, expires, true);
+    let issued = tables.issue(grant, &body.client_id, scopes, expires, true, user);
     state.counters.exchanges.fetch_add(1, Ordering::Relaxed);
     Ok(issued)
 }
@@ -274,7 +274,8 @@ fn refresh(state: &State, form: &Form, raw: &Bytes) -> Result<Issued, ApiError> 
     if entry.client_id != body.client_id {
         return Err(invalid());
     }
-    let (grant, scopes): (u64, Scopes) = (entry.grant, entry.scopes);
+    // A refresh keeps the user, rotated or not.
+    let (grant, scopes, user): (u64, Scopes, _) = (entry.grant, entry.scopes, entry.user.clone());
     room_for_tokens(state, &mut tables)?;
     let rotate = state.config.rotate_refresh_tokens;
     if rotate {
@@ -285,7 +286,7 @@ fn refresh(state: &State, form: &Form, raw: &Bytes) -> Result<Issued, ApiError> 
         }
     }
     let expires = ms_after(state.clock.now_ms(), state.config.token_lifetime);
-    let issued = tables.issue(grant, &body.client_id, scopes, expires, rotate);
+    let issued = tables.issue(grant, &body.client_id, scopes, expires, rotate, user);
     state.counters.refreshes.fetch_add(1, Ordering::Relaxed);
     Ok(issued)
 }

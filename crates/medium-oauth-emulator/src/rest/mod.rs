@@ -12,12 +12,14 @@ pub(crate) mod multipart;
 pub(crate) mod posts;
 pub(crate) mod publications;
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::extract::Path;
 use axum::extract::rejection::PathRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use medium_oauth2_api::resource::types::User;
 use medium_oauth2_api::types::TokenResponseScopeItem as Scope;
 use serde::Serialize;
 
@@ -53,8 +55,13 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Checks the bearer token and that it carries `scope`, the operation's
-/// generated `SCOPE` (its wire name). Every token is the demo user's.
-pub(crate) fn authorize(state: &State, headers: &HeaderMap, scope: &str) -> Result<(), ApiError> {
+/// generated `SCOPE` (its wire name); gives the token's user, whom the call
+/// acts for.
+pub(crate) fn authorize(
+    state: &State,
+    headers: &HeaderMap,
+    scope: &str,
+) -> Result<Arc<User>, ApiError> {
     let Some(token) = bearer(headers) else {
         return Err(ApiError::unauthorized(
             codes::TOKEN_REQUIRED,
@@ -63,13 +70,13 @@ pub(crate) fn authorize(state: &State, headers: &HeaderMap, scope: &str) -> Resu
     };
     let now = state.clock.now_ms();
     let refuse_all = state.refuse_api_tokens.load(Ordering::Relaxed);
-    let scopes = state
+    let granted = state
         .tables()
         .access
         .get(token)
         .filter(|t| t.expires_at_ms > now && !refuse_all)
-        .map(|t| t.scopes);
-    let Some(scopes) = scopes else {
+        .map(|t| (t.scopes, t.user.clone()));
+    let Some((scopes, user)) = granted else {
         return Err(ApiError::unauthorized(
             codes::TOKEN_INVALID,
             "Token was invalid.",
@@ -79,7 +86,7 @@ pub(crate) fn authorize(state: &State, headers: &HeaderMap, scope: &str) -> Resu
     // the unit tests check every operation's parses.
     let needed: Option<Scope> = scope.parse().ok();
     if needed.is_some_and(|s| scopes.contains(s)) {
-        Ok(())
+        Ok(user)
     } else {
         // 401, as Medium documents it, not 403: the token cannot do this.
         Err(ApiError::unauthorized(

@@ -24,7 +24,7 @@
 //!   `all-rights-reserved`; `publishedAt` (the emulator clock's
 //!   milliseconds) is given for public and unlisted posts, never drafts;
 //!   `canonicalUrl` only when the request gave one; `licenseUrl` always;
-//! - the post's URL is `https://medium.com/@demo/<slug>-<id>` on the
+//! - the post's URL is `https://medium.com/@<username>/<slug>-<id>` on the
 //!   profile, `<publication url>/<slug>-<id>` in a publication, with a slug
 //!   made from the title.
 
@@ -38,7 +38,7 @@ use axum::response::{IntoResponse, Response};
 use medium_oauth2_api::resource::operations::{create_publication_post, create_user_post};
 use medium_oauth2_api::resource::types::{
     ContentFormat, ContributorRole, CreatePostRequest, License, Post, PostEnvelope, Publication,
-    PublishStatus,
+    PublishStatus, User,
 };
 use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde_json::error::Category;
@@ -94,19 +94,20 @@ pub(crate) async fn create_user_post(
 ) -> Response {
     count(&state);
     let result = async {
-        let checked = authorize(&state, &headers, create_user_post::SCOPE).and_then(|()| {
-            if path_id(path) == demo::USER_ID {
-                Ok(())
+        let checked = authorize(&state, &headers, create_user_post::SCOPE).and_then(|user| {
+            if path_id(path) == user.id {
+                Ok(user)
             } else {
                 Err(not_the_user())
             }
         });
-        if let Err(refusal) = checked {
-            return Err(refuse(&state, body, refusal).await);
-        }
+        let user = match checked {
+            Ok(user) => user,
+            Err(refusal) => return Err(refuse(&state, body, refusal).await),
+        };
         let body = read(&state, body).await?;
         let request = parse(&headers, &body)?;
-        Ok(create(&state, None, request))
+        Ok(create(&state, &user, None, request))
     }
     .await;
     respond(result)
@@ -120,18 +121,20 @@ pub(crate) async fn create_publication_post(
 ) -> Response {
     count(&state);
     let result = async {
-        let checked = authorize(&state, &headers, create_publication_post::SCOPE).and_then(|()| {
-            let id = path_id(path);
-            let publication = demo::publication(&id).ok_or_else(|| publication_not_found(&id))?;
-            let role = demo::role(&id, demo::USER_ID).ok_or_else(|| {
-                ApiError::forbidden(
-                    codes::PUBLICATION_FORBIDDEN,
-                    "You are not a contributor to this publication.",
-                )
-            })?;
-            Ok((publication, role))
-        });
-        let (publication, role) = match checked {
+        let checked =
+            authorize(&state, &headers, create_publication_post::SCOPE).and_then(|user| {
+                let id = path_id(path);
+                let publication =
+                    demo::publication(&id).ok_or_else(|| publication_not_found(&id))?;
+                let role = demo::role(&id, &user.id).ok_or_else(|| {
+                    ApiError::forbidden(
+                        codes::PUBLICATION_FORBIDDEN,
+                        "You are not a contributor to this publication.",
+                    )
+                })?;
+                Ok((user, publication, role))
+            });
+        let (user, publication, role) = match checked {
             Ok(checked) => checked,
             Err(refusal) => return Err(refuse(&state, body, refusal).await),
         };
@@ -144,7 +147,7 @@ pub(crate) async fn create_publication_post(
                 format!("A writer may only create drafts in this publication, not {status} posts."),
             ));
         }
-        Ok(create(&state, Some(&publication), request))
+        Ok(create(&state, &user, Some(&publication), request))
     }
     .await;
     respond(result)
@@ -403,8 +406,13 @@ pub(crate) fn license_url(license: License) -> &'static str {
     }
 }
 
-/// Creates the post, remembers it, and returns the answer.
-fn create(state: &State, publication: Option<&Publication>, request: CreatePostRequest) -> Post {
+/// Creates `user`'s post, remembers it, and returns the answer.
+fn create(
+    state: &State,
+    user: &User,
+    publication: Option<&Publication>,
+    request: CreatePostRequest,
+) -> Post {
     let status = request.publish_status.unwrap_or_default();
     let license = request.license.unwrap_or_default();
     let title = title(&request);
@@ -416,12 +424,12 @@ fn create(state: &State, publication: Option<&Publication>, request: CreatePostR
     let id = format!("{:012x}", created.last_post);
     let url = match publication {
         Some(p) => format!("{}/{slug}-{id}", p.url),
-        None => format!("https://medium.com/@{}/{slug}-{id}", demo::USERNAME),
+        None => format!("https://medium.com/@{}/{slug}-{id}", user.username),
     };
     let post = Post {
         id,
         title,
-        author_id: demo::USER_ID.into(),
+        author_id: user.id.clone(),
         tags: kept_tags(&request.tags),
         url,
         canonical_url: request.canonical_url.clone(),
@@ -432,7 +440,7 @@ fn create(state: &State, publication: Option<&Publication>, request: CreatePostR
         publication_id: publication.map(|p| p.id.clone()),
     };
     let record = ReceivedPost {
-        author_id: demo::USER_ID.into(),
+        author_id: user.id.clone(),
         publication_id: post.publication_id.clone(),
         request,
         post: post.clone(),

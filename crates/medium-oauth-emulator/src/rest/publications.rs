@@ -23,16 +23,19 @@ pub(crate) async fn list_user_publications(
     headers: HeaderMap,
 ) -> Response {
     count(&state);
-    if let Err(e) = authorize(&state, &headers, list_user_publications::SCOPE) {
-        return e.into_response();
-    }
-    if path_id(path) != demo::USER_ID {
+    let user = match authorize(&state, &headers, list_user_publications::SCOPE) {
+        Ok(user) => user,
+        Err(e) => return e.into_response(),
+    };
+    if path_id(path) != user.id {
         return not_the_user().into_response();
     }
+    // Only the demo user contributes to the fixture's publications: anyone
+    // else has none.
     data(
         StatusCode::OK,
         &PublicationsEnvelope {
-            data: demo::publications_of(demo::USER_ID),
+            data: demo::publications_of(&user.id),
         },
     )
 }

@@ -1,6 +1,7 @@
 //! Many accounts' tokens for one OAuth client: `accounts.token(&id)` gives a
 //! valid token from a bounded cache, or reads the row, or refreshes it once
-//! across every replica. Nothing runs per account between calls.
+//! across every replica. Nothing runs per account between calls, except a
+//! commit retried after the database refused one (see `unsaved.rs`).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -14,7 +15,7 @@ use tokio::sync::Mutex as AsyncMutex;
 use tokio::time::Instant;
 
 use crate::db::{StoredRow, TokenDatabase};
-use crate::lease::{self, LEASE, Leased, REFRESH_DEADLINE};
+use crate::lease::{self, LEASE, Leased, REFRESH_DEADLINE, Renewed};
 use crate::unsaved::{Committed, Unsaved};
 use crate::{AccountId, StoreError};
 
@@ -464,7 +465,9 @@ impl Inner {
                     .adoptable(account, &row)?
                     .ok_or_else(|| StoreError::NotConnected(account.clone()));
             }
-            Leased::Held(lease, row) => (lease, row),
+            // Renewed from now: a long refresh or a failed commit never
+            // outlives it.
+            Leased::Held(lease, row) => (Renewed::new(lease), row),
         };
         // Read again under the lease: another replica may have refreshed
         // between the first read and the lease.
@@ -491,8 +494,8 @@ impl Inner {
         match refreshed {
             Err(_) => {
                 // Medium may have rotated the token: nobody may send the
-                // old one before the lease runs out.
-                lease.keep_until_it_runs_out();
+                // old one before the lease runs out (dropped, it does).
+                drop(lease);
                 Err(StoreError::RefreshTimedOut {
                     account: account.clone(),
                     after: budget,
@@ -532,7 +535,7 @@ impl Inner {
     /// anyone uses it.
     async fn commit(
         &self,
-        lease: lease::Lease,
+        lease: Renewed,
         account: &AccountId,
         row: &StoredRow,
         new: Token,
@@ -540,7 +543,14 @@ impl Inner {
         let now_ms = system_time_to_ms(self.clock.now());
         let written = match self
             .db
-            .commit_refresh(&self.client_id, account, row.version, &new, now_ms)
+            .commit_refresh(
+                &self.client_id,
+                account,
+                row.version,
+                lease.owner(),
+                &new,
+                now_ms,
+            )
             .await
         {
             Ok(written) => written,
@@ -559,8 +569,9 @@ impl Inner {
             lease.consumed();
             return Ok(self.fresh(new, now_ms));
         }
-        // A new login replaced the row while this refresh was under way: it
-        // is newer than what was refreshed, so it stands.
+        // A new login replaced the row while this refresh was under way (or
+        // the lease was lost to another replica): the row is newer than
+        // what was refreshed, so it stands.
         drop(lease);
         match self.db.read(&self.client_id, account).await? {
             Some(row) => self
@@ -573,7 +584,7 @@ impl Inner {
     /// Records that the account's grant is dead, for every replica.
     async fn bury(
         &self,
-        lease: lease::Lease,
+        lease: Renewed,
         account: &AccountId,
         row: &StoredRow,
         reason: &str,

@@ -318,15 +318,18 @@ impl TokenDatabase {
         .map(drop)
     }
 
-    /// Writes a refreshed token over the row read as `version`, giving the
-    /// lease back. `false`: someone else wrote the row since (a new login,
-    /// or a replica that took an expired lease and committed), and nothing
-    /// was written.
+    /// Writes a refreshed token over the row read as `version`, while
+    /// `owner` still holds its lease, giving the lease back. `false`:
+    /// someone else wrote the row since (a new login, or a replica that
+    /// took an expired lease), or removed it and connected it again (its
+    /// version numbers start over; its lease is not `owner`'s), and
+    /// nothing was written.
     pub(crate) async fn commit_refresh(
         &self,
         client_id: &str,
         account: &AccountId,
         version: i64,
+        owner: &str,
         token: &Token,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
@@ -338,7 +341,8 @@ impl TokenDatabase {
                      expires_at_ms = $3, dead_reason = NULL, version = ",
                     next_version!(),
                     ", lease_owner = NULL, lease_until_ms = NULL, updated_at_ms = $4 \
-                     WHERE client_id = $5 AND account_id = $6 AND version = $7"
+                     WHERE client_id = $5 AND account_id = $6 AND version = $7 \
+                     AND lease_owner = $8"
                 ),
                 |q| {
                     q.bind(key_id)
@@ -348,6 +352,7 @@ impl TokenDatabase {
                         .bind(client_id)
                         .bind(account.as_str())
                         .bind(version)
+                        .bind(owner)
                 },
             )
             .await?;

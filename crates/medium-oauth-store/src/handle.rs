@@ -9,7 +9,7 @@ use std::time::Duration;
 use medium_oauth::{BoxFuture, Clock, Error, StoreLock, Token, TokenStore, system_time_to_ms};
 
 use crate::db::TokenDatabase;
-use crate::lease::{self, Leased};
+use crate::lease::{self, Leased, Renewed};
 use crate::{AccountId, StoreError};
 
 /// One account's row, as a [`TokenStore`]: made by
@@ -20,10 +20,15 @@ use crate::{AccountId, StoreError};
 /// over the row the lock found (a new login written meanwhile stands), and
 /// gives the lease back in the same statement. When a save fails, the
 /// handle keeps the lease, renewed, for its next lock, under which the
-/// source saves the token it kept first: no replica sends the refresh
-/// token it may have rotated out. Dropping the handle lets that lease run
-/// out. A save with no row at the lock is a new login's. Fleets that
-/// refresh many accounts use [`Accounts::token`](crate::Accounts::token).
+/// source saves the token it kept first (the source's own retry schedule
+/// paces that): no replica sends the refresh token it may have rotated
+/// out, and until then the account waits on every replica. If the lease
+/// is lost meanwhile (a new login cleared it, or the database was away for
+/// a whole lease), the kept token still goes only over the row it was
+/// refreshed from, so a new login or a removal stands. Dropping the handle
+/// lets the lease run out. A save with no row at the lock is a new
+/// login's. Fleets that refresh many accounts use
+/// [`Accounts::token`](crate::Accounts::token).
 pub struct AccountTokenStore {
     db: TokenDatabase,
     client_id: Arc<str>,
@@ -40,8 +45,9 @@ struct Held {
     /// one (its commit gave the older lease back), and that drop must not
     /// clear the newer one's state.
     cycle: u64,
-    /// The row version read under the lease; `None`: no lease, or no row.
-    version: Option<i64>,
+    /// What a save under the lock commits over; `None`: no lease, or no
+    /// row.
+    target: Option<Target>,
     /// A commit gave the lease back: dropping the lock gives nothing back.
     committed: bool,
     /// A save failed, and the version it was to commit over: the token it
@@ -51,45 +57,12 @@ struct Held {
     kept: Option<(i64, Renewed)>,
 }
 
-/// A lease and the task that renews it. Dropped, it stops renewing and
-/// lets the lease run out.
-struct Renewed {
-    lease: Option<lease::Lease>,
-    renewal: tokio::task::JoinHandle<()>,
-}
-
-impl Renewed {
-    fn new(lease: lease::Lease) -> Self {
-        Self {
-            renewal: lease.keep_renewed(),
-            lease: Some(lease),
-        }
-    }
-
-    /// Whether renewing found the lease taken over (it ran out while the
-    /// database was away): it is no longer ours.
-    fn lost(&self) -> bool {
-        self.renewal.is_finished()
-    }
-
-    /// Stops renewing; gives the lease back unless a commit already did.
-    fn end(mut self, committed: bool) {
-        self.renewal.abort();
-        match self.lease.take() {
-            Some(lease) if committed => lease.keep_until_it_runs_out(),
-            // Dropping a lease gives it back.
-            lease => drop(lease),
-        }
-    }
-}
-
-impl Drop for Renewed {
-    fn drop(&mut self) {
-        self.renewal.abort();
-        if let Some(lease) = self.lease.take() {
-            lease.keep_until_it_runs_out();
-        }
-    }
+/// A save commits only over this row version, and only while this owner
+/// holds the lease.
+#[derive(Clone)]
+struct Target {
+    version: i64,
+    owner: String,
 }
 
 /// The lease behind a [`StoreLock`]: given back when the source drops the
@@ -112,7 +85,7 @@ impl Drop for HeldLease {
         if held.cycle != self.cycle {
             return;
         }
-        held.version = None;
+        held.target = None;
         if let Some(version) = held.failed.take() {
             held.kept = Some((version, renewed));
             return;
@@ -156,7 +129,10 @@ impl AccountTokenStore {
         let cycle = held.cycle.wrapping_add(1);
         *held = Held {
             cycle,
-            version: Some(version),
+            target: Some(Target {
+                version,
+                owner: renewed.owner().to_owned(),
+            }),
             ..Held::default()
         };
         drop(held);
@@ -209,48 +185,77 @@ impl TokenStore for AccountTokenStore {
     fn save<'a>(&'a self, token: &'a Token) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
             let now_ms = system_time_to_ms(self.clock.now());
-            let version = lock(&self.held).version;
-            let saved = match version {
-                Some(version) => self
-                    .db
-                    .commit_refresh(&self.client_id, &self.account, version, token, now_ms)
-                    .await
-                    .map(|written| {
-                        // A new login replaced the row meanwhile: it is
-                        // newer than this refresh, so it stands, and the
-                        // source adopts it when this token is due.
-                        if !written {
-                            tracing::warn!(
-                                "account {}: a new login replaced the row during a refresh; it stands",
-                                self.account
-                            );
-                        }
-                    }),
-                None => {
-                    self.db
-                        .put(&self.client_id, &self.account, token, now_ms)
-                        .await
+            let (cycle, target) = {
+                let held = lock(&self.held);
+                (held.cycle, held.target.clone())
+            };
+            let saved = match &target {
+                Some(target) => {
+                    let (version, owner) = (target.version, &target.owner);
+                    let committed = self
+                        .db
+                        .commit_refresh(
+                            &self.client_id,
+                            &self.account,
+                            version,
+                            owner,
+                            token,
+                            now_ms,
+                        )
+                        .await;
+                    // Not written: a new login replaced the row meanwhile
+                    // (or the lease was lost to another replica); the row
+                    // is newer than this refresh, so it stands, and the
+                    // source adopts it when this token is due.
+                    if let Ok(false) = committed {
+                        tracing::warn!(
+                            "account {}: the row changed during a refresh; it stands",
+                            self.account
+                        );
+                    }
+                    committed
                 }
+                None => self
+                    .db
+                    .put(&self.client_id, &self.account, token, now_ms)
+                    .await
+                    .map(|()| false),
             };
             let mut held = lock(&self.held);
-            if version.is_some() {
-                // Committed: the statement gave the lease back. Failed: the
+            // The outcome belongs to the lock it was saved under, if that
+            // is still the latest.
+            if let Some(target) = target
+                && held.cycle == cycle
+            {
+                // Written: the statement gave the lease back. Failed: the
                 // token may be a rotation only this process knows.
-                held.version = None;
-                match saved {
-                    Ok(()) => held.committed = true,
-                    Err(_) => held.failed = version,
+                held.target = None;
+                match &saved {
+                    Ok(written) => held.committed = *written,
+                    Err(_) => held.failed = Some(target.version),
                 }
             }
-            saved.map_err(|e| self.error(e))
+            drop(held);
+            saved.map(drop).map_err(|e| self.error(e))
         })
     }
 
     fn lock(&self) -> BoxFuture<'_, Result<StoreLock, Error>> {
         Box::pin(async move {
             let kept = lock(&self.held).kept.take();
-            if let Some((version, renewed)) = kept.filter(|(_, renewed)| !renewed.lost()) {
-                return Ok(self.hold(renewed, version));
+            // The row a kept token was refreshed from, if its lease is lost.
+            let mut stale = None;
+            if let Some((version, renewed)) = kept {
+                match renewed.renew().await {
+                    Ok(true) => return Ok(self.hold(renewed, version)),
+                    // A new login cleared it, or it ran out and was taken:
+                    // the kept token may still go only over its own row.
+                    Ok(false) => stale = Some(version),
+                    Err(e) => {
+                        lock(&self.held).kept = Some((version, renewed));
+                        return Err(self.error(e));
+                    }
+                }
             }
             let taken = lease::take(
                 &self.db,
@@ -263,11 +268,22 @@ impl TokenStore for AccountTokenStore {
             .await
             .map_err(|e| self.error(e))?;
             Ok(match taken {
-                Leased::Held(lease, row) => self.hold(Renewed::new(lease), row.version),
+                Leased::Held(lease, row) => {
+                    self.hold(Renewed::new(lease), stale.unwrap_or(row.version))
+                }
                 // Nothing to refresh: the source finds no token, or saves a
-                // new login's.
+                // new login's. A kept token is aimed at a lease nobody
+                // holds, so it writes nothing: a removal stands.
                 Leased::Missing | Leased::Adopted(_) => {
-                    lock(&self.held).version = None;
+                    let mut held = lock(&self.held);
+                    *held = Held {
+                        cycle: held.cycle.wrapping_add(1),
+                        target: stale.map(|version| Target {
+                            version,
+                            owner: String::new(),
+                        }),
+                        ..Held::default()
+                    };
                     StoreLock::default()
                 }
             })

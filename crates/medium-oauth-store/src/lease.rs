@@ -29,8 +29,18 @@ const POLL_FIRST_MS: u64 = 20;
 const POLL_CAP_MS: u64 = 500;
 
 /// How often a lease kept by [`Lease::keep_renewed`] is renewed: a third
-/// of [`LEASE`], so two renewals may fail before it runs out.
+/// of [`LEASE`], so a renewal that fails has most of the lease left to be
+/// tried again.
 pub(crate) const RENEW_EVERY: Duration = Duration::from_secs(LEASE.as_secs() / 3);
+
+/// How soon a renewal that failed (the database away) is tried again: many
+/// tries fit in what is left of the lease.
+pub(crate) const RENEW_RETRY: Duration = Duration::from_secs(1);
+
+/// The wait before the next renewal, after one that succeeded or failed.
+fn next_renewal(succeeded: bool) -> Duration {
+    if succeeded { RENEW_EVERY } else { RENEW_RETRY }
+}
 
 /// A lease held on one account's row; given back when dropped unless it was
 /// consumed by a commit.
@@ -86,22 +96,112 @@ impl Lease {
         let account = self.account.clone();
         let owner = self.owner.clone();
         tokio::spawn(async move {
+            let mut pause = RENEW_EVERY;
             loop {
-                tokio::time::sleep(RENEW_EVERY).await;
-                match db.renew_lease(&client_id, &account, &owner).await {
-                    Ok(true) => {}
+                tokio::time::sleep(pause).await;
+                let renewed = match db.renew_lease(&client_id, &account, &owner).await {
+                    Ok(true) => true,
                     Ok(false) => return,
-                    // The database is away: try again next period; if it
-                    // stays away past the lease, so does every replica.
-                    Err(e) => tracing::warn!("lease on account {account} not renewed: {e}"),
-                }
+                    // The database is away: try again soon; if it stays
+                    // away past the lease, so does every replica.
+                    Err(e) => {
+                        tracing::warn!("lease on account {account} not renewed: {e}");
+                        false
+                    }
+                };
+                pause = next_renewal(renewed);
             }
         })
     }
 
-    /// Time surely left on the lease.
+    /// Time surely left on the lease, as first taken.
     pub(crate) fn left(&self) -> Duration {
         LEASE.saturating_sub(self.sent.elapsed())
+    }
+
+    /// Extends the lease to [`LEASE`] from now. `false`: it is no longer
+    /// this holder's (it ran out and was taken, or a write cleared it).
+    pub(crate) async fn renew(&self) -> Result<bool, StoreError> {
+        self.db
+            .renew_lease(&self.client_id, &self.account, &self.owner)
+            .await
+    }
+
+    /// Whom the lease names: a commit writes only while it still does.
+    pub(crate) fn owner(&self) -> &str {
+        &self.owner
+    }
+}
+
+/// A lease renewed from the moment it is taken until its holder is done:
+/// a refresh or a commit that runs long, or a commit that must be retried,
+/// never outlives it. Dropped, it stops renewing and lets the lease run
+/// out, as after a refresh whose outcome is unknown.
+pub(crate) struct Renewed {
+    lease: Option<Lease>,
+    renewal: tokio::task::JoinHandle<()>,
+}
+
+impl Renewed {
+    pub(crate) fn new(lease: Lease) -> Self {
+        Self {
+            renewal: lease.keep_renewed(),
+            lease: Some(lease),
+        }
+    }
+
+    fn stop(&mut self) -> Option<Lease> {
+        self.renewal.abort();
+        self.lease.take()
+    }
+
+    /// The lease was given back by the statement that wrote the row.
+    pub(crate) fn consumed(mut self) {
+        if let Some(lease) = self.stop() {
+            lease.consumed();
+        }
+    }
+
+    /// Stops renewing; gives the lease back unless a commit already did.
+    pub(crate) fn end(mut self, committed: bool) {
+        match self.stop() {
+            Some(lease) if committed => lease.consumed(),
+            // Dropping a lease gives it back.
+            lease => drop(lease),
+        }
+    }
+
+    /// Gives the lease back now.
+    pub(crate) async fn give_back(mut self) {
+        if let Some(lease) = self.stop() {
+            lease.give_back().await;
+        }
+    }
+
+    /// Whether the lease is still this holder's, renewing it if so.
+    pub(crate) async fn renew(&self) -> Result<bool, StoreError> {
+        match &self.lease {
+            Some(lease) => lease.renew().await,
+            None => Ok(false),
+        }
+    }
+
+    /// Time surely left on the lease, as first taken (renewals only add).
+    pub(crate) fn left(&self) -> Duration {
+        self.lease.as_ref().map_or(Duration::ZERO, Lease::left)
+    }
+
+    /// Whom the lease names.
+    pub(crate) fn owner(&self) -> &str {
+        self.lease.as_ref().map_or("", Lease::owner)
+    }
+}
+
+impl Drop for Renewed {
+    fn drop(&mut self) {
+        if let Some(lease) = self.stop() {
+            lease.keep_until_it_runs_out();
+        }
     }
 }
 
@@ -222,6 +322,13 @@ mod tests {
                 .collect();
         assert_eq!(schedule, [20, 40, 80, 160, 320, 500, 500]);
         assert_eq!(next_poll_ms(u64::MAX), POLL_CAP_MS);
+    }
+
+    #[test]
+    fn a_failed_renewal_is_retried_well_inside_the_lease() {
+        assert_eq!(next_renewal(true), RENEW_EVERY);
+        assert_eq!(next_renewal(false), RENEW_RETRY);
+        assert!(RENEW_RETRY * 10 < RENEW_EVERY * 3 && RENEW_EVERY * 3 <= LEASE);
     }
 
     #[test]

@@ -79,9 +79,10 @@
 //! cannot cut it short between Medium's answer and the commit. If the
 //! commit fails (the database is restarting), the new token is kept in
 //! memory and its lease renewed until a background task (or the next
-//! call) commits it, so no replica sends the old refresh token meanwhile.
-//! Only a replica that dies, or loses the database for a whole lease,
-//! before that commit loses the token.
+//! call) commits it, so no replica sends the old refresh token meanwhile
+//! (the account waits on every replica until then). Only a replica that
+//! stops before that commit, or loses the database until its lease runs
+//! out and another replica takes it, loses the token.
 //!
 //! # Dead grants
 //!

@@ -2,7 +2,10 @@
 //! and only this process knows the new one, so the token is kept in memory
 //! and the lease is kept renewed, and a task of its own commits it as soon
 //! as the database takes it: whether or not any caller asks for the
-//! account again, no replica reads the old refresh token meanwhile.
+//! account again, no replica reads the old refresh token meanwhile. While
+//! the database takes renewals but refuses the commit, the account is
+//! blocked for every replica (they wait, and report `LockTimeout`): that
+//! is the price of never replaying the old token.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -11,7 +14,7 @@ use std::time::Duration;
 use medium_oauth::{Clock, Token, system_time_to_ms};
 
 use crate::db::TokenDatabase;
-use crate::lease::Lease;
+use crate::lease::Renewed;
 use crate::{AccountId, StoreError};
 
 /// First pause before the background commit tries again; it doubles per
@@ -34,14 +37,16 @@ pub(crate) enum Committed {
         /// When it was written, by this process's clock.
         at_ms: i64,
     },
-    /// The row moved on (a new login): it is newer, and the kept token
-    /// was dropped.
+    /// The row moved on (a new login, or the lease lost to another
+    /// replica): it stands, and the kept token was dropped.
     Superseded,
 }
 
-/// A token refreshed from the row at `version`.
+/// A token refreshed from the row at `version`, under the lease `owner`
+/// holds.
 struct Kept {
     version: i64,
+    owner: String,
     token: Token,
 }
 
@@ -66,26 +71,39 @@ impl Unsaved {
     }
 
     /// Keeps `token`, refreshed from the row at `version` under `lease`,
-    /// and commits it in the background, renewing the lease until then. A
-    /// replica that cannot reach the database to renew loses the lease
-    /// when it runs out, as every replica does that cannot reach it.
-    pub(crate) fn keep(&self, account: AccountId, version: i64, token: Token, lease: Lease) {
-        self.map().insert(account.clone(), Kept { version, token });
+    /// and commits it in the background, the lease renewed until then. A
+    /// replica that cannot reach the database to renew may lose the lease
+    /// when it runs out, as every replica would; if another replica has
+    /// taken it by then, the commit writes nothing.
+    pub(crate) fn keep(&self, account: AccountId, version: i64, token: Token, lease: Renewed) {
+        let owner = lease.owner().to_owned();
+        self.map().insert(
+            account.clone(),
+            Kept {
+                version,
+                owner,
+                token,
+            },
+        );
         let this = self.clone();
         tokio::spawn(async move {
-            let renewal = lease.keep_renewed();
             let mut pause = COMMIT_RETRY_BASE;
+            let mut attempts = 0u32;
             loop {
                 tokio::time::sleep(pause).await;
                 match this.commit(&account, Some(version)).await {
                     Ok(_) => break,
-                    Err(e) => tracing::warn!("account {account}: commit failed again: {e}"),
+                    Err(e) => {
+                        attempts = attempts.saturating_add(1);
+                        tracing::error!(
+                            "account {account}: a rotated token is still not committed after                              {attempts} attempts (the account waits for it on every replica): {e}"
+                        );
+                    }
                 }
                 pause = pause.saturating_mul(2).min(COMMIT_RETRY_CAP);
             }
-            renewal.abort();
             // The commit gave it back, or a new login's write cleared it.
-            lease.keep_until_it_runs_out();
+            lease.consumed();
         });
     }
 
@@ -101,14 +119,14 @@ impl Unsaved {
             .map()
             .get(account)
             .filter(|kept| only.is_none_or(|v| v == kept.version))
-            .map(|kept| (kept.version, kept.token.clone()));
-        let Some((version, token)) = kept else {
+            .map(|kept| (kept.version, kept.owner.clone(), kept.token.clone()));
+        let Some((version, owner, token)) = kept else {
             return Ok(Committed::Nothing);
         };
         let at_ms = system_time_to_ms(self.clock.now());
         let written = self
             .db
-            .commit_refresh(&self.client_id, account, version, &token, at_ms)
+            .commit_refresh(&self.client_id, account, version, &owner, &token, at_ms)
             .await?;
         let mut map = self.map();
         if map.get(account).is_some_and(|kept| kept.version == version) {

@@ -1181,6 +1181,61 @@ async fn an_account_store_keeps_its_lease_when_a_save_fails_and_a_new_login_stan
     assert_eq!(stored.access_token(), newer.access_token());
 }
 
+/// A kept token never lands on a row that moved on. A source's kept
+/// token, after a new login cleared its lease, does not overwrite the
+/// login; a replica's kept token, after the account was removed and
+/// connected again (its version numbers starting over), does not
+/// overwrite the new grant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_token_never_overwrites_a_new_login() {
+    let engine = sqlite_only();
+    let w = world(true).await;
+
+    let account = fresh_account("keptlogin");
+    let accounts = w.replica(&engine).await;
+    accounts.connect(&account, &w.login().await).await.unwrap();
+    let store = Arc::new(accounts.token_store(&account));
+    let source = RefreshingTokenSource::builder(w.client.clone(), store.clone())
+        .clock(w.clock.clone())
+        // Its next attempt at once: the test drives the attempts.
+        .backoff(Duration::ZERO, Duration::ZERO)
+        .build()
+        .await
+        .unwrap();
+    w.make_due();
+    fail_writes(&engine.url, true).await;
+    source.force_refresh().await.unwrap_err();
+    fail_writes(&engine.url, false).await;
+    let login = w.login().await;
+    accounts.connect(&account, &login).await.unwrap();
+    source.force_refresh().await.unwrap();
+    let stored = medium_oauth::TokenStore::load(&*store)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.access_token(), login.access_token());
+
+    let account = fresh_account("keptreadd");
+    let a = w.impatient_replica(&engine).await;
+    a.connect(&account, &w.login().await).await.unwrap();
+    w.make_due();
+    fail_writes(&engine.url, true).await;
+    a.token(&account).await.unwrap_err();
+    fail_writes(&engine.url, false).await;
+    assert!(a.remove(&account).await.unwrap());
+    let login = w.login().await;
+    a.connect(&account, &login).await.unwrap();
+    // This caller commits the kept token first, over the same version
+    // number; it must miss, and the new grant is served.
+    let got = a.token(&account).await.unwrap();
+    assert_eq!(got.access_token(), login.access_token());
+    let late = w.replica(&engine).await;
+    assert_eq!(
+        late.token(&account).await.unwrap().access_token(),
+        login.access_token()
+    );
+}
+
 /// Tokens issued for less than twice the margin (an hour, against a day)
 /// are refreshed halfway through their life, once, not on every call.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,11 +5,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use medium_oauth::{OAuthClient, RefreshingTokenSource, Token, TokenSource, scopes};
-use medium_oauth_emulator::{Config, Emulator};
+use medium_oauth::{
+    MIN_TOKEN_LIFETIME, OAuthClient, RefreshingTokenSource, Token, TokenSource, scopes,
+    system_time_to_ms,
+};
+use medium_oauth_emulator::{Config, Emulator, Fault};
 use medium_oauth_store::{
-    AccountId, AccountState, Accounts, EncryptionKey, Keyring, LEASE, MAX_ACCOUNT_ID_BYTES,
-    StoreError, TokenDatabase,
+    AccountId, AccountState, Accounts, DEFAULT_MARGIN, EncryptionKey, Keyring, LEASE,
+    MAX_ACCOUNT_ID_BYTES, StoreError, TokenDatabase,
 };
 use medium_oauth_test_support as support;
 use sqlx::Row;
@@ -1234,6 +1237,44 @@ async fn a_kept_token_never_overwrites_a_new_login() {
         late.token(&account).await.unwrap().access_token(),
         login.access_token()
     );
+}
+
+/// A token falls due exactly at its due time, the margin before expiry. A
+/// refresh that then fails for a moment (Medium answers 503) costs nothing
+/// while the token the replica holds has more than `MIN_TOKEN_LIFETIME`
+/// left, and is a transient error once it has not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_due_token_is_served_through_a_transient_failure_until_nearly_expired() {
+    let engine = sqlite_only();
+    let w = world(false).await;
+    let account = fresh_account("transient");
+    let a = w.replica(&engine).await;
+    a.connect(&account, &w.login().await).await.unwrap();
+    let first = a.token(&account).await.unwrap();
+    let expires_ms = system_time_to_ms(first.expires_at().unwrap());
+    let due_ms = expires_ms - DEFAULT_MARGIN.as_millis() as i64;
+    let to = |ms: i64| Duration::from_millis((ms - w.clock.now_ms()) as u64);
+
+    w.clock.advance(&w.emu, to(due_ms - 1));
+    assert_eq!(
+        a.token(&account).await.unwrap().access_token(),
+        first.access_token()
+    );
+    assert_eq!(w.emu.refreshes(), 0, "not yet due");
+
+    w.emu.inject_faults([Fault::Status(503)]);
+    w.clock.advance(&w.emu, to(due_ms));
+    let served = a.token(&account).await.expect("the token still held");
+    assert_eq!(served.access_token(), first.access_token());
+    assert_eq!(w.emu.queued_faults(), 0, "due: a refresh was tried");
+
+    // Within a minute of expiry: refused, whether this call waits out the
+    // failure's pause or tries again and meets the next fault.
+    w.emu.inject_faults([Fault::Status(503)]);
+    let near_ms = expires_ms - MIN_TOKEN_LIFETIME.as_millis() as i64 + 1;
+    w.clock.advance(&w.emu, to(near_ms));
+    let err = a.token(&account).await.unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
 }
 
 /// Tokens issued for less than twice the margin (an hour, against a day)

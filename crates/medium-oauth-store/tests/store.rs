@@ -2,7 +2,6 @@
 //! each test runs once on a SQLite file and once on PostgreSQL.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use medium_oauth::{
@@ -11,37 +10,14 @@ use medium_oauth::{
 };
 use medium_oauth_emulator::{Config, Emulator, Fault};
 use medium_oauth_store::{
-    AccountId, AccountState, Accounts, DEFAULT_MARGIN, EncryptionKey, Keyring, LEASE,
-    MAX_ACCOUNT_ID_BYTES, StoreError, TokenDatabase,
+    AccountId, AccountState, Accounts, DEFAULT_MARGIN, Keyring, LEASE, MAX_ACCOUNT_ID_BYTES,
+    StoreError, TokenDatabase,
 };
 use medium_oauth_test_support as support;
 use sqlx::Row;
 
-/// A wall clock the test moves, with the emulator's.
-#[derive(Clone)]
-struct ManualClock(Arc<AtomicI64>);
-
-impl ManualClock {
-    fn at(emu: &Emulator) -> Self {
-        Self(Arc::new(AtomicI64::new(emu.now_ms())))
-    }
-
-    /// Moves this clock and the emulator's together.
-    fn advance(&self, emu: &Emulator, by: Duration) {
-        self.0.fetch_add(by.as_millis() as i64, Ordering::SeqCst);
-        emu.advance_clock(by);
-    }
-
-    fn now_ms(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-impl medium_oauth::Clock for ManualClock {
-    fn now(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_millis(self.now_ms().max(0) as u64)
-    }
-}
+mod common;
+use common::{ManualClock, fail_writes, key, raw_exec, raw_pool};
 
 /// One engine's database for one test.
 struct Engine {
@@ -62,10 +38,6 @@ fn engines() -> Vec<Engine> {
             _dir: None,
         },
     ]
-}
-
-fn key(id: &str, byte: u8) -> EncryptionKey {
-    EncryptionKey::new(id, [byte; 32]).expect("a key")
 }
 
 /// An account id no other test (or earlier run on the shared server) uses.
@@ -131,18 +103,6 @@ impl World {
         let lifetime = self.emu.config().token_lifetime;
         self.clock.advance(&self.emu, lifetime);
     }
-}
-
-/// A connection of its own to the store's database, as anyone with
-/// database access has, bypassing the crate.
-async fn raw_pool(url: &str) -> sqlx::AnyPool {
-    sqlx::any::install_default_drivers();
-    let url = url
-        .replace("sqlite:", "sqlite://")
-        .replace("sqlite:////", "sqlite:///");
-    sqlx::AnyPool::connect(&url)
-        .await
-        .expect("a raw connection")
 }
 
 /// The raw row, as anyone with database access reads it.
@@ -566,26 +526,6 @@ async fn no_secret_reaches_debug_output_or_errors() {
     }
 }
 
-async fn raw_exec(url: &str, sql: &str) {
-    let pool = raw_pool(url).await;
-    sqlx::raw_sql(sql)
-        .execute(&pool)
-        .await
-        .expect("the statement");
-}
-
-/// Makes every token write to a SQLite database fail, as a database that
-/// is restarting or out of disk does; `false` lifts it.
-async fn fail_writes(url: &str, fail: bool) {
-    let sql = if fail {
-        "CREATE TRIGGER fail_writes BEFORE UPDATE OF sealed ON medium_oauth_accounts \
-         BEGIN SELECT RAISE(ABORT, 'injected: database unavailable'); END"
-    } else {
-        "DROP TRIGGER fail_writes"
-    };
-    raw_exec(url, sql).await;
-}
-
 fn sqlite_only() -> Engine {
     engines().remove(0)
 }
@@ -674,9 +614,7 @@ async fn a_replica_with_a_clock_ahead_does_not_take_a_held_lease() {
         let a = w.replica(&engine).await;
         a.connect(&account, &w.login().await).await.unwrap();
         w.make_due();
-        let ahead = ManualClock(Arc::new(AtomicI64::new(
-            w.clock.now_ms() + LEASE.as_millis() as i64 + 1_000,
-        )));
+        let ahead = ManualClock::at_ms(w.clock.now_ms() + LEASE.as_millis() as i64 + 1_000);
         let b = Accounts::builder(
             w.client.clone(),
             w.db(&engine, Keyring::new(key("k1", 1))).await,

@@ -96,7 +96,8 @@ impl Unsaved {
                     Err(e) => {
                         attempts = attempts.saturating_add(1);
                         tracing::error!(
-                            "account {account}: a rotated token is still not committed after                              {attempts} attempts (the account waits for it on every replica): {e}"
+                            "account {account}: a rotated token is still not committed after \
+                             {attempts} attempts (the account waits for it on every replica): {e}"
                         );
                     }
                 }

@@ -10,8 +10,8 @@ use medium_oauth::{
 };
 use medium_oauth_emulator::{Config, Emulator, Fault};
 use medium_oauth_store::{
-    AccountId, AccountState, Accounts, DEFAULT_MARGIN, Keyring, LEASE, MAX_ACCOUNT_ID_BYTES,
-    StoreError, TokenDatabase,
+    AccountId, AccountState, AccountTokenStore, Accounts, DEFAULT_MARGIN, Keyring, LEASE,
+    MAX_ACCOUNT_ID_BYTES, StoreError, TokenDatabase,
 };
 use medium_oauth_test_support as support;
 use sqlx::Row;
@@ -86,6 +86,29 @@ impl World {
     /// A replica of the service on `engine`, sealing with the tests' key.
     async fn replica(&self, engine: &Engine) -> Accounts {
         self.accounts(self.db(engine, Keyring::new(key("k1", 1))).await)
+    }
+
+    /// A source over `account`'s store, on this world's clock. Its next
+    /// attempt after a failure comes at once: the test drives attempts.
+    async fn source(
+        &self,
+        accounts: &Accounts,
+        account: &AccountId,
+    ) -> (Arc<AccountTokenStore>, RefreshingTokenSource) {
+        let store = Arc::new(accounts.token_store(account));
+        let source = RefreshingTokenSource::builder(self.client.clone(), store.clone())
+            .clock(self.clock.clone())
+            .backoff(Duration::ZERO, Duration::ZERO)
+            .build()
+            .await
+            .expect("a source over the account's store");
+        (store, source)
+    }
+
+    /// What a replica started now serves: the token its row holds.
+    async fn served_by_a_new_replica(&self, engine: &Engine, account: &AccountId) -> Arc<Token> {
+        let replica = self.replica(engine).await;
+        replica.token(account).await.expect("the row's token")
     }
 
     /// A replica that waits for another's lease only briefly: a held
@@ -213,15 +236,8 @@ async fn a_due_token_is_refreshed_once_across_replicas_and_callers() {
         assert_eq!(seen.len(), 1, "every caller got the same token");
         assert_ne!(seen[0], token.access_token().expose_secret());
         // The rotated token was committed: a new replica reads it.
-        let late = w.replica(&engine).await;
-        assert_eq!(
-            late.token(&account)
-                .await
-                .unwrap()
-                .access_token()
-                .expose_secret(),
-            seen[0]
-        );
+        let late = w.served_by_a_new_replica(&engine, &account).await;
+        assert_eq!(late.access_token().expose_secret(), seen[0]);
         assert_eq!(w.emu.refreshes() - refreshes, 1);
         // Every refresh was answered 200: no replica replayed a token.
         let refused = w
@@ -478,12 +494,7 @@ async fn a_refreshing_token_source_works_over_an_account_store() {
         let accounts = w.replica(&engine).await;
         let token = w.login().await;
         accounts.connect(&account, &token).await.unwrap();
-        let store = Arc::new(accounts.token_store(&account));
-        let source = RefreshingTokenSource::builder(w.client.clone(), store)
-            .clock(w.clock.clone())
-            .build()
-            .await
-            .unwrap();
+        let (_, source) = w.source(&accounts, &account).await;
         assert_eq!(
             source.token().await.unwrap().access_token(),
             token.access_token()
@@ -599,11 +610,8 @@ async fn a_caller_commits_a_kept_token_first() {
     let got = a.token(&account).await.expect("the kept token, committed");
     assert_eq!(w.emu.refreshes(), 1, "committed, not refreshed again");
     assert_eq!(w.emu.refresh_replays(), 0);
-    let late = w.replica(&engine).await;
-    assert_eq!(
-        late.token(&account).await.unwrap().access_token(),
-        got.access_token()
-    );
+    let late = w.served_by_a_new_replica(&engine, &account).await;
+    assert_eq!(late.access_token(), got.access_token());
 }
 
 /// A replica whose wall clock runs ahead (an NTP step, a resumed VM) does
@@ -1050,12 +1058,7 @@ async fn an_account_store_keeps_its_lease_when_a_save_fails_and_a_new_login_stan
     let accounts = w.replica(&engine).await;
     accounts.connect(&account, &w.login().await).await.unwrap();
     let other = w.impatient_replica(&engine).await;
-    let store = Arc::new(accounts.token_store(&account));
-    let source = RefreshingTokenSource::builder(w.client.clone(), store.clone())
-        .clock(w.clock.clone())
-        .build()
-        .await
-        .unwrap();
+    let (store, source) = w.source(&accounts, &account).await;
     w.make_due();
     fail_writes(&engine.url, true).await;
     source.force_refresh().await.unwrap_err();
@@ -1138,14 +1141,7 @@ async fn a_kept_token_never_overwrites_a_new_login() {
     let account = fresh_account("keptlogin");
     let accounts = w.replica(&engine).await;
     accounts.connect(&account, &w.login().await).await.unwrap();
-    let store = Arc::new(accounts.token_store(&account));
-    let source = RefreshingTokenSource::builder(w.client.clone(), store.clone())
-        .clock(w.clock.clone())
-        // Its next attempt at once: the test drives the attempts.
-        .backoff(Duration::ZERO, Duration::ZERO)
-        .build()
-        .await
-        .unwrap();
+    let (store, source) = w.source(&accounts, &account).await;
     w.make_due();
     fail_writes(&engine.url, true).await;
     source.force_refresh().await.unwrap_err();
@@ -1173,11 +1169,8 @@ async fn a_kept_token_never_overwrites_a_new_login() {
     // number; it must miss, and the new grant is served.
     let got = a.token(&account).await.unwrap();
     assert_eq!(got.access_token(), login.access_token());
-    let late = w.replica(&engine).await;
-    assert_eq!(
-        late.token(&account).await.unwrap().access_token(),
-        login.access_token()
-    );
+    let late = w.served_by_a_new_replica(&engine, &account).await;
+    assert_eq!(late.access_token(), login.access_token());
 }
 
 /// A token falls due exactly at its due time, the margin before expiry. A

@@ -141,7 +141,14 @@ async fn callback(State(app): State<Arc<App>>, uri: Uri, headers: HeaderMap) -> 
 /// description is the sender's, and could be a phishing line on this
 /// origin). The detail goes to the log.
 async fn failure(app: &App, e: &StoreError) -> Response {
-    let (status, said) = match e {
+    let (status, said) = verdict(e);
+    eprintln!("medium-oauth-connect: {status}: {e}");
+    message(app, status, said).await
+}
+
+/// The status and the sentence a visitor sees for `e`.
+fn verdict(e: &StoreError) -> (StatusCode, &'static str) {
+    match e {
         StoreError::Login(medium_oauth::Error::Denied { .. }) => (
             StatusCode::BAD_REQUEST,
             "The login was not approved on Medium. Connect again to retry.",
@@ -163,9 +170,7 @@ async fn failure(app: &App, e: &StoreError) -> Response {
             StatusCode::INTERNAL_SERVER_ERROR,
             "Something went wrong on this service.",
         ),
-    };
-    eprintln!("medium-oauth-connect: {status}: {e}");
-    message(app, status, said).await
+    }
 }
 
 async fn message(app: &App, status: StatusCode, error: &str) -> Response {
@@ -224,5 +229,66 @@ fn state(state: &AccountState) -> String {
         }
         // A state this example does not know yet.
         _ => "unknown".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use medium_oauth_store::AccountId;
+
+    use super::*;
+
+    #[test]
+    fn states_read_as_words_and_a_reason_is_escaped() {
+        assert_eq!(state(&AccountState::Valid { expires_at: None }), "valid");
+        assert_eq!(state(&AccountState::Refreshing), "refreshing");
+        let dead = AccountState::NeedsReauthorization {
+            reason: "<b>revoked</b>".into(),
+        };
+        assert_eq!(
+            state(&dead),
+            "needs re-authorization (&lt;b&gt;revoked&lt;/b&gt;)"
+        );
+    }
+
+    #[test]
+    fn a_failure_says_what_to_do_and_never_what_the_sender_wrote() {
+        let login = |e| StoreError::Login(e);
+        let denied = login(medium_oauth::Error::Denied {
+            error: "access_denied".into(),
+            description: Some("call +1 555 0100 to unlock".into()),
+        });
+        let busy = medium_oauth::Error::StoreBusy {
+            path: "x".into(),
+            waited: Duration::ZERO,
+        };
+        let account = AccountId::new("a").unwrap();
+        let cases = [
+            (denied, 400, "not approved"),
+            (login(busy), 502, "did not answer"),
+            (
+                login(medium_oauth::Error::CsrfMismatch),
+                400,
+                "not valid here",
+            ),
+            (StoreError::WeakLoginBinding, 400, "not valid here"),
+            (
+                StoreError::LockTimeout {
+                    account: account.clone(),
+                    waited: Duration::ZERO,
+                },
+                503,
+                "busy",
+            ),
+            (StoreError::NotConnected(account), 500, "went wrong"),
+        ];
+        for (error, status, said) in cases {
+            let (got, sentence) = verdict(&error);
+            assert_eq!(got.as_u16(), status, "{error:?}");
+            assert!(sentence.contains(said), "{error:?}: {sentence}");
+            assert!(!sentence.contains("555"), "{sentence}");
+        }
     }
 }

@@ -240,6 +240,14 @@ mod tests {
             assert!(err.contains("bad"), "{err}");
             assert_eq!(std::fs::read_to_string(&bad).unwrap(), text);
         }
+        // A key padded out to the cap with something after it is not a
+        // key: what lies past the cap is read too, enough to see it.
+        let padded = format!("{}{}z", "0a".repeat(32), " ".repeat(64));
+        assert_eq!(padded.len() as u64, MAX_KEY_FILE_BYTES + 1);
+        std::fs::write(&bad, &padded).unwrap();
+        assert!(key_from_file(&bad).is_err());
+        std::fs::write(&bad, padded.trim_end_matches('z')).unwrap();
+        assert!(key_from_file(&bad).is_ok());
         assert!(parse_key(&"0a".repeat(32)).is_some());
         let err = key_from_file(dir.path()).unwrap_err();
         assert!(err.contains("not a regular file"), "{err}");

@@ -1171,6 +1171,46 @@ async fn a_kept_token_never_overwrites_a_new_login() {
     assert_eq!(got.access_token(), login.access_token());
     let late = w.served_by_a_new_replica(&engine, &account).await;
     assert_eq!(late.access_token(), login.access_token());
+
+    // A source's kept token, after the account was removed: the removal
+    // stands.
+    let account = fresh_account("keptremoved");
+    let accounts = w.replica(&engine).await;
+    accounts.connect(&account, &w.login().await).await.unwrap();
+    let (store, source) = w.source(&accounts, &account).await;
+    w.make_due();
+    fail_writes(&engine.url, true).await;
+    source.force_refresh().await.unwrap_err();
+    fail_writes(&engine.url, false).await;
+    assert!(accounts.remove(&account).await.unwrap());
+    let _ = source.force_refresh().await;
+    let stored = medium_oauth::TokenStore::load(&*store).await.unwrap();
+    assert!(stored.is_none(), "the removed account came back");
+}
+
+/// A lock a source drops without saving (it adopted another's token, or
+/// gave up) gives its lease back at once: no replica is held off for the
+/// rest of the lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_dropped_without_a_save_gives_its_lease_back() {
+    for engine in engines() {
+        let w = world(false).await;
+        let account = fresh_account("dropped");
+        let accounts = w.replica(&engine).await;
+        accounts.connect(&account, &w.login().await).await.unwrap();
+        let store = accounts.token_store(&account);
+        let lock = medium_oauth::TokenStore::lock(&store).await.unwrap();
+        drop(lock);
+        w.make_due();
+        // Its wait (20 s) is shorter than the lease: only a lease given
+        // back lets it refresh.
+        let other = w.replica(&engine).await;
+        other
+            .token(&account)
+            .await
+            .expect("the lease was given back");
+        assert_eq!(w.emu.refreshes(), 1);
+    }
 }
 
 /// A token falls due exactly at its due time, the margin before expiry. A

@@ -11,7 +11,7 @@ use medium_oauth::{
 use medium_oauth_emulator::{Config, Emulator, Fault};
 use medium_oauth_store::{
     AccountId, AccountState, AccountTokenStore, Accounts, DEFAULT_MARGIN, Keyring, LEASE,
-    MAX_ACCOUNT_ID_BYTES, StoreError, TokenDatabase,
+    MAX_ACCOUNT_ID_BYTES, MAX_PENDING_TTL, StoreError, TokenDatabase,
 };
 use medium_oauth_test_support as support;
 use sqlx::Row;
@@ -953,6 +953,43 @@ async fn a_pending_login_expires_by_the_database_clock_and_a_denial_uses_it_up()
     }
 }
 
+/// A client whose pending logins live longer than a day has them kept for
+/// a day: the expiry stored is a day ahead by the database's clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_login_is_kept_a_day_at_most() {
+    let w = world(false).await;
+    let week = Duration::from_secs(7 * 24 * 60 * 60);
+    let client = support::demo_builder(&w.emu)
+        .pending_ttl(week)
+        .build()
+        .unwrap();
+    for engine in engines() {
+        let db = w.db(&engine, Keyring::new(key("k1", 1))).await;
+        let replica = Accounts::builder(client.clone(), db).build();
+        let url = replica
+            .begin_login(scopes![basicProfile], BROWSER)
+            .await
+            .unwrap();
+        let digest = login_digest(&state_of(url.as_str()), BROWSER);
+        let pool = raw_pool(&engine.url).await;
+        let expires_at_ms: i64 = sqlx::query(&format!(
+            "SELECT expires_at_ms FROM medium_oauth_logins WHERE state_digest = '{digest}'"
+        ))
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+        .get(0);
+        let now_ms = system_time_to_ms(SystemTime::now());
+        let ahead = Duration::from_millis((expires_at_ms - now_ms).unsigned_abs());
+        // The database's clock and this one read a minute apart at most.
+        let slack = Duration::from_secs(60);
+        assert!(
+            ahead > MAX_PENDING_TTL - slack && ahead < MAX_PENDING_TTL + slack,
+            "{ahead:?}"
+        );
+    }
+}
+
 /// The key a pending login's row is found by, as the store computes it.
 fn login_digest(state: &str, browser: &str) -> String {
     use sha2::Digest;
@@ -1186,6 +1223,39 @@ async fn a_kept_token_never_overwrites_a_new_login() {
     let _ = source.force_refresh().await;
     let stored = medium_oauth::TokenStore::load(&*store).await.unwrap();
     assert!(stored.is_none(), "the removed account came back");
+}
+
+/// A source whose kept lease was taken by another replica (the database
+/// was away past the lease) does not go on as if it held it: it waits for
+/// the lease like anyone, and sends nothing meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_whose_kept_lease_was_taken_waits_like_anyone() {
+    let engine = sqlite_only();
+    let w = world(true).await;
+    let account = fresh_account("keptlost");
+    let accounts = w.impatient_replica(&engine).await;
+    accounts.connect(&account, &w.login().await).await.unwrap();
+    let (_store, source) = w.source(&accounts, &account).await;
+    w.make_due();
+    fail_writes(&engine.url, true).await;
+    source.force_refresh().await.unwrap_err();
+    fail_writes(&engine.url, false).await;
+    raw_exec(
+        &engine.url,
+        &format!(
+            "UPDATE medium_oauth_accounts SET lease_owner = 'another replica' \
+             WHERE account_id = '{account}'"
+        ),
+    )
+    .await;
+    let refreshes = w.emu.refreshes();
+    let err = source.force_refresh().await.unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    assert_eq!(
+        w.emu.refreshes(),
+        refreshes,
+        "nothing sent without the lease"
+    );
 }
 
 /// A lock a source drops without saving (it adopted another's token, or

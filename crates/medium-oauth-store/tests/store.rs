@@ -10,8 +10,8 @@ use medium_oauth::{
 };
 use medium_oauth_emulator::{Config, Emulator, Fault};
 use medium_oauth_store::{
-    AccountId, AccountState, AccountTokenStore, Accounts, DEFAULT_MARGIN, Keyring, LEASE,
-    MAX_ACCOUNT_ID_BYTES, MAX_PENDING_TTL, StoreError, TokenDatabase,
+    AccountId, AccountState, AccountTokenStore, Accounts, DEFAULT_MARGIN, DatabaseOptions, Keyring,
+    LEASE, MAX_ACCOUNT_ID_BYTES, MAX_PENDING_TTL, StoreError, TokenDatabase,
 };
 use medium_oauth_test_support as support;
 use sqlx::Row;
@@ -1253,6 +1253,36 @@ async fn a_source_whose_kept_lease_was_taken_waits_like_anyone() {
         w.emu.refreshes(),
         refreshes,
         "nothing sent without the lease"
+    );
+}
+
+/// A refresh that runs out of time under its lease (Medium may yet rotate
+/// the token) leaves the lease to run out: no replica may send the old
+/// refresh token before then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_refresh_leaves_its_lease_to_run_out() {
+    let engine = sqlite_only();
+    let w = world(true).await;
+    let account = fresh_account("timedout");
+    // A query deadline just short of the lease leaves the refresh half a
+    // second of it: Medium, held for three, does not answer in time.
+    let mut options = DatabaseOptions::default();
+    options.query_deadline = LEASE - Duration::from_millis(500);
+    let ring = Keyring::new(key("k1", 1));
+    let db = TokenDatabase::connect_with(&engine.url, ring, options)
+        .await
+        .unwrap();
+    let a = w.accounts(db);
+    a.connect(&account, &w.login().await).await.unwrap();
+    w.make_due();
+    w.emu.inject_faults([Fault::Delay(Duration::from_secs(3))]);
+    let err = a.token(&account).await.unwrap_err();
+    assert!(matches!(err, StoreError::RefreshTimedOut { .. }), "{err:?}");
+    let other = w.impatient_replica(&engine).await;
+    let err = other.token(&account).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::LockTimeout { .. }),
+        "the lease was given back: {err:?}"
     );
 }
 

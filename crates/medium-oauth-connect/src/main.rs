@@ -175,6 +175,9 @@ fn key_from_file(path: &std::path::Path) -> Result<EncryptionKey, String> {
     file.take(MAX_KEY_FILE_BYTES + 1)
         .read_to_string(&mut text)
         .map_err(|e| bad(&e.to_string()))?;
+    if text.len() as u64 > MAX_KEY_FILE_BYTES {
+        return Err(bad("longer than a key file"));
+    }
     parse_key(text.trim()).ok_or_else(|| bad(&format!("not {} hex digits", 2 * KEY_BYTES)))
 }
 
@@ -240,13 +243,16 @@ mod tests {
             assert!(err.contains("bad"), "{err}");
             assert_eq!(std::fs::read_to_string(&bad).unwrap(), text);
         }
-        // A key padded out to the cap with something after it is not a
-        // key: what lies past the cap is read too, enough to see it.
-        let padded = format!("{}{}z", "0a".repeat(32), " ".repeat(64));
-        assert_eq!(padded.len() as u64, MAX_KEY_FILE_BYTES + 1);
-        std::fs::write(&bad, &padded).unwrap();
-        assert!(key_from_file(&bad).is_err());
-        std::fs::write(&bad, padded.trim_end_matches('z')).unwrap();
+        // A key padded past the cap, whatever follows, is not a key file.
+        let key = "0a".repeat(32);
+        let cap = MAX_KEY_FILE_BYTES as usize;
+        for padding in [cap - key.len() + 1, cap] {
+            let padded = format!("{key}{}z", " ".repeat(padding));
+            std::fs::write(&bad, &padded).unwrap();
+            let err = key_from_file(&bad).unwrap_err();
+            assert!(err.contains("longer than a key file"), "{err}");
+        }
+        std::fs::write(&bad, format!("{key}{}", " ".repeat(cap - key.len()))).unwrap();
         assert!(key_from_file(&bad).is_ok());
         assert!(parse_key(&"0a".repeat(32)).is_some());
         let err = key_from_file(dir.path()).unwrap_err();

@@ -50,37 +50,34 @@ impl Drop for Instance {
     }
 }
 
-async fn text(browser: &Client, css: &str) -> String {
+/// How long a page may take to appear after a click: a redirect chain
+/// through two services on a loaded machine.
+const PAGE_DEADLINE: Duration = Duration::from_secs(30);
+
+/// The element `css` names, once the page that holds it has loaded: a
+/// click starts a navigation that may not be over when it returns.
+async fn element(browser: &Client, css: &str) -> fantoccini::elements::Element {
     browser
-        .find(Locator::Css(css))
+        .wait()
+        .at_most(PAGE_DEADLINE)
+        .for_element(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("{css} on the page: {e}"))
-        .text()
-        .await
-        .unwrap()
+}
+
+async fn text(browser: &Client, css: &str) -> String {
+    element(browser, css).await.text().await.unwrap()
 }
 
 /// Presses Connect on `instance`'s page and approves as `username` on the
 /// consent page; returns the page the browser lands on, as text.
 async fn connect_as(browser: &Client, instance: &Instance, username: &str) {
     browser.goto(&instance.url).await.unwrap();
-    browser
-        .find(Locator::Css("#connect"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let field = browser.find(Locator::Css("#username")).await.unwrap();
+    element(browser, "#connect").await.click().await.unwrap();
+    let field = element(browser, "#username").await;
     field.clear().await.unwrap();
     field.send_keys(username).await.unwrap();
-    browser
-        .find(Locator::Css("#approve"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    element(browser, "#approve").await.click().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,6 +137,11 @@ async fn a_login_started_on_one_instance_completes_on_the_other() {
     let home = http.get(&a.url).send().await.unwrap();
     assert_eq!(home.headers()["cache-control"], "no-store");
     assert_eq!(home.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(
+        home.headers()["content-security-policy"],
+        "frame-ancestors 'none'"
+    );
+    assert_eq!(home.headers()["x-frame-options"], "DENY");
     let forged = http
         .post(format!("{}/connect", a.url))
         .header("sec-fetch-site", "cross-site")
@@ -158,6 +160,8 @@ async fn a_login_started_on_one_instance_completes_on_the_other() {
     assert_eq!(text(&browser, "#accounts").await.lines().count(), 1);
 
     connect_as(&browser, &a, "alice_connect").await;
+    let connected = text(&browser, "#connected").await;
+    assert_eq!(connected, "Connected @alice_connect on instance b.");
     // The callback landed on b, which finished the login a began.
     assert!(
         browser
@@ -168,8 +172,6 @@ async fn a_login_started_on_one_instance_completes_on_the_other() {
             .starts_with(&b.url)
     );
     assert_eq!(text(&browser, "#instance").await, "instance b");
-    let connected = text(&browser, "#connected").await;
-    assert_eq!(connected, "Connected @alice_connect on instance b.");
     let callback = browser.current_url().await.unwrap().to_string();
 
     // A second user, from a again.

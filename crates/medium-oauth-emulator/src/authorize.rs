@@ -171,7 +171,10 @@ pub(crate) async fn authorize(
         Err(reason) => return error_page(&reason),
     };
     if state.config.auto_approve {
-        return approve_as(&state, consent, demo::USERNAME);
+        return match sign_in(&state, demo::USERNAME) {
+            Ok(user) => decide(&state, consent, Some(user)),
+            Err(refused) => refused,
+        };
     }
     let app_name = state
         .client(&consent.client_id)
@@ -224,9 +227,10 @@ pub(crate) async fn consent(Extract(state): Extract<Arc<State>>, body: Body) -> 
     let Some(form) = form else {
         return error_page("The consent form could not be read.");
     };
-    // The username is checked before the consent is taken, so a page sent
-    // back with a bad one can be answered again once it is corrected. A
-    // denial names nobody.
+    // The username is checked, and its user signed in, before the consent
+    // is taken, so a page sent back with a bad one (or a new user past the
+    // cap) can be answered again once it is corrected. A denial names
+    // nobody.
     let username = match form.get(DECISION_FIELD).map(String::as_str) {
         Some("approve") => match form.get(USERNAME_FIELD) {
             // A form posted without the field (a script written before it
@@ -240,27 +244,30 @@ pub(crate) async fn consent(Extract(state): Extract<Arc<State>>, body: Body) -> 
         Some("deny") => None,
         _ => return error_page("The consent form has no decision."),
     };
+    let user = match username.map(|name| sign_in(&state, &name)) {
+        Some(Ok(user)) => Some(user),
+        Some(Err(refused)) => return refused,
+        None => None,
+    };
     let now = state.clock.now_ms();
     let pending = form
         .get(CONSENT_FIELD)
         .and_then(|id| state.tables().take_consent(id))
         .filter(|c| c.expires_at_ms > now);
-    match (pending, username) {
-        (Some(consent), Some(username)) => approve_as(&state, consent, &username),
-        (Some(consent), None) => decide(&state, consent, None),
-        (None, _) => error_page("This authorization request has expired or was already answered."),
+    match pending {
+        Some(consent) => decide(&state, consent, user),
+        None => error_page("This authorization request has expired or was already answered."),
     }
 }
 
-/// Approves `consent` as the user `username` (checked and lowercased),
-/// signing that user in first; a new user past the cap is refused.
-fn approve_as(state: &State, consent: PendingConsent, username: &str) -> Response {
+/// Signs in the user `username` (checked and lowercased); a new user past
+/// the cap gets the page that says so.
+fn sign_in(state: &State, username: &str) -> Result<Arc<User>, Response> {
     let max_users = state.config.limits.users;
-    let signed_in = state.users().sign_in(username, max_users);
-    match signed_in {
-        Ok(user) => decide(state, consent, Some(user)),
-        Err(users::TooManyUsers) => too_many_users_page(max_users),
-    }
+    state
+        .users()
+        .sign_in(username, max_users)
+        .map_err(|users::TooManyUsers| too_many_users_page(max_users))
 }
 
 /// Redirects back to the app with a fresh code for `user`, or with

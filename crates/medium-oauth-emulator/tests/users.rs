@@ -341,6 +341,10 @@ async fn a_new_user_past_the_cap_gets_a_403_page() {
         "{text}"
     );
     assert_eq!(usernames(&emu), ["alice", "demo"]);
+    // The consent was not used up: the same page approves as a known user.
+    let approved = answer(&emu, &page, "approve", Some("alice")).await;
+    let token = access_token(&exchange(&emu, &code_of(&approved)).await);
+    assert_eq!(me(&emu, &token).await.username, "alice");
     // Known users still sign in.
     for known in ["alice", "ALICE", "demo"] {
         let token = token_of(&emu, known).await;

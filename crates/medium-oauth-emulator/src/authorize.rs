@@ -172,8 +172,8 @@ pub(crate) async fn authorize(
     };
     if state.config.auto_approve {
         return match sign_in(&state, demo::USERNAME) {
-            Ok(user) => decide(&state, consent, Some(user)),
-            Err(refused) => refused,
+            Some(user) => decide(&state, consent, Some(user)),
+            None => too_many_users_page(state.config.limits.users),
         };
     }
     let app_name = state
@@ -245,8 +245,8 @@ pub(crate) async fn consent(Extract(state): Extract<Arc<State>>, body: Body) -> 
         _ => return error_page("The consent form has no decision."),
     };
     let user = match username.map(|name| sign_in(&state, &name)) {
-        Some(Ok(user)) => Some(user),
-        Some(Err(refused)) => return refused,
+        Some(Some(user)) => Some(user),
+        Some(None) => return too_many_users_page(state.config.limits.users),
         None => None,
     };
     let now = state.clock.now_ms();
@@ -260,14 +260,11 @@ pub(crate) async fn consent(Extract(state): Extract<Arc<State>>, body: Body) -> 
     }
 }
 
-/// Signs in the user `username` (checked and lowercased); a new user past
-/// the cap gets the page that says so.
-fn sign_in(state: &State, username: &str) -> Result<Arc<User>, Response> {
+/// Signs in the user `username` (checked and lowercased). `None`: a new
+/// user past the cap.
+fn sign_in(state: &State, username: &str) -> Option<Arc<User>> {
     let max_users = state.config.limits.users;
-    state
-        .users()
-        .sign_in(username, max_users)
-        .map_err(|users::TooManyUsers| too_many_users_page(max_users))
+    state.users().sign_in(username, max_users).ok()
 }
 
 /// Redirects back to the app with a fresh code for `user`, or with

@@ -292,7 +292,7 @@ pub const DEFAULT_MAX_POST_BODY_BYTES: usize = 1024 * 1024;
 /// [`Limits::users`] by default. A user is kept for the emulator's life (its
 /// tokens and [`Emulator::users`](crate::Emulator::users) refer to it), so
 /// without a cap a script approving made-up names would grow the emulator
-/// for ever. Each takes about 300 bytes, so 10,000 stay near 3 MB, and no
+/// for ever. Each takes some 600 bytes, so 10,000 stay near 6 MB, and no
 /// test or development session signs in anywhere near that many people.
 pub const DEFAULT_MAX_USERS: usize = 10_000;
 

@@ -51,6 +51,10 @@ use sqlx::Row;
 /// Token calls one replica has in flight at once.
 const IN_FLIGHT_PER_REPLICA: usize = 64;
 
+/// Token requests the emulator's log keeps (the newest): refusals are
+/// counted from it, so a run that outgrows it cannot count them.
+const EMULATOR_LOG_CAPACITY: usize = 10_000;
+
 /// Accounts whose leases the killed replica holds.
 const HELD: usize = 10;
 
@@ -226,7 +230,10 @@ fn kind(e: &StoreError) -> String {
 /// tokens (in a loop until the stop line, in `restart` mode), prints what
 /// it got.
 async fn replica(args: Args) {
-    let db = TokenDatabase::connect(args.database_url.as_deref().expect("a URL"), keyring())
+    // From the environment, not the command line, where anyone on the
+    // machine could read a password in it.
+    let url = std::env::var("REPLICAS_DATABASE_URL").expect("REPLICAS_DATABASE_URL");
+    let db = TokenDatabase::connect(&url, keyring())
         .await
         .expect("the database");
     let accounts = Accounts::builder(client(args.server.as_deref().expect("a server")), db).build();
@@ -465,8 +472,6 @@ impl World {
         [
             "--mode",
             mode.name(),
-            "--database-url",
-            &self.url,
             "--server",
             &self.server,
             "--prefix",
@@ -491,15 +496,19 @@ impl World {
     }
 
     /// Token requests since the setup that were not answered 200 or 201.
-    fn refused(&self, setup_requests: usize) -> usize {
+    /// `None`: the emulator's log (its newest 10,000) no longer reaches
+    /// back to the setup, so they cannot be counted.
+    fn refused(&self, setup_requests: usize) -> Option<usize> {
         let log = self.emu.token_request_log();
-        if log.len() >= 10_000 {
-            eprintln!("warning: the emulator's request log is full; refusals may be undercounted");
+        if log.len() >= EMULATOR_LOG_CAPACITY {
+            return None;
         }
-        log.iter()
+        let refused = log
+            .iter()
             .skip(setup_requests)
             .filter(|r| !matches!(r.outcome, Outcome::Status(200 | 201)))
-            .count()
+            .count();
+        Some(refused)
     }
 
     /// Accounts whose row no longer holds the grant's live refresh token:
@@ -555,7 +564,10 @@ async fn setup(args: &Args) -> World {
     let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
     // SAFETY: set before any other thread of this program reads the
     // environment (the runtime's workers do not).
-    unsafe { std::env::set_var("REPLICAS_KEY", &hex) };
+    unsafe {
+        std::env::set_var("REPLICAS_KEY", &hex);
+        std::env::set_var("REPLICAS_DATABASE_URL", &url);
+    }
     let prefix = format!("run{}", std::process::id());
 
     let client = client(&server);
@@ -645,14 +657,18 @@ async fn parent(args: Args) {
     let refused = world.refused(setup_requests);
     let replays = world.emu.refresh_replays();
     let lost = world.lost(args.accounts).await;
+    let refused_text = refused.map_or_else(
+        || "refusals uncounted (the emulator's request log is full: use fewer accounts)".into(),
+        |n| format!("{n} refused (invalid_grant or other)"),
+    );
     println!(
-        "{} replicas, {} accounts ({}): {refreshes} refresh requests answered, {refused} refused (invalid_grant or other), {replays} replays, {lost} lost (of {} rows re-refreshed directly)",
+        "{} replicas, {} accounts ({}): {refreshes} refresh requests answered, {refused_text}, {replays} replays, {lost} lost (of {} rows re-refreshed directly)",
         args.replicas,
         args.accounts,
         world.engine(),
         args.accounts,
     );
-    let ok = refused == 0 && replays == 0 && lost == 0;
+    let ok = refused == Some(0) && replays == 0 && lost == 0;
     println!("{}: {}", args.mode.name(), if ok { "PASS" } else { "FAIL" });
     world.emu.shutdown().await;
     if !ok {
@@ -838,9 +854,15 @@ async fn restart(args: &Args, world: &World) {
     let refreshes_before = world.emu.refreshes();
     let down = Instant::now();
     let downtime = args.downtime.to_string();
-    tokio::task::spawn_blocking(move || pg_script(&["restart", &downtime]))
+    let restarted = tokio::task::spawn_blocking(move || pg_script(&["restart", &downtime]))
         .await
         .expect("the restart");
+    // The cluster in MEDIUM_OAUTH_PG_DIR must be the one the replicas use,
+    // or nothing they use went down.
+    assert_eq!(
+        restarted, world.url,
+        "restarted a cluster the replicas do not use: drop --database-url or point MEDIUM_OAUTH_PG_DIR at its cluster"
+    );
     let outage = down.elapsed();
     println!(
         "restart: `.ci/postgres restart {}` took {outage:?} (fast stop, {} s down, start); {} refreshes answered while it ran",
@@ -901,6 +923,10 @@ async fn restart(args: &Args, world: &World) {
         "restart: {reauth} dead-grant errors, {lasting} not transient; after recovery, accounts without a token: {final_failed} (of {} asked by each of {} replicas)",
         args.accounts, args.replicas
     );
+    if kinds.is_empty() {
+        println!("restart: no call failed, so no outage was seen: FAIL");
+        std::process::exit(1);
+    }
     if reauth != 0 || final_failed != 0 {
         println!("restart: FAIL");
         std::process::exit(1);

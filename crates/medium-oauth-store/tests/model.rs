@@ -2,9 +2,12 @@
 //! the clock jumps (up to past the tokens' expiry), new logins replace the
 //! grant, the account is removed, writes fail and come back, Medium revokes
 //! the grant. Rotation and replay detection are on. After every step each
-//! answer must be one the model allows and no refresh token has been
-//! replayed; at the end, nothing is lost. (SQLite: a trigger makes writes
-//! fail; the paths are the same on PostgreSQL, whose suite is tests/store.rs.)
+//! answer must be one the model allows, a token served must work at
+//! Medium, and no refresh token has been replayed; at the end, nothing is
+//! lost. (SQLite: a trigger makes writes fail; the paths are the same on
+//! PostgreSQL, whose suite is tests/store.rs. Leases run by the database's
+//! clock, which no step moves: a lease running out and taken over is
+//! tests/store.rs's, and the `kill` figure's.)
 
 use std::time::Duration;
 
@@ -56,6 +59,9 @@ struct Model {
     connected: bool,
     /// Medium revoked the grant since the last login.
     revoked: bool,
+    /// Medium revoked tokens in this run: a replica may still serve one
+    /// from memory.
+    ever_revoked: bool,
     /// Writes fail now.
     failing: bool,
     /// Replicas that may keep a token they refreshed and could not commit
@@ -95,10 +101,12 @@ impl World {
                 .await
                 .expect("the database");
             // Sequential steps never wait on each other, but on a lease a
-            // replica keeps: short waits keep the run short.
+            // replica keeps: short waits keep the run short, long enough
+            // for a lease given back on a task of its own on a busy
+            // machine.
             let accounts = Accounts::builder(client.clone(), db)
                 .clock(clock.clone())
-                .lock_wait(Duration::from_millis(200))
+                .lock_wait(Duration::from_secs(1))
                 .build();
             replicas.push(accounts);
         }
@@ -131,6 +139,7 @@ impl World {
             Op::Revoke => {
                 self.emu.revoke_all_tokens();
                 model.revoked = true;
+                model.ever_revoked = true;
             }
             Op::Remove => {
                 // A delete is not a write the fault touches.
@@ -193,6 +202,10 @@ impl World {
                     model.connected || (r != 0 && model.served[r]),
                     "a token for a removed account, not from memory"
                 );
+                if !model.ever_revoked {
+                    let me = self.client.me(token.access_token()).await;
+                    assert!(me.is_ok(), "a served token does not work: {me:?}");
+                }
                 model.served[r] = true;
                 if !model.failing {
                     // This call committed whatever this replica kept.

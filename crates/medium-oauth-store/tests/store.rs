@@ -1266,8 +1266,10 @@ async fn a_timed_out_refresh_leaves_its_lease_to_run_out() {
     let account = fresh_account("timedout");
     // A query deadline just short of the lease leaves the refresh half a
     // second of it: Medium, held for three, does not answer in time.
-    let mut options = DatabaseOptions::default();
-    options.query_deadline = LEASE - Duration::from_millis(500);
+    let options = DatabaseOptions {
+        query_deadline: LEASE - Duration::from_millis(500),
+        ..DatabaseOptions::default()
+    };
     let ring = Keyring::new(key("k1", 1));
     let db = TokenDatabase::connect_with(&engine.url, ring, options)
         .await

@@ -50,11 +50,24 @@ struct Held {
     target: Option<Target>,
     /// A commit gave the lease back: dropping the lock gives nothing back.
     committed: bool,
-    /// A save failed, and the version it was to commit over: the token it
-    /// carried may hold the only copy of a rotated refresh token.
-    failed: Option<i64>,
-    /// After a failed save, its lease and version, for the next lock.
-    kept: Option<(i64, Renewed)>,
+    /// A save failed: the version it was to commit over, and the token,
+    /// which may hold the only copy of a rotated refresh token.
+    failed: Option<(i64, Token)>,
+    /// After a failed save, its lease, for the next lock.
+    kept: Option<Kept>,
+    /// A kept token whose lease was lost meanwhile (a new login cleared it,
+    /// or it ran out and was taken), and the version it was refreshed
+    /// from: whenever the source saves it, under whatever lock, it goes
+    /// only over that row.
+    stale: Option<(i64, Token)>,
+}
+
+/// A token whose save failed, the version it was refreshed from, and the
+/// lease that still guards that row.
+struct Kept {
+    version: i64,
+    token: Token,
+    renewed: Renewed,
 }
 
 /// A save commits only over this row version, and only while this owner
@@ -86,8 +99,12 @@ impl Drop for HeldLease {
             return;
         }
         held.target = None;
-        if let Some(version) = held.failed.take() {
-            held.kept = Some((version, renewed));
+        if let Some((version, token)) = held.failed.take() {
+            held.kept = Some(Kept {
+                version,
+                token,
+                renewed,
+            });
             return;
         }
         let committed = std::mem::take(&mut held.committed);
@@ -133,6 +150,7 @@ impl AccountTokenStore {
                 version,
                 owner: renewed.owner().to_owned(),
             }),
+            stale: held.stale.take(),
             ..Held::default()
         };
         drop(held);
@@ -185,9 +203,20 @@ impl TokenStore for AccountTokenStore {
     fn save<'a>(&'a self, token: &'a Token) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
             let now_ms = system_time_to_ms(self.clock.now());
-            let (cycle, target) = {
+            let (cycle, target, stale) = {
                 let held = lock(&self.held);
-                (held.cycle, held.target.clone())
+                let stale = held.stale.as_ref();
+                let stale = stale.filter(|(_, kept)| kept.access_token() == token.access_token());
+                (held.cycle, held.target.clone(), stale.map(|(v, _)| *v))
+            };
+            // The kept token goes only over the row it was refreshed from;
+            // with no lease (no row), over nothing.
+            let target = match (target, stale) {
+                (target, Some(version)) => Some(Target {
+                    version,
+                    owner: target.map(|t| t.owner).unwrap_or_default(),
+                }),
+                (target, None) => target,
             };
             let saved = match &target {
                 Some(target) => {
@@ -222,6 +251,9 @@ impl TokenStore for AccountTokenStore {
                     .map(|()| false),
             };
             let mut held = lock(&self.held);
+            if stale.is_some() {
+                held.stale = None;
+            }
             // The outcome belongs to the lock it was saved under, if that
             // is still the latest.
             if let Some(target) = target
@@ -232,7 +264,7 @@ impl TokenStore for AccountTokenStore {
                 held.target = None;
                 match &saved {
                     Ok(written) => held.committed = *written,
-                    Err(_) => held.failed = Some(target.version),
+                    Err(_) => held.failed = Some((target.version, token.clone())),
                 }
             }
             drop(held);
@@ -243,16 +275,14 @@ impl TokenStore for AccountTokenStore {
     fn lock(&self) -> BoxFuture<'_, Result<StoreLock, Error>> {
         Box::pin(async move {
             let kept = lock(&self.held).kept.take();
-            // The row a kept token was refreshed from, if its lease is lost.
-            let mut stale = None;
-            if let Some((version, renewed)) = kept {
-                match renewed.renew().await {
-                    Ok(true) => return Ok(self.hold(renewed, version)),
+            if let Some(kept) = kept {
+                match kept.renewed.renew().await {
+                    Ok(true) => return Ok(self.hold(kept.renewed, kept.version)),
                     // A new login cleared it, or it ran out and was taken:
                     // the kept token may still go only over its own row.
-                    Ok(false) => stale = Some(version),
+                    Ok(false) => lock(&self.held).stale = Some((kept.version, kept.token)),
                     Err(e) => {
-                        lock(&self.held).kept = Some((version, renewed));
+                        lock(&self.held).kept = Some(kept);
                         return Err(self.error(e));
                     }
                 }
@@ -268,20 +298,15 @@ impl TokenStore for AccountTokenStore {
             .await
             .map_err(|e| self.error(e))?;
             Ok(match taken {
-                Leased::Held(lease, row) => {
-                    self.hold(Renewed::new(lease), stale.unwrap_or(row.version))
-                }
+                Leased::Held(lease, row) => self.hold(Renewed::new(lease), row.version),
                 // Nothing to refresh: the source finds no token, or saves a
-                // new login's. A kept token is aimed at a lease nobody
-                // holds, so it writes nothing: a removal stands.
+                // new login's (a kept token, aimed at no lease, writes
+                // nothing: a removal stands).
                 Leased::Missing | Leased::Adopted(_) => {
                     let mut held = lock(&self.held);
                     *held = Held {
                         cycle: held.cycle.wrapping_add(1),
-                        target: stale.map(|version| Target {
-                            version,
-                            owner: String::new(),
-                        }),
+                        stale: held.stale.take(),
                         ..Held::default()
                     };
                     StoreLock::default()

@@ -1288,6 +1288,42 @@ async fn a_timed_out_refresh_leaves_its_lease_to_run_out() {
     );
 }
 
+/// A source's kept token, after a new login cleared its lease and another
+/// replica leased the new row: the source waits for that lease, and once
+/// the other replica has written the row, the kept token (refreshed from
+/// the old row) misses it. What the other replica wrote stands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_token_outlasting_another_replicas_lease_still_misses_the_new_row() {
+    let engine = sqlite_only();
+    let w = world(true).await;
+    let account = fresh_account("keptbusy");
+    let accounts = w.impatient_replica(&engine).await;
+    accounts.connect(&account, &w.login().await).await.unwrap();
+    let (_store, source) = w.source(&accounts, &account).await;
+    w.make_due();
+    fail_writes(&engine.url, true).await;
+    source.force_refresh().await.unwrap_err();
+    fail_writes(&engine.url, false).await;
+    accounts.connect(&account, &w.login().await).await.unwrap();
+
+    let other = w.impatient_replica(&engine).await.token_store(&account);
+    let other_lock = medium_oauth::TokenStore::lock(&other).await.unwrap();
+    let err = source.force_refresh().await.unwrap_err();
+    assert!(err.is_transient(), "it waited for the other lease: {err:?}");
+    let written = w.login().await;
+    medium_oauth::TokenStore::save(&other, &written)
+        .await
+        .unwrap();
+    drop(other_lock);
+
+    let _ = source.force_refresh().await;
+    let stored = medium_oauth::TokenStore::load(&other)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.access_token(), written.access_token());
+}
+
 /// A lock a source drops without saving (it adopted another's token, or
 /// gave up) gives its lease back at once: no replica is held off for the
 /// rest of the lease.

@@ -105,6 +105,27 @@ impl World {
         (store, source)
     }
 
+    /// A source over `account`, connected now on `accounts`, that refreshed
+    /// (Medium rotated the token) and failed to save: it keeps the token.
+    /// Writes work again.
+    async fn source_with_a_kept_token(
+        &self,
+        engine: &Engine,
+        accounts: &Accounts,
+        account: &AccountId,
+    ) -> (Arc<AccountTokenStore>, RefreshingTokenSource) {
+        accounts
+            .connect(account, &self.login().await)
+            .await
+            .unwrap();
+        let (store, source) = self.source(accounts, account).await;
+        self.make_due();
+        fail_writes(&engine.url, true).await;
+        source.force_refresh().await.unwrap_err();
+        fail_writes(&engine.url, false).await;
+        (store, source)
+    }
+
     /// What a replica started now serves: the token its row holds.
     async fn served_by_a_new_replica(&self, engine: &Engine, account: &AccountId) -> Arc<Token> {
         let replica = self.replica(engine).await;
@@ -1175,12 +1196,9 @@ async fn a_kept_token_never_overwrites_a_new_login() {
 
     let account = fresh_account("keptlogin");
     let accounts = w.replica(&engine).await;
-    accounts.connect(&account, &w.login().await).await.unwrap();
-    let (store, source) = w.source(&accounts, &account).await;
-    w.make_due();
-    fail_writes(&engine.url, true).await;
-    source.force_refresh().await.unwrap_err();
-    fail_writes(&engine.url, false).await;
+    let (store, source) = w
+        .source_with_a_kept_token(&engine, &accounts, &account)
+        .await;
     let login = w.login().await;
     accounts.connect(&account, &login).await.unwrap();
     source.force_refresh().await.unwrap();
@@ -1211,12 +1229,9 @@ async fn a_kept_token_never_overwrites_a_new_login() {
     // stands.
     let account = fresh_account("keptremoved");
     let accounts = w.replica(&engine).await;
-    accounts.connect(&account, &w.login().await).await.unwrap();
-    let (store, source) = w.source(&accounts, &account).await;
-    w.make_due();
-    fail_writes(&engine.url, true).await;
-    source.force_refresh().await.unwrap_err();
-    fail_writes(&engine.url, false).await;
+    let (store, source) = w
+        .source_with_a_kept_token(&engine, &accounts, &account)
+        .await;
     assert!(accounts.remove(&account).await.unwrap());
     let _ = source.force_refresh().await;
     let stored = medium_oauth::TokenStore::load(&*store).await.unwrap();
@@ -1232,12 +1247,9 @@ async fn a_source_whose_kept_lease_was_taken_waits_like_anyone() {
     let w = world(true).await;
     let account = fresh_account("keptlost");
     let accounts = w.impatient_replica(&engine).await;
-    accounts.connect(&account, &w.login().await).await.unwrap();
-    let (_store, source) = w.source(&accounts, &account).await;
-    w.make_due();
-    fail_writes(&engine.url, true).await;
-    source.force_refresh().await.unwrap_err();
-    fail_writes(&engine.url, false).await;
+    let (_store, source) = w
+        .source_with_a_kept_token(&engine, &accounts, &account)
+        .await;
     raw_exec(
         &engine.url,
         &format!(
@@ -1298,12 +1310,9 @@ async fn a_kept_token_outlasting_another_replicas_lease_still_misses_the_new_row
     let w = world(true).await;
     let account = fresh_account("keptbusy");
     let accounts = w.impatient_replica(&engine).await;
-    accounts.connect(&account, &w.login().await).await.unwrap();
-    let (_store, source) = w.source(&accounts, &account).await;
-    w.make_due();
-    fail_writes(&engine.url, true).await;
-    source.force_refresh().await.unwrap_err();
-    fail_writes(&engine.url, false).await;
+    let (_store, source) = w
+        .source_with_a_kept_token(&engine, &accounts, &account)
+        .await;
     accounts.connect(&account, &w.login().await).await.unwrap();
 
     let other = w.impatient_replica(&engine).await.token_store(&account);

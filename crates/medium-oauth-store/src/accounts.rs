@@ -360,7 +360,10 @@ impl Inner {
     /// `token`, which arrived (was written to its row) at `arrived_ms`, with
     /// its due time: the margin before expiry, but no earlier than halfway
     /// through the life it arrived with, so a token issued for less than
-    /// twice the margin is not refreshed on every call.
+    /// twice the margin is not refreshed on every call; and never later
+    /// than [`MIN_TOKEN_LIFETIME`] before expiry, so no token is handed out
+    /// to expire in flight (a kept token committed late arrives with
+    /// little life left).
     fn fresh(&self, token: Token, arrived_ms: i64) -> Fresh {
         let due = token.expires_at().map(|expires| {
             // A writer whose clock runs ahead says it arrived later than
@@ -369,7 +372,7 @@ impl Inner {
                 .unwrap_or(expires)
                 .min(self.clock.now());
             let life = expires.duration_since(arrived).unwrap_or_default();
-            let early = self.margin.min(life / 2);
+            let early = self.margin.min(life / 2).max(MIN_TOKEN_LIFETIME);
             expires.checked_sub(early).unwrap_or(expires)
         });
         Fresh {
@@ -397,8 +400,10 @@ impl Inner {
             return self.or_still_valid(slot, failure.error(account));
         }
         let result = match self.commit_unsaved(account).await {
-            Ok(Some(token)) => Ok(token),
-            Ok(None) => self.read_or_refresh(account).await,
+            Ok(Some(token)) if self.usable(&token) => Ok(token),
+            // None kept; or the kept token fell due (or expired) while the
+            // database was away, and its row now holds it to refresh.
+            Ok(_) => self.read_or_refresh(account).await,
             Err(e) => Err(e),
         };
         match result {

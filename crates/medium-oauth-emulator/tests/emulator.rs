@@ -14,6 +14,9 @@ use serde_json::Value;
 
 use medium_oauth_test_support::http_no_redirect as http;
 
+mod common;
+use common::{assert_api_error, exchange, post_form, refresh_at};
+
 fn registered_app() -> ClientApp {
     ClientApp {
         name: "Registered".into(),
@@ -70,45 +73,6 @@ async fn code(emu: &Emulator, scope: &str) -> String {
     param(&q, "code").expect("code in redirect")
 }
 
-async fn post_form(emu: &Emulator, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
-    http()
-        .post(format!("{}{path}", emu.api_server()))
-        .header("authorization", "Bearer junk-the-sdks-send")
-        .form(form)
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn exchange(emu: &Emulator, code: &str) -> reqwest::Response {
-    post_form(
-        emu,
-        "/tokens",
-        &[
-            ("code", code),
-            ("client_id", "demo-client"),
-            ("client_secret", "demo-secret"),
-            ("grant_type", "authorization_code"),
-            ("redirect_uri", REDIRECT),
-        ],
-    )
-    .await
-}
-
-async fn refresh_at(emu: &Emulator, path: &str, refresh_token: &str) -> reqwest::Response {
-    post_form(
-        emu,
-        path,
-        &[
-            ("refresh_token", refresh_token),
-            ("client_id", "demo-client"),
-            ("client_secret", "demo-secret"),
-            ("grant_type", "refresh_token"),
-        ],
-    )
-    .await
-}
-
 /// Parses a token response with the generated type and checks nothing was
 /// dropped on the way: the body holds exactly the spec's fields.
 async fn token_body(resp: reqwest::Response) -> types::TokenResponse {
@@ -124,18 +88,6 @@ async fn token_body(resp: reqwest::Response) -> types::TokenResponse {
     let access = parsed.access_token.as_deref().unwrap();
     assert!(access.len() >= 32 && access.bytes().all(|b| b.is_ascii_hexdigit()));
     parsed
-}
-
-/// Asserts a Medium error: status, JSON content type, one `{message, code}`.
-async fn assert_api_error(resp: reqwest::Response, status: StatusCode, code: i64) -> String {
-    assert_eq!(resp.status(), status);
-    assert_eq!(resp.headers()["content-type"], "application/json");
-    let raw: Value = resp.json().await.unwrap();
-    let parsed: types::Error = serde_json::from_value(raw.clone()).unwrap();
-    assert_eq!(serde_json::to_value(&parsed).unwrap(), raw);
-    assert_eq!(parsed.errors.len(), 1, "{raw}");
-    assert_eq!(parsed.errors[0].code, Some(code), "{raw}");
-    parsed.errors[0].message.clone().unwrap()
 }
 
 async fn me(emu: &Emulator, token: Option<&str>) -> reqwest::Response {

@@ -14,6 +14,9 @@ use medium_oauth2_api::resource::types::{self, User};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+mod common;
+use common::{assert_api_error, exchange, refresh_at};
+
 const ALL_SCOPES: &str = "basicProfile,listPublications,publishPost,uploadImage";
 
 /// The consent page for the demo app, as a browser gets it.
@@ -71,53 +74,17 @@ fn code_of(resp: &reqwest::Response) -> String {
         .expect("a code")
 }
 
-async fn post_form(emu: &Emulator, path: &str, form: &[(&str, &str)]) -> Value {
-    let resp = http()
-        .post(format!("{}{path}", emu.api_server()))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
+/// A token response that succeeded, as JSON.
+async fn token_json(resp: reqwest::Response) -> Value {
     assert!(resp.status().is_success(), "{}", resp.status());
     resp.json().await.unwrap()
-}
-
-/// Exchanges `code`: the token response.
-async fn exchange(emu: &Emulator, code: &str) -> Value {
-    post_form(
-        emu,
-        "/tokens",
-        &[
-            ("code", code),
-            ("client_id", "demo-client"),
-            ("client_secret", "demo-secret"),
-            ("grant_type", "authorization_code"),
-            ("redirect_uri", REDIRECT),
-        ],
-    )
-    .await
-}
-
-/// Refreshes at `path` (`/tokens` or `/tokens/refresh`): the token response.
-async fn refresh(emu: &Emulator, path: &str, refresh_token: &str) -> Value {
-    post_form(
-        emu,
-        path,
-        &[
-            ("refresh_token", refresh_token),
-            ("client_id", "demo-client"),
-            ("client_secret", "demo-secret"),
-            ("grant_type", "refresh_token"),
-        ],
-    )
-    .await
 }
 
 /// Logs in through the consent page as `username`: the token response.
 async fn login_as(emu: &Emulator, username: &str) -> Value {
     let page = consent_page(emu).await;
     let approved = answer(emu, &page, "approve", Some(username)).await;
-    exchange(emu, &code_of(&approved)).await
+    token_json(exchange(emu, &code_of(&approved)).await).await
 }
 
 /// An access token of `username`'s, from the consent page.
@@ -152,13 +119,6 @@ async fn post_json(emu: &Emulator, path: &str, token: &str, body: &Value) -> req
         .send()
         .await
         .unwrap()
-}
-
-/// Asserts a Medium error's status and code.
-async fn assert_api_error(resp: reqwest::Response, status: StatusCode, code: i64) {
-    assert_eq!(resp.status(), status);
-    let raw: Value = resp.json().await.unwrap();
-    assert_eq!(raw["errors"][0]["code"], code, "{raw}");
 }
 
 /// The text of the page's `<p id="reason">`, as sent (escaped).
@@ -261,7 +221,7 @@ async fn a_refresh_keeps_the_user() {
         let alice = me(&emu, &access_token(&tokens)).await;
         let mut refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
         for path in ["/tokens/refresh", "/tokens", "/tokens/refresh"] {
-            let refreshed = refresh(&emu, path, &refresh_token).await;
+            let refreshed = token_json(refresh_at(&emu, path, &refresh_token).await).await;
             assert_eq!(
                 fields(&me(&emu, &access_token(&refreshed)).await),
                 fields(&alice),
@@ -302,7 +262,7 @@ async fn bad_usernames_get_a_400_page_saying_why_escaped() {
     assert_eq!(usernames(&emu), ["demo"]);
     // The consent was not used up: corrected, the same page approves.
     let approved = answer(&emu, &page, "approve", Some("alice")).await;
-    let token = access_token(&exchange(&emu, &code_of(&approved)).await);
+    let token = access_token(&token_json(exchange(&emu, &code_of(&approved)).await).await);
     assert_eq!(me(&emu, &token).await.username, "alice");
 }
 
@@ -343,7 +303,7 @@ async fn a_new_user_past_the_cap_gets_a_403_page() {
     assert_eq!(usernames(&emu), ["alice", "demo"]);
     // The consent was not used up: the same page approves as a known user.
     let approved = answer(&emu, &page, "approve", Some("alice")).await;
-    let token = access_token(&exchange(&emu, &code_of(&approved)).await);
+    let token = access_token(&token_json(exchange(&emu, &code_of(&approved)).await).await);
     assert_eq!(me(&emu, &token).await.username, "alice");
     // Known users still sign in.
     for known in ["alice", "ALICE", "demo"] {
@@ -365,7 +325,7 @@ async fn a_form_without_a_username_approves_as_the_demo_user() {
     let emu = emulator(Config::default()).await;
     let page = consent_page(&emu).await;
     let approved = answer(&emu, &page, "approve", None).await;
-    let token = access_token(&exchange(&emu, &code_of(&approved)).await);
+    let token = access_token(&token_json(exchange(&emu, &code_of(&approved)).await).await);
     assert_eq!(fields(&me(&emu, &token).await), fields(&demo::user()));
 }
 

@@ -24,19 +24,17 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use medium_oauth::{
-    AccessToken, ClientId, ClientSecret, GrantedScopes, OAuthClient, RefreshToken, Token,
-};
+use medium_oauth::{AccessToken, GrantedScopes, RefreshToken, Token};
 use medium_oauth_store::{
     AccountId, Accounts, CACHE_TTL, DEFAULT_CACHE_CAPACITY, EncryptionKey, Keyring, TokenDatabase,
 };
+
+mod common;
+use common::{CLIENT_ID, client};
 use sqlx::Row;
 
 /// Far past any bench run: no call refreshes.
 const TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 24 * 3600);
-
-/// The client id the rows are stored under.
-const CLIENT_ID: &str = "bench-client";
 
 struct Engine {
     name: &'static str,
@@ -59,19 +57,6 @@ fn engines() -> Vec<Engine> {
             _dir: None,
         },
     ]
-}
-
-/// A client whose servers are never asked: no token falls due.
-fn client() -> OAuthClient {
-    OAuthClient::builder(
-        ClientId::new(CLIENT_ID),
-        ClientSecret::new("bench-secret"),
-        "http://127.0.0.1:9/callback",
-    )
-    .authorization_server("http://127.0.0.1:9/m/oauth")
-    .api_server("http://127.0.0.1:9/v1")
-    .build()
-    .expect("a client")
 }
 
 /// A token the size of Medium's: 64-character tokens, two scopes.

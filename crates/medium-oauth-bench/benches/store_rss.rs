@@ -21,10 +21,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use medium_oauth::{
-    AccessToken, ClientId, ClientSecret, GrantedScopes, OAuthClient, RefreshToken, Token,
-};
+use medium_oauth::{AccessToken, GrantedScopes, RefreshToken, Token};
 use medium_oauth_store::{AccountId, Accounts, EncryptionKey, Keyring, TokenDatabase};
+
+mod common;
+use common::client;
 
 /// Live heap bytes: what was allocated and not yet freed.
 static LIVE: AtomicIsize = AtomicIsize::new(0);
@@ -150,16 +151,15 @@ fn main() {
     }
 }
 
-fn client() -> OAuthClient {
-    OAuthClient::builder(
-        ClientId::new("bench-client"),
-        ClientSecret::new("bench-secret"),
-        "http://127.0.0.1:9/callback",
-    )
-    .authorization_server("http://127.0.0.1:9/m/oauth")
-    .api_server("http://127.0.0.1:9/v1")
-    .build()
-    .expect("a client")
+/// Asks `accounts` for the token of every account `id(i)` in `range`.
+async fn ask(accounts: &Accounts, id: &impl Fn(usize) -> AccountId, range: std::ops::Range<usize>) {
+    each(range, |i| {
+        let (accounts, id) = (accounts.clone(), id(i));
+        async move {
+            accounts.token(&id).await.expect("a token");
+        }
+    })
+    .await;
 }
 
 /// Calls `call(i)` for every `i` in `range`, `IN_FLIGHT` at once.
@@ -229,23 +229,11 @@ async fn measure(engine: &str) {
     accounts.token(&warm).await.expect("a token");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let heap_before = live();
-    each(0..cache_n, |i| {
-        let (accounts, id) = (accounts.clone(), id(i));
-        async move {
-            accounts.token(&id).await.expect("a token");
-        }
-    })
-    .await;
+    ask(&accounts, &id, 0..cache_n).await;
     // Let the cache's housekeeping catch up (it runs on reads and writes),
     // then read them all again: hits, which settle it.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    each(0..cache_n, |i| {
-        let (accounts, id) = (accounts.clone(), id(i));
-        async move {
-            accounts.token(&id).await.expect("a token");
-        }
-    })
-    .await;
+    ask(&accounts, &id, 0..cache_n).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let heap_after = live();
     let rss_cached = rss_kib();
@@ -254,13 +242,7 @@ async fn measure(engine: &str) {
         "{engine}: live heap {heap_before} -> {heap_after} bytes over {cache_n} accounts cached; {accounts:?}"
     );
 
-    each(0..accounts_n, |i| {
-        let (accounts, id) = (accounts.clone(), id(i));
-        async move {
-            accounts.token(&id).await.expect("a token");
-        }
-    })
-    .await;
+    ask(&accounts, &id, 0..accounts_n).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_all = rss_kib();
     eprintln!("{engine}: after all {accounts_n} asked once: {accounts:?}");

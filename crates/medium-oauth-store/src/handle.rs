@@ -211,12 +211,12 @@ impl TokenStore for AccountTokenStore {
             };
             // The kept token goes only over the row it was refreshed from;
             // with no lease (no row), over nothing.
-            let target = match (target, stale) {
-                (target, Some(version)) => Some(Target {
+            let target = match stale {
+                Some(version) => Some(Target {
                     version,
                     owner: target.map(|t| t.owner).unwrap_or_default(),
                 }),
-                (target, None) => target,
+                None => target,
             };
             let saved = match &target {
                 Some(target) => {

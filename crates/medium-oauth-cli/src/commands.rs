@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
-use medium_oauth::{DEFAULT_REFRESH_MARGIN, Error, Token};
+use medium_oauth::{DEFAULT_REFRESH_MARGIN, Error, Token, TokenSource};
 
 use crate::failure::{Failure, printable};
 use crate::profile::{DEFAULT_PROFILE, Profile, ProfileStore, StoreArgs, StoredClient, logged_in};
@@ -117,7 +117,9 @@ pub async fn token(args: TokenArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A refreshed token, or, when a refresh cannot be had but `token` is still
+/// A token to replace the due `token`: one another process saved
+/// meanwhile, or else a refreshed one (always refreshed with
+/// --force-refresh). When a refresh cannot be had but `token` is still
 /// valid (and no refresh was forced), `token` with a warning: a script
 /// keeps working until the token really expires.
 async fn refreshed(
@@ -147,7 +149,24 @@ async fn refreshed(
         builder = builder.max_attempts(1);
     }
     let source = builder.build().await?;
-    match source.force_refresh().await {
+    // Only --force-refresh forces. Forcing a token merely due (or expired)
+    // made processes started together refresh one after another (issue
+    // 22): one whose source loaded the token another had just saved
+    // refreshed that one too.
+    let result = if args.force_refresh {
+        source.force_refresh().await
+    } else {
+        // A source schedules the token it starts with no earlier than
+        // halfway through the life left then, so a token due by the day's
+        // margin looks fresh to it and `token` would hand it out
+        // unrefreshed. Invalidated, it is never handed out: `token` takes,
+        // under the store's lock, a fresh token another process saved, and
+        // refreshes only if none did. A source that loaded such a token
+        // already (saved since the file was read here) is left as it is.
+        source.invalidate(token.access_token());
+        source.token().await
+    };
+    match result {
         Ok(token) => Ok(token),
         Err(e) if usable && !e.requires_reauthorization() => Ok(fallback(format!(
             "could not refresh the token: {}",

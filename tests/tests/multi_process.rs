@@ -30,7 +30,7 @@ async fn processes_sharing_a_file_refresh_once_at_expiry() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("credentials.json");
     let store = Arc::new(FileTokenStore::new(&path));
-    store.save(&expired).await.unwrap();
+    store.save_blocking(&expired).unwrap();
 
     let children: Vec<_> = (0..PROCESSES)
         .map(|_| {

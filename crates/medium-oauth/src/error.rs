@@ -167,6 +167,15 @@ pub enum Error {
         /// How long this process waited.
         waited: Duration,
     },
+    /// A refresh under a lock that runs out (a shared store's lease) got no
+    /// answer within the time the lock had left. Transient; whether the
+    /// server rotated the refresh token cannot be known, so the lock is left
+    /// to run out before anyone may read the old one.
+    #[error("the token endpoint did not answer a refresh within {}ms", .after.as_millis())]
+    RefreshTimedOut {
+        /// The deadline.
+        after: Duration,
+    },
     /// The tokio runtime shut down while a refresh was under way.
     #[error("the tokio runtime is shutting down; no token was obtained")]
     RuntimeShutdown,
@@ -312,7 +321,9 @@ impl Error {
     /// Whether a later retry may succeed: transport failures, 5xx and 429.
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Transport { .. } | Error::StoreBusy { .. } => true,
+            Error::Transport { .. } | Error::StoreBusy { .. } | Error::RefreshTimedOut { .. } => {
+                true
+            }
             Error::Api { status, .. } | Error::UnexpectedResponse { status, .. } => {
                 *status == 429 || *status >= 500
             }

@@ -125,6 +125,7 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod engine;
 pub use medium_oauth2_api::tls;
 /// The URL type of [`OAuthClient::authorize_url`] and the servers' addresses.
 pub use url::Url;
@@ -148,16 +149,18 @@ pub use error::{Error, MediumError, Refusal, TransportKind};
 pub use middleware::{BearerAuth, token_sent_with};
 pub use scope::{Scope, ScopeSet, UnknownScope};
 pub use secret::{AccessToken, AuthorizationCode, ClientId, ClientSecret, CsrfState, RefreshToken};
-pub use source::{
+pub use engine::{
     COARSE_TICK_BOUND, Clock, DEFAULT_MAX_ATTEMPTS, DEFAULT_REFRESH_JITTER, DEFAULT_REFRESH_MARGIN,
-    DEFAULT_RETRY_BASE, DEFAULT_RETRY_CAP, INTEGRATION_TOKEN_SCOPES, LONGEST_RETRY_WAIT,
-    MAX_PLAUSIBLE_LIFETIME, MIN_TOKEN_LIFETIME, REAUTHORIZATION_RECHECK, REFUSAL_COOLDOWN,
-    RETRY_AFTER_CAP, RefreshingTokenSource, RefreshingTokenSourceBuilder, StaticTokenSource,
-    SystemClock, TokenFuture, TokenSource,
+    DEFAULT_RETRY_BASE, DEFAULT_RETRY_CAP, LONGEST_RETRY_WAIT, MAX_PLAUSIBLE_LIFETIME,
+    MIN_TOKEN_LIFETIME, REAUTHORIZATION_RECHECK, REFUSAL_COOLDOWN, RETRY_AFTER_CAP, SystemClock,
+};
+pub use source::{
+    INTEGRATION_TOKEN_SCOPES, RefreshingTokenSource, RefreshingTokenSourceBuilder,
+    StaticTokenSource, TokenFuture, TokenSource,
 };
 pub use store::{
     BoxFuture, Document, FileTokenStore, LOCK_WAIT, MAX_FILE_BYTES, MemoryTokenStore, StoreLock,
-    TokenStore,
+    StoreTransaction, TokenStore,
 };
 pub use token::{
     GrantedScopes, MAX_UNKNOWN_SCOPES, Token, TokenRecord, ms_to_system_time, system_time_to_ms,

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -40,28 +40,40 @@ impl fmt::Debug for StoreLock {
     }
 }
 
-/// Persists one token. Implementations must be safe to call from several
-/// tasks at once.
+/// Persists one token, for a [`RefreshingTokenSource`](crate::RefreshingTokenSource).
+/// Implementations must be safe to call from several tasks at once.
+///
+/// Changes go through a [`StoreTransaction`]: [`begin`](Self::begin) takes
+/// the store's lock (if other processes share it) and reads the token under
+/// it, and the transaction commits over what it read, releasing the lock
+/// when dropped. (The [engine](crate::engine)'s `Backend` is the same seam
+/// with typed errors, arrival times and dead marks, for stores shared by
+/// many replicas.)
 pub trait TokenStore: Send + Sync {
-    /// The stored token, or `None` if there is none.
+    /// The stored token, or `None` if there is none, read without the lock.
     fn load(&self) -> BoxFuture<'_, Result<Option<Token>, Error>>;
 
-    /// Replaces the stored token.
-    fn save<'a>(&'a self, token: &'a Token) -> BoxFuture<'a, Result<(), Error>>;
+    /// Takes the store's lock, excluding other processes that share the
+    /// store until the transaction is dropped (stores used by one process
+    /// need not lock), and reads the token under it.
+    fn begin(&self) -> BoxFuture<'_, Result<Box<dyn StoreTransaction>, Error>>;
+}
 
-    /// Takes a lock that excludes other processes sharing the store, held
-    /// around "reload, refresh if still due, save". Stores used by one process
-    /// need not lock: the default holds nothing.
-    fn lock(&self) -> BoxFuture<'_, Result<StoreLock, Error>> {
-        Box::pin(async { Ok(StoreLock::default()) })
-    }
+/// A [`TokenStore`]'s lock, with the token read under it.
+pub trait StoreTransaction: Send + Sync {
+    /// The token as it was under the lock.
+    fn stored(&self) -> Option<&Token>;
+
+    /// Replaces the stored token. A failure leaves the transaction (and its
+    /// lock) as it was, so the commit can be tried again.
+    fn commit<'a>(&'a mut self, token: &'a Token) -> BoxFuture<'a, Result<(), Error>>;
 }
 
 /// A store in memory: for tests, and for programs that keep tokens elsewhere
 /// and seed them with [`MemoryTokenStore::with_token`].
 #[derive(Default)]
 pub struct MemoryTokenStore {
-    token: Mutex<Option<Token>>,
+    token: Arc<Mutex<Option<Token>>>,
 }
 
 impl MemoryTokenStore {
@@ -73,13 +85,23 @@ impl MemoryTokenStore {
     /// A store holding `token`.
     pub fn with_token(token: Token) -> Self {
         Self {
-            token: Mutex::new(Some(token)),
+            token: Arc::new(Mutex::new(Some(token))),
         }
     }
 
-    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Token>> {
-        self.token.lock().unwrap_or_else(|e| e.into_inner())
+    /// Replaces the stored token at once, as a login in another part of
+    /// the program would.
+    pub fn save(&self, token: &Token) {
+        *self.slot() = Some(token.clone());
     }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Token>> {
+        lock_ignoring_poison(&self.token)
+    }
+}
+
+fn lock_ignoring_poison<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl fmt::Debug for MemoryTokenStore {
@@ -96,8 +118,28 @@ impl TokenStore for MemoryTokenStore {
         Box::pin(async move { Ok(token) })
     }
 
-    fn save<'a>(&'a self, token: &'a Token) -> BoxFuture<'a, Result<(), Error>> {
-        *self.slot() = Some(token.clone());
+    fn begin(&self) -> BoxFuture<'_, Result<Box<dyn StoreTransaction>, Error>> {
+        let begun = MemoryTransaction {
+            stored: self.slot().clone(),
+            token: self.token.clone(),
+        };
+        Box::pin(async move { Ok(Box::new(begun) as Box<dyn StoreTransaction>) })
+    }
+}
+
+/// A memory store's transaction: one process, so no lock.
+struct MemoryTransaction {
+    stored: Option<Token>,
+    token: Arc<Mutex<Option<Token>>>,
+}
+
+impl StoreTransaction for MemoryTransaction {
+    fn stored(&self) -> Option<&Token> {
+        self.stored.as_ref()
+    }
+
+    fn commit<'a>(&'a mut self, token: &'a Token) -> BoxFuture<'a, Result<(), Error>> {
+        *lock_ignoring_poison(&self.token) = Some(token.clone());
         Box::pin(async { Ok(()) })
     }
 }
@@ -359,7 +401,7 @@ impl<E> FileTokenStore<E> {
     /// too), with any temporary files a crash left. The lock file stays.
     /// Returns whether there was a file.
     pub async fn remove(&self) -> Result<bool, Error> {
-        let _lock = self.lock_file().await?;
+        let _lock = self.lock().await?;
         let store = self.untyped();
         blocking(move || store.delete()).await
     }
@@ -564,9 +606,9 @@ impl<E> FileTokenStore<E> {
         }
     }
 
-    /// Takes the lock (waiting at most [`LOCK_WAIT`]) and removes what
-    /// interrupted saves left.
-    async fn lock_file(&self) -> Result<StoreLock, Error> {
+    /// Takes the file's lock (waiting at most [`LOCK_WAIT`]), as every
+    /// writer of the file does, and removes what interrupted saves left.
+    pub async fn lock(&self) -> Result<StoreLock, Error> {
         let store = self.untyped();
         // The lock is released when the file is closed, on drop.
         let file = blocking(move || store.open_lock_file()).await?;
@@ -759,7 +801,7 @@ impl<E: Serialize + DeserializeOwned + Send + 'static> FileTokenStore<E> {
         &self,
         change: impl FnOnce(&mut Option<Document<E>>) -> T + Send + 'static,
     ) -> Result<T, Error> {
-        let _lock = self.lock_file().await?;
+        let _lock = self.lock().await?;
         let store = self.clone();
         blocking(move || {
             let mut doc = store.read_unlocked()?;
@@ -886,21 +928,46 @@ async fn blocking<T: Send + 'static>(
 
 impl<E> TokenStore for FileTokenStore<E>
 where
-    E: Serialize + DeserializeOwned + Default + Send + 'static,
+    E: Serialize + DeserializeOwned + Default + Send + Sync + 'static,
 {
     fn load(&self) -> BoxFuture<'_, Result<Option<Token>, Error>> {
         let store = self.clone();
         Box::pin(blocking(move || store.load_blocking()))
     }
 
-    fn save<'a>(&'a self, token: &'a Token) -> BoxFuture<'a, Result<(), Error>> {
-        let store = self.clone();
-        let token = token.clone();
-        Box::pin(blocking(move || store.save_blocking(&token)))
+    fn begin(&self) -> BoxFuture<'_, Result<Box<dyn StoreTransaction>, Error>> {
+        Box::pin(async move {
+            let lock = self.lock().await?;
+            let store = self.clone();
+            let stored = blocking(move || store.load_blocking()).await?;
+            Ok(Box::new(FileTransaction {
+                store: self.clone(),
+                stored,
+                _lock: lock,
+            }) as Box<dyn StoreTransaction>)
+        })
+    }
+}
+
+/// A credentials file's transaction: its lock, and the token read under it.
+struct FileTransaction<E> {
+    store: FileTokenStore<E>,
+    stored: Option<Token>,
+    _lock: StoreLock,
+}
+
+impl<E> StoreTransaction for FileTransaction<E>
+where
+    E: Serialize + DeserializeOwned + Default + Send + Sync + 'static,
+{
+    fn stored(&self) -> Option<&Token> {
+        self.stored.as_ref()
     }
 
-    fn lock(&self) -> BoxFuture<'_, Result<StoreLock, Error>> {
-        Box::pin(self.lock_file())
+    fn commit<'a>(&'a mut self, token: &'a Token) -> BoxFuture<'a, Result<(), Error>> {
+        let store = self.store.clone();
+        let token = token.clone();
+        Box::pin(blocking(move || store.save_blocking(&token)))
     }
 }
 

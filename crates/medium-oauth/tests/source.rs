@@ -12,7 +12,7 @@ use medium_oauth::{
     AccessToken, BearerAuth, BoxFuture, DEFAULT_RETRY_BASE, DEFAULT_RETRY_CAP, Error,
     FileTokenStore, LOCK_WAIT, MIN_TOKEN_LIFETIME, MemoryTokenStore, REAUTHORIZATION_RECHECK,
     REFUSAL_COOLDOWN, RETRY_AFTER_CAP, RefreshingTokenSource, RefreshingTokenSourceBuilder,
-    StaticTokenSource, StoreLock, Token, TokenSource, TokenStore, scopes,
+    StaticTokenSource, StoreTransaction, Token, TokenSource, TokenStore, scopes,
 };
 use medium_oauth_emulator::{Config, Emulator, Endpoint, Fault, Grant};
 
@@ -272,6 +272,61 @@ async fn transient_failures_are_retried_within_one_call() {
     assert_eq!(s.emu.refreshes(), 1);
 }
 
+/// Issue 22's blip: a thousand callers arrive as the token expires, and the
+/// token endpoint answers the first refresh with one 503, then recovers.
+/// Callers queued behind that attempt wait for the scheduled retry (0.2 s),
+/// so none fails, and only two requests are sent.
+#[tokio::test(start_paused = true)]
+async fn callers_queued_behind_a_failed_attempt_wait_for_the_near_retry() {
+    const CALLERS: usize = 1000;
+    let s = setup(lifetime(3600), Duration::ZERO).await;
+    advance(HOUR).await;
+    s.emu.inject_faults([Fault::Status(503)]);
+    let source = Arc::new(s.source);
+    let started = tokio::time::Instant::now();
+    let callers: Vec<_> = (0..CALLERS)
+        .map(|_| {
+            let source = source.clone();
+            tokio::spawn(async move { source.token().await })
+        })
+        .collect();
+    let mut tokens = Vec::new();
+    for caller in callers {
+        tokens.push(caller.await.unwrap().expect("no caller sees the blip"));
+    }
+    assert!(tokens.iter().all(|t| same(t, &tokens[0]) && !same(t, &s.token)));
+    assert_eq!(refresh_requests(&s.emu), 2);
+    assert_eq!(started.elapsed(), DEFAULT_RETRY_BASE, "one scheduled wait");
+}
+
+/// The other half: during a long outage, callers that arrive while the
+/// schedule says wait fail at once, however many there are; nobody piles up
+/// behind the next attempt.
+#[tokio::test(start_paused = true)]
+async fn callers_arriving_while_the_schedule_says_wait_fail_at_once() {
+    const CALLERS: usize = 1000;
+    let s = setup(lifetime(3600), Duration::ZERO).await;
+    advance(HOUR).await;
+    s.emu
+        .inject_faults(std::iter::repeat_n(Fault::Status(503), 10_000));
+    assert!(s.source.token().await.unwrap_err().is_transient());
+    let sent = refresh_requests(&s.emu);
+    let source = Arc::new(s.source);
+    let started = tokio::time::Instant::now();
+    let callers: Vec<_> = (0..CALLERS)
+        .map(|_| {
+            let source = source.clone();
+            tokio::spawn(async move { source.token().await })
+        })
+        .collect();
+    for caller in callers {
+        let err = caller.await.unwrap().unwrap_err();
+        assert!(matches!(err, Error::Api { status: 503, .. }), "{err}");
+    }
+    assert_eq!(started.elapsed(), Duration::ZERO, "all failed at once");
+    assert_eq!(refresh_requests(&s.emu), sent, "nothing sent meanwhile");
+}
+
 #[tokio::test(start_paused = true)]
 async fn after_giving_up_calls_fail_fast_until_the_schedule_allows_another_attempt() {
     let s = setup(lifetime(3600), Duration::ZERO).await;
@@ -318,11 +373,14 @@ async fn a_failing_endpoint_sees_one_schedule_whatever_the_number_of_callers() {
             })
         })
         .collect();
+    // Callers queued behind an attempt may still wait for scheduled ones
+    // after the window: count what was sent within it.
+    tokio::time::sleep_until(end).await;
+    let sent = refresh_requests(&s.emu);
     let mut calls = 0;
     for caller in callers {
         calls += caller.await.unwrap();
     }
-    let sent = refresh_requests(&s.emu);
     assert!(calls > 1000, "{calls} calls");
     assert!(
         (8..=schedule_bound(WINDOW)).contains(&sent),
@@ -375,7 +433,7 @@ async fn a_new_login_saved_to_the_store_ends_reauthorization() {
     let s = expired_with_a_revoked_grant().await;
     assert!(needs_login(s.source.token().await));
     let relogin = login(&demo_client(&s.emu), scopes![basicProfile]).await;
-    s.store.save(&relogin).await.unwrap();
+    s.store.save(&relogin);
     // The store is re-read at most once per REAUTHORIZATION_RECHECK.
     assert!(needs_login(s.source.token().await));
     advance(REAUTHORIZATION_RECHECK).await;
@@ -391,7 +449,7 @@ async fn force_refresh_adopts_a_new_login_at_once() {
     assert!(needs_login(s.source.force_refresh().await));
     assert_eq!(refresh_requests(&s.emu), 1);
     let relogin = login(&demo_client(&s.emu), scopes![basicProfile]).await;
-    s.store.save(&relogin).await.unwrap();
+    s.store.save(&relogin);
     let adopted = s.source.force_refresh().await.unwrap();
     assert!(same(&adopted, &relogin));
     // The grant lives again: the next refresh is a normal one.
@@ -667,8 +725,13 @@ fn once_stream()
 #[derive(Default)]
 struct SlowStore {
     inner: MemoryTokenStore,
-    load_delay: std::sync::Mutex<Duration>,
-    save_delay: std::sync::Mutex<Duration>,
+    delays: Arc<Delays>,
+}
+
+#[derive(Default)]
+struct Delays {
+    load: std::sync::Mutex<Duration>,
+    save: std::sync::Mutex<Duration>,
     /// Refuse the next save, as a full disk would.
     fail_next_save: std::sync::atomic::AtomicBool,
 }
@@ -681,30 +744,49 @@ impl SlowStore {
 
 impl TokenStore for SlowStore {
     fn load(&self) -> BoxFuture<'_, Result<Option<Token>, Error>> {
-        let delay = *self.load_delay.lock().unwrap();
+        let delay = *self.delays.load.lock().unwrap();
         Box::pin(async move {
             tokio::time::sleep(delay).await;
             self.inner.load().await
         })
     }
 
-    fn save<'a>(&'a self, token: &'a Token) -> BoxFuture<'a, Result<(), Error>> {
-        let delay = *self.save_delay.lock().unwrap();
+    fn begin(&self) -> BoxFuture<'_, Result<Box<dyn StoreTransaction>, Error>> {
+        let delay = *self.delays.load.lock().unwrap();
         Box::pin(async move {
             tokio::time::sleep(delay).await;
-            if self.fail_next_save.swap(false, Ordering::SeqCst) {
+            let inner = self.inner.begin().await?;
+            Ok(Box::new(SlowTransaction {
+                inner,
+                delays: self.delays.clone(),
+            }) as Box<dyn StoreTransaction>)
+        })
+    }
+}
+
+struct SlowTransaction {
+    inner: Box<dyn StoreTransaction>,
+    delays: Arc<Delays>,
+}
+
+impl StoreTransaction for SlowTransaction {
+    fn stored(&self) -> Option<&Token> {
+        self.inner.stored()
+    }
+
+    fn commit<'a>(&'a mut self, token: &'a Token) -> BoxFuture<'a, Result<(), Error>> {
+        let delay = *self.delays.save.lock().unwrap();
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            if self.delays.fail_next_save.swap(false, Ordering::SeqCst) {
                 return Err(Error::Store {
                     path: "slow".into(),
                     reason: "injected: no space left".into(),
                     source: None,
                 });
             }
-            self.inner.save(token).await
+            self.inner.commit(token).await
         })
-    }
-
-    fn lock(&self) -> BoxFuture<'_, Result<StoreLock, Error>> {
-        self.inner.lock()
     }
 }
 
@@ -726,11 +808,11 @@ async fn slow_setup(margin: Duration) -> (Setup, Arc<SlowStore>) {
 async fn a_caller_that_gives_up_mid_save_loses_no_rotated_refresh_token() {
     let (s, store) = slow_setup(Duration::ZERO).await;
     advance(6 * HOUR).await;
-    SlowStore::set(&store.save_delay, Duration::from_secs(5));
+    SlowStore::set(&store.delays.save, Duration::from_secs(5));
     let gave_up = tokio::time::timeout(Duration::from_secs(1), s.source.token()).await;
     assert!(gave_up.is_err());
     assert_eq!(s.emu.refreshes(), 1, "the server rotated the refresh token");
-    SlowStore::set(&store.save_delay, Duration::ZERO);
+    SlowStore::set(&store.delays.save, Duration::ZERO);
     let token = s.source.token().await.unwrap();
     assert!(!same(&token, &s.token));
     assert_eq!(
@@ -769,7 +851,7 @@ async fn a_due_token_that_expires_while_the_store_is_slow_is_not_handed_out() {
     advance(3 * HOUR + Duration::from_secs(1)).await;
     // Due, and the refresh is refused: the grant is dead, the token valid.
     assert!(same(&s.source.token().await.unwrap(), &s.token));
-    SlowStore::set(&store.load_delay, 4 * HOUR);
+    SlowStore::set(&store.delays.load, 4 * HOUR);
     advance(REAUTHORIZATION_RECHECK).await;
     match s.source.token().await {
         Ok(token) => assert!(token.expires_at().unwrap() > medium_oauth::Clock::now(&s.clock)),
@@ -912,11 +994,11 @@ async fn a_token_issued_with_seconds_to_live_is_refused_not_looped_on() {
 #[tokio::test(start_paused = true)]
 async fn the_refusal_cooldown_runs_from_the_refresh_it_caused() {
     let (s, store) = slow_setup(Duration::from_secs(60)).await;
-    SlowStore::set(&store.save_delay, Duration::from_secs(59));
+    SlowStore::set(&store.delays.save, Duration::from_secs(59));
     s.source.invalidate(s.token.access_token());
     let fresh = s.source.token().await.unwrap();
     assert!(!same(&fresh, &s.token));
-    SlowStore::set(&store.save_delay, Duration::ZERO);
+    SlowStore::set(&store.delays.save, Duration::ZERO);
     advance(Duration::from_millis(1500)).await;
     s.source.invalidate(fresh.access_token());
     assert!(same(&s.source.token().await.unwrap(), &fresh));
@@ -924,10 +1006,20 @@ async fn the_refusal_cooldown_runs_from_the_refresh_it_caused() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_refresh_not_caused_by_a_refusal_starts_no_cooldown() {
+async fn a_token_refused_within_a_cooldown_of_its_arrival_causes_no_refresh() {
+    // The cool-down runs from a token's arrival, whatever brought it: a
+    // shared store records arrivals, so the bound holds across replicas.
     let s = setup(lifetime(3600), Duration::from_secs(60)).await;
-    let fresh = s.source.force_refresh().await.unwrap();
-    // The first refusal of the new token still causes a refresh.
+    // A token given at the start arrived at no known time: its refusal
+    // causes a refresh.
+    s.source.invalidate(s.token.access_token());
+    let fresh = s.source.token().await.unwrap();
+    assert!(!same(&fresh, &s.token));
+    assert_eq!(s.emu.refreshes(), 1);
+    advance(REFUSAL_COOLDOWN - Duration::from_millis(1)).await;
+    s.source.invalidate(fresh.access_token());
+    assert!(same(&s.source.token().await.unwrap(), &fresh));
+    advance(Duration::from_millis(1)).await;
     s.source.invalidate(fresh.access_token());
     assert!(!same(&s.source.token().await.unwrap(), &fresh));
     assert_eq!(s.emu.refreshes(), 2);
@@ -950,7 +1042,7 @@ async fn after_a_success_the_schedule_starts_again_from_the_base() {
 async fn a_token_the_store_refused_is_saved_and_handed_out_by_the_next_attempt() {
     let (s, store) = slow_setup(Duration::ZERO).await;
     advance(6 * HOUR).await;
-    store.fail_next_save.store(true, Ordering::SeqCst);
+    store.delays.fail_next_save.store(true, Ordering::SeqCst);
     let err = s.source.token().await.unwrap_err();
     assert!(matches!(err, Error::Store { .. }), "{err}");
     assert_eq!(s.emu.refreshes(), 1);
@@ -969,7 +1061,7 @@ async fn a_token_the_store_refused_long_ago_is_saved_and_refreshed_not_refused()
     // expiry, was judged as if the server had just issued it that short.
     let (s, store) = slow_setup(Duration::ZERO).await;
     advance(6 * HOUR).await;
-    store.fail_next_save.store(true, Ordering::SeqCst);
+    store.delays.fail_next_save.store(true, Ordering::SeqCst);
     assert!(s.source.token().await.is_err());
     let kept_until = medium_oauth::Clock::now(&s.clock) + 6 * HOUR;
     advance(6 * HOUR - Duration::from_secs(9)).await;
@@ -1009,7 +1101,7 @@ async fn a_dead_grant_keeps_its_valid_token_without_asking_again_until_a_new_log
         "a refused grant is not retried"
     );
     let relogin = login(&demo_client(&s.emu), scopes![basicProfile]).await;
-    s.store.save(&relogin).await.unwrap();
+    s.store.save(&relogin);
     advance(REAUTHORIZATION_RECHECK).await;
     assert!(same(&s.source.token().await.unwrap(), &relogin));
     assert_eq!(refresh_requests(&s.emu), 1, "adopted, not refreshed");
@@ -1022,8 +1114,8 @@ async fn a_token_refused_while_a_new_login_is_read_is_not_handed_out() {
     advance(3 * HOUR + Duration::from_secs(1)).await;
     assert!(same(&s.source.token().await.unwrap(), &s.token));
     let relogin = login(&demo_client(&s.emu), scopes![basicProfile]).await;
-    store.inner.save(&relogin).await.unwrap();
-    SlowStore::set(&store.load_delay, Duration::from_secs(5));
+    store.inner.save(&relogin);
+    SlowStore::set(&store.delays.load, Duration::from_secs(5));
     advance(REAUTHORIZATION_RECHECK).await;
     let source = s.source.clone();
     let call = tokio::spawn(async move { source.token().await });

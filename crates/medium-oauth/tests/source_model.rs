@@ -16,7 +16,7 @@ use common::*;
 use medium_oauth::{
     AccessToken, BoxFuture, ClientId, ClientSecret, DEFAULT_RETRY_BASE, DEFAULT_RETRY_CAP, Error,
     MemoryTokenStore, OAuthClient, REAUTHORIZATION_RECHECK, RETRY_AFTER_CAP, RefreshingTokenSource,
-    StoreLock, Token, TokenSource, TokenStore, scopes,
+    StoreTransaction, Token, TokenSource, TokenStore, scopes,
 };
 use medium_oauth_emulator::{ClientApp, Config, Emulator, Fault, Grant, Outcome, RedirectRule};
 use proptest::prelude::*;
@@ -113,17 +113,25 @@ fn op() -> impl Strategy<Value = Op> {
 #[derive(Default)]
 struct Recording {
     inner: MemoryTokenStore,
+    log: Arc<SaveLog>,
+}
+
+#[derive(Default)]
+struct SaveLog {
     saved: Mutex<Vec<(String, Option<String>)>>,
     fail_next_save: AtomicBool,
 }
 
+fn entry(token: &Token) -> (String, Option<String>) {
+    (
+        token.access_token().expose_secret().to_owned(),
+        token.refresh_token().map(|r| r.expose_secret().to_owned()),
+    )
+}
+
 impl Recording {
     fn was_saved(&self, token: &Token) -> bool {
-        let entry = (
-            token.access_token().expose_secret().to_owned(),
-            token.refresh_token().map(|r| r.expose_secret().to_owned()),
-        );
-        self.saved.lock().unwrap().contains(&entry)
+        self.log.saved.lock().unwrap().contains(&entry(token))
     }
 }
 
@@ -132,26 +140,40 @@ impl TokenStore for Recording {
         self.inner.load()
     }
 
-    fn save<'a>(&'a self, token: &'a Token) -> BoxFuture<'a, Result<(), Error>> {
+    fn begin(&self) -> BoxFuture<'_, Result<Box<dyn StoreTransaction>, Error>> {
         Box::pin(async move {
-            if self.fail_next_save.swap(false, Ordering::SeqCst) {
+            let inner = self.inner.begin().await?;
+            Ok(Box::new(RecordingTransaction {
+                inner,
+                log: self.log.clone(),
+            }) as Box<dyn StoreTransaction>)
+        })
+    }
+}
+
+struct RecordingTransaction {
+    inner: Box<dyn StoreTransaction>,
+    log: Arc<SaveLog>,
+}
+
+impl StoreTransaction for RecordingTransaction {
+    fn stored(&self) -> Option<&Token> {
+        self.inner.stored()
+    }
+
+    fn commit<'a>(&'a mut self, token: &'a Token) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            if self.log.fail_next_save.swap(false, Ordering::SeqCst) {
                 return Err(Error::Store {
                     path: "model".into(),
                     reason: "injected: no space left".into(),
                     source: None,
                 });
             }
-            self.inner.save(token).await?;
-            self.saved.lock().unwrap().push((
-                token.access_token().expose_secret().to_owned(),
-                token.refresh_token().map(|r| r.expose_secret().to_owned()),
-            ));
+            self.inner.commit(token).await?;
+            self.log.saved.lock().unwrap().push(entry(token));
             Ok(())
         })
-    }
-
-    fn lock(&self) -> BoxFuture<'_, Result<StoreLock, Error>> {
-        self.inner.lock()
     }
 }
 
@@ -296,7 +318,7 @@ impl World {
             }
             Op::JumpAhead(by) => self.jump(by.as_millis() as i64),
             Op::Fault(kind) => self.emu.inject_faults([kind.fault()]),
-            Op::FailNextSave => self.store.fail_next_save.store(true, Ordering::SeqCst),
+            Op::FailNextSave => self.store.log.fail_next_save.store(true, Ordering::SeqCst),
             Op::Calls(n) => self.calls(*n).await,
             Op::InvalidateCurrent => {
                 let current = self.store.inner.load().await.unwrap().unwrap();
@@ -320,8 +342,7 @@ impl World {
                     .own(async { client.refresh(stored.refresh_token().unwrap()).await })
                     .await;
                 if let Ok(token) = refreshed {
-                    let _lock = self.store.lock().await.unwrap();
-                    self.store.inner.save(&token).await.unwrap();
+                    self.store.inner.save(&token);
                     self.record_save(&token);
                 }
             }
@@ -330,7 +351,7 @@ impl World {
                 let token = self
                     .own(async { login(&client, scopes![basicProfile]).await })
                     .await;
-                self.store.inner.save(&token).await.unwrap();
+                self.store.inner.save(&token);
                 self.record_save(&token);
             }
         }
@@ -342,10 +363,7 @@ impl World {
     }
 
     fn record_save(&mut self, token: &Token) {
-        self.store.saved.lock().unwrap().push((
-            token.access_token().expose_secret().to_owned(),
-            token.refresh_token().map(|r| r.expose_secret().to_owned()),
-        ));
+        self.store.log.saved.lock().unwrap().push(entry(token));
         self.learn(token);
         self.saved_by_others = Some((token.clone(), Instant::now()));
     }
@@ -433,7 +451,7 @@ impl World {
     /// a call succeeds; or, for a dead grant, succeeds after a new login.
     async fn recover(&mut self) {
         self.emu.take_faults();
-        self.store.fail_next_save.store(false, Ordering::SeqCst);
+        self.store.log.fail_next_save.store(false, Ordering::SeqCst);
         self.jump(-self.skew_ms);
         advance(RETRY_AFTER_CAP + DEFAULT_RETRY_CAP).await;
         match self.source.token().await {

@@ -1,12 +1,6 @@
 //! "Give me a valid access token": the [`TokenSource`] trait, a static
-//! source, and the refreshing source that keeps a token fresh.
-//!
-//! The refreshing source is three parts, each in its own file:
-//! - [`policy`]: when to refresh and how long to wait after a failure (pure);
-//! - [`slot`]: the current token, read lock-free by every call;
-//! - [`refresher`]: under the store's lock, adopt or refresh, then persist.
-//!
-//! [`refreshing`] puts them together.
+//! source, and the refreshing source: the [engine](crate::engine) over a
+//! [`TokenStore`](crate::TokenStore).
 
 use std::fmt;
 use std::future::Future;
@@ -16,22 +10,28 @@ use std::task::{Context, Poll};
 
 use crate::{AccessToken, Error, Token};
 
-mod clock;
-mod policy;
-mod refresher;
 mod refreshing;
-mod slot;
 
-pub use clock::{COARSE_TICK_BOUND, Clock, SystemClock};
-pub use policy::{
-    DEFAULT_REFRESH_JITTER, DEFAULT_REFRESH_MARGIN, DEFAULT_RETRY_BASE, DEFAULT_RETRY_CAP,
-    MAX_PLAUSIBLE_LIFETIME, MIN_TOKEN_LIFETIME, RETRY_AFTER_CAP,
-};
-pub use refresher::REAUTHORIZATION_RECHECK;
-pub use refreshing::{
-    DEFAULT_MAX_ATTEMPTS, LONGEST_RETRY_WAIT, REFUSAL_COOLDOWN, RefreshingTokenSource,
-    RefreshingTokenSourceBuilder,
-};
+pub use refreshing::{RefreshingTokenSource, RefreshingTokenSourceBuilder};
+
+/// Runs `work` in a task of its own and waits for it. A caller that gives
+/// up (a timeout, a dropped future) then cannot cut a refresh between the
+/// server's answer and the save, which would lose a rotated refresh token.
+/// A panic in `work` is the caller's; a runtime shutting down meanwhile is
+/// [`Error::RuntimeShutdown`].
+pub(crate) async fn detached<T: Send + 'static>(
+    work: impl Future<Output = T> + Send + 'static,
+) -> Result<T, Error> {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        // Polled outside tokio: nothing to hand the work to, so do it here.
+        return Ok(work.await);
+    };
+    match runtime.spawn(work).await {
+        Ok(result) => Ok(result),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(Error::RuntimeShutdown),
+    }
+}
 
 /// What [`TokenSource::token`] returns: ready at once on the hot path (no
 /// allocation), boxed only when the source has to wait, refresh or fail.
@@ -169,6 +169,38 @@ mod tests {
     fn a_token_future_is_two_words() {
         // The hot path returns it by value: keep it in registers.
         assert!(size_of::<TokenFuture<'_>>() <= 2 * size_of::<usize>());
+    }
+
+    /// A refresh that panics passes its panic on to the caller, as if run
+    /// in the caller's own task.
+    #[tokio::test]
+    async fn a_panic_in_detached_work_reaches_the_caller() {
+        let call = tokio::spawn(detached(async {
+            if true {
+                panic!("the store panicked");
+            }
+        }));
+        assert!(call.await.unwrap_err().is_panic());
+    }
+
+    /// A refresh cut short by its runtime shutting down is an error for the
+    /// caller, not a panic.
+    #[test]
+    fn work_cut_short_by_a_shutting_down_runtime_is_an_error() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let mut call = Box::pin(detached(std::future::pending::<()>()));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        {
+            let _inside = runtime.enter();
+            assert!(call.as_mut().poll(&mut cx).is_pending(), "handed to a task");
+        }
+        drop(runtime);
+        match call.as_mut().poll(&mut cx) {
+            Poll::Ready(Err(Error::RuntimeShutdown)) => {}
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

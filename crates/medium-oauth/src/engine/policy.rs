@@ -40,22 +40,66 @@ pub const MAX_PLAUSIBLE_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 *
 /// makes them look so.
 pub const MIN_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
 
-/// A source's timing settings.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Policy {
-    pub(crate) margin: Duration,
-    pub(crate) jitter: Duration,
-    pub(crate) retry_base: Duration,
-    pub(crate) retry_cap: Duration,
+/// The longest wait between refresh attempts that can be configured: a
+/// day, the default refresh margin. Waiting longer would let a token expire
+/// between two attempts of a refresh begun ahead of time.
+pub const LONGEST_RETRY_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Attempts one caller makes before the error reaches it, by default.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 4;
+
+/// After a token the API refused (HTTP 401) has been replaced, a refusal of
+/// a token that arrived less than this ago causes no refresh: it reaches the
+/// caller. A fresh token refused again means the API refuses this grant's
+/// tokens (a revoked app, a missing scope, a server fault), which another
+/// refresh cannot cure; it would only cost a request (and perhaps a
+/// rotation) per call. A minute bounds that to one refresh a minute while
+/// recovering within a minute once the cause is fixed. Judged by when the
+/// token arrived, which a shared store records, so the bound holds across
+/// every process and replica that shares it.
+pub const REFUSAL_COOLDOWN: Duration = Duration::from_secs(60);
+
+/// When an engine refreshes, how it retries, and how often it re-reads its
+/// store: the settings of one [`Engine`](crate::engine::Engine), with the
+/// defaults of a [`RefreshingTokenSource`](crate::RefreshingTokenSource).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RefreshPolicy {
+    /// How long before expiry a token is refreshed (default
+    /// [`DEFAULT_REFRESH_MARGIN`]). A token that arrived with less than
+    /// twice that is refreshed halfway through the life it arrived with
+    /// instead, so short-lived tokens are not refreshed on every call.
+    pub margin: Duration,
+    /// Up to this much earlier still, at random, drawn once per token
+    /// (default [`DEFAULT_REFRESH_JITTER`]), so a fleet that logged in
+    /// together does not refresh at one instant.
+    pub jitter: Duration,
+    /// First wait after a failure; it doubles with each failure in a row
+    /// (default [`DEFAULT_RETRY_BASE`]; at most [`LONGEST_RETRY_WAIT`]).
+    pub retry_base: Duration,
+    /// Longest wait between attempts, and the longest a caller sleeps for a
+    /// scheduled attempt before it gets the error instead (default
+    /// [`DEFAULT_RETRY_CAP`]; at most [`LONGEST_RETRY_WAIT`]).
+    pub retry_cap: Duration,
+    /// Attempts one caller makes, or waits for, before the error reaches it
+    /// (default [`DEFAULT_MAX_ATTEMPTS`]; at least 1).
+    pub max_attempts: u32,
+    /// Re-read the store this long after a token was last read or
+    /// installed, even while it is fresh, so a removal or a new login
+    /// written by another process reaches this one; `None` (the default):
+    /// only when the token falls due.
+    pub revalidate: Option<Duration>,
 }
 
-impl Default for Policy {
+impl Default for RefreshPolicy {
     fn default() -> Self {
         Self {
             margin: DEFAULT_REFRESH_MARGIN,
             jitter: DEFAULT_REFRESH_JITTER,
             retry_base: DEFAULT_RETRY_BASE,
             retry_cap: DEFAULT_RETRY_CAP,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            revalidate: None,
         }
     }
 }
@@ -70,14 +114,27 @@ pub(crate) struct Schedule {
     pub(crate) usable: bool,
 }
 
-impl Policy {
-    /// The schedule of `token`, judged at `now`. `jitter_fraction` (0 to 1)
-    /// is drawn by the caller, once per token, so the time checked and the
-    /// time kept are one.
+impl RefreshPolicy {
+    /// The same policy with its waits and attempts kept within bounds: no
+    /// wait over [`LONGEST_RETRY_WAIT`] (the clock arithmetic of a schedule
+    /// then cannot overflow), at least one attempt.
+    pub(crate) fn bounded(mut self) -> Self {
+        self.retry_base = self.retry_base.min(LONGEST_RETRY_WAIT);
+        self.retry_cap = self.retry_cap.min(LONGEST_RETRY_WAIT);
+        self.max_attempts = self.max_attempts.max(1);
+        self.revalidate = self.revalidate.map(|d| d.min(LONGEST_RETRY_WAIT));
+        self
+    }
+
+    /// The schedule of `token`, judged at `now`, which arrived at `since`
+    /// (`now` when unknown). `jitter_fraction` (0 to 1) is drawn by the
+    /// caller, once per token, so the time checked and the time kept are
+    /// one.
     pub(crate) fn schedule(
         &self,
         token: &Token,
         now: SystemTime,
+        since: SystemTime,
         jitter_fraction: f64,
     ) -> Schedule {
         match token.expires_at() {
@@ -90,24 +147,38 @@ impl Policy {
                 usable: false,
             },
             Some(expires) => Schedule {
-                refresh_at: Some(self.refresh_at(expires, now, jitter_fraction)),
+                // A writer whose clock runs ahead says it arrived later
+                // than now; it arrived by now at the latest.
+                refresh_at: Some(self.refresh_at(expires, since.min(now), jitter_fraction)),
                 usable: true,
             },
         }
     }
 
     /// `margin` plus a share of `jitter` before expiry, but no earlier than
-    /// halfway through the life left at `now`, so a short-lived token is not
-    /// refreshed on every call. An expired token's time is its expiry.
-    fn refresh_at(&self, expires: SystemTime, now: SystemTime, jitter_fraction: f64) -> SystemTime {
-        let life = expires.duration_since(now).unwrap_or(Duration::ZERO);
+    /// halfway through the life it had at `since`, so a short-lived token is
+    /// not refreshed on every call; and never later than
+    /// [`MIN_TOKEN_LIFETIME`] before expiry, so no token is handed out fresh
+    /// to expire in flight (a token kept through a long outage, or adopted
+    /// from a store, can arrive with seconds left).
+    fn refresh_at(
+        &self,
+        expires: SystemTime,
+        since: SystemTime,
+        jitter_fraction: f64,
+    ) -> SystemTime {
+        let life = expires.duration_since(since).unwrap_or(Duration::ZERO);
         // `mul_f64` panics past `Duration::MAX`; a fraction never adds more
         // than the whole jitter.
         let jitter = Duration::try_from_secs_f64(
             self.jitter.as_secs_f64() * jitter_fraction.clamp(0.0, 1.0),
         )
         .map_or(self.jitter, |j| j.min(self.jitter));
-        let early = self.margin.saturating_add(jitter).min(life / 2);
+        let early = self
+            .margin
+            .saturating_add(jitter)
+            .min(life / 2)
+            .max(MIN_TOKEN_LIFETIME);
         expires.checked_sub(early).unwrap_or(expires)
     }
 
@@ -166,12 +237,13 @@ mod tests {
         Token::new(AccessToken::new("a"), None, at, GrantedScopes::default())
     }
 
-    fn policy() -> Policy {
-        Policy {
+    fn policy() -> RefreshPolicy {
+        RefreshPolicy {
             margin: DAY,
             jitter: Duration::from_secs(3600),
             retry_base: Duration::from_millis(200),
             retry_cap: Duration::from_secs(10),
+            ..RefreshPolicy::default()
         }
     }
 
@@ -180,41 +252,71 @@ mod tests {
         let now = SystemTime::UNIX_EPOCH + 1000 * DAY;
         let expires = now + 60 * DAY;
         let token = expiring(Some(expires));
-        let at = |fraction| policy().schedule(&token, now, fraction).refresh_at;
+        let at = |fraction| policy().schedule(&token, now, now, fraction).refresh_at;
         assert_eq!(at(0.0), Some(expires - DAY));
         assert_eq!(at(1.0), Some(expires - DAY - Duration::from_secs(3600)));
         assert_eq!(at(0.5), Some(expires - DAY - Duration::from_secs(1800)));
         assert_eq!(at(7.0), at(1.0), "the fraction is clamped");
-        assert!(policy().schedule(&token, now, 0.3).usable);
+        assert!(policy().schedule(&token, now, now, 0.3).usable);
     }
 
     #[test]
     fn a_short_lived_token_is_refreshed_halfway_through_its_life() {
         let now = SystemTime::UNIX_EPOCH + 1000 * DAY;
-        let token = expiring(Some(now + Duration::from_secs(100)));
-        let schedule = policy().schedule(&token, now, 1.0);
-        assert_eq!(schedule.refresh_at, Some(now + Duration::from_secs(50)));
+        let s = Duration::from_secs;
+        let token = expiring(Some(now + s(1000)));
+        let schedule = policy().schedule(&token, now, now, 1.0);
+        assert_eq!(schedule.refresh_at, Some(now + s(500)));
+        // Halfway through the life it arrived with, not the life left when
+        // judged: judged again later (another replica, a re-read), it falls
+        // due at the same time.
+        let later = policy().schedule(&token, now + s(400), now, 1.0);
+        assert_eq!(later.refresh_at, Some(now + s(500)));
+        // An arrival said to be in the future is taken as now.
+        let ahead = policy().schedule(&token, now, now + s(400), 1.0);
+        assert_eq!(ahead.refresh_at, Some(now + s(500)));
     }
 
     #[test]
-    fn an_expired_token_is_due_at_its_expiry() {
+    fn no_token_is_fresh_within_a_minute_of_its_expiry() {
+        let now = SystemTime::UNIX_EPOCH + 1000 * DAY;
+        let s = Duration::from_secs;
+        // Halfway would be 50 s before expiry: too close.
+        let token = expiring(Some(now + s(100)));
+        let schedule = policy().schedule(&token, now, now, 1.0);
+        assert_eq!(schedule.refresh_at, Some(now + s(100) - MIN_TOKEN_LIFETIME));
+        // With no margin at all, a minute before expiry still.
+        let none = RefreshPolicy {
+            margin: Duration::ZERO,
+            jitter: Duration::ZERO,
+            ..policy()
+        };
+        let long = expiring(Some(now + DAY));
+        assert_eq!(
+            none.schedule(&long, now, now, 1.0).refresh_at,
+            Some(now + DAY - MIN_TOKEN_LIFETIME)
+        );
+    }
+
+    #[test]
+    fn an_expired_token_is_due_a_minute_before_its_expiry() {
         let now = SystemTime::UNIX_EPOCH + 1000 * DAY;
         let expires = now - Duration::from_secs(60);
-        let schedule = policy().schedule(&expiring(Some(expires)), now, 1.0);
-        assert_eq!(schedule.refresh_at, Some(expires));
+        let schedule = policy().schedule(&expiring(Some(expires)), now, now, 1.0);
+        assert_eq!(schedule.refresh_at, Some(expires - MIN_TOKEN_LIFETIME));
         assert!(schedule.usable);
     }
 
     #[test]
     fn tokens_without_expiry_are_never_due_and_implausible_ones_never_usable() {
         let now = SystemTime::UNIX_EPOCH + 1000 * DAY;
-        let never = policy().schedule(&expiring(None), now, 0.5);
+        let never = policy().schedule(&expiring(None), now, now, 0.5);
         assert_eq!(never.refresh_at, None);
         assert!(never.usable);
-        let edge = policy().schedule(&expiring(Some(now + MAX_PLAUSIBLE_LIFETIME)), now, 0.0);
+        let edge = policy().schedule(&expiring(Some(now + MAX_PLAUSIBLE_LIFETIME)), now, now, 0.0);
         assert!(edge.usable, "exactly the maximum is still plausible");
         let beyond = now + MAX_PLAUSIBLE_LIFETIME + Duration::from_millis(1);
-        let far = policy().schedule(&expiring(Some(beyond)), now, 0.0);
+        let far = policy().schedule(&expiring(Some(beyond)), now, now, 0.0);
         assert!(!far.usable);
         assert_eq!(far.refresh_at, Some(now));
     }
@@ -275,16 +377,17 @@ mod tests {
 
     #[test]
     fn huge_settings_do_not_overflow() {
-        let huge = Policy {
+        let huge = RefreshPolicy {
             margin: Duration::MAX,
             jitter: Duration::MAX,
             retry_base: Duration::MAX,
             retry_cap: Duration::MAX,
+            ..RefreshPolicy::default()
         };
         let now = SystemTime::UNIX_EPOCH + 1000 * DAY;
         let token = expiring(Some(now + DAY));
         assert_eq!(
-            huge.schedule(&token, now, 1.0).refresh_at,
+            huge.schedule(&token, now, now, 1.0).refresh_at,
             Some(now + DAY / 2)
         );
         assert_eq!(huge.retry_delay(40, None), Duration::MAX);
@@ -301,22 +404,22 @@ mod tests {
 
     #[test]
     fn by_default_a_day_early_with_up_to_an_hour_of_jitter_and_ten_years_trusted() {
-        let policy = Policy::default();
+        let policy = RefreshPolicy::default();
         let now = SystemTime::UNIX_EPOCH + 1000 * DAY;
         let expires = now + 60 * DAY;
         let token = expiring(Some(expires));
-        let at = |fraction| policy.schedule(&token, now, fraction).refresh_at;
+        let at = |fraction| policy.schedule(&token, now, now, fraction).refresh_at;
         assert_eq!(at(0.0), Some(expires - DAY));
         assert_eq!(at(1.0), Some(expires - DAY - Duration::from_secs(3600)));
         let years = |n: u64| Duration::from_secs(n * 365 * 24 * 3600);
         assert!(
             policy
-                .schedule(&expiring(Some(now + years(10))), now, 0.0)
+                .schedule(&expiring(Some(now + years(10))), now, now, 0.0)
                 .usable
         );
         assert!(
             !policy
-                .schedule(&expiring(Some(now + years(11))), now, 0.0)
+                .schedule(&expiring(Some(now + years(11))), now, now, 0.0)
                 .usable
         );
     }

@@ -41,7 +41,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use medium_oauth::{ClientId, ClientSecret, OAuthClient, Token, TokenStore, scopes};
+use medium_oauth::{ClientId, ClientSecret, OAuthClient, Token, scopes};
 use medium_oauth_emulator::{Config, Emulator, Fault, Outcome};
 use medium_oauth_store::{
     AccountId, Accounts, EncryptionKey, Keyring, LEASE, StoreError, TokenDatabase,
@@ -201,19 +201,21 @@ async fn main() {
 /// The kind of a failed call, as a caller branching on it sees it.
 fn kind(e: &StoreError) -> String {
     match e {
-        StoreError::Database(sqlx::Error::Database(db)) => format!(
-            "Database(Database {})",
-            db.code().as_deref().unwrap_or("no code")
-        ),
-        StoreError::Database(sqlx::Error::Io(io)) => format!("Database(Io {:?})", io.kind()),
-        StoreError::Database(other) => {
-            let text = format!("{other:?}");
-            let name: String = text
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect();
-            format!("Database({name})")
-        }
+        StoreError::Database(e) => match &**e {
+            sqlx::Error::Database(db) => format!(
+                "Database(Database {})",
+                db.code().as_deref().unwrap_or("no code")
+            ),
+            sqlx::Error::Io(io) => format!("Database(Io {:?})", io.kind()),
+            other => {
+                let text = format!("{other:?}");
+                let name: String = text
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                format!("Database({name})")
+            }
+        },
         StoreError::Refresh { source, .. } => {
             let text = format!("{source:?}");
             let name: String = text.chars().take_while(|c| c.is_alphanumeric()).collect();
@@ -517,7 +519,7 @@ impl World {
         let mut lost = 0;
         for i in 0..n {
             let id = account(&self.prefix, i);
-            let stored = self.accounts.token_store(&id).load().await;
+            let stored = self.accounts.stored_token(&id).await;
             let alive = match stored {
                 Ok(Some(token)) => match token.refresh_token() {
                     Some(refresh) => self.client.refresh(refresh).await.is_ok(),

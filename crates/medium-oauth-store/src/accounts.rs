@@ -1,29 +1,30 @@
 //! Many accounts' tokens for one OAuth client: `accounts.token(&id)` gives a
-//! valid token from a bounded cache, or reads the row, or refreshes it once
-//! across every replica. Nothing runs per account between calls, except a
-//! commit retried after the database refused one (see `unsaved.rs`).
+//! valid token from a bounded map of refresh engines, one per account, each
+//! over the account's leased row (see `row.rs`). The engine makes every
+//! decision; this file only keeps the map.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use medium_oauth::{
-    Clock, MIN_TOKEN_LIFETIME, OAuthClient, SystemClock, Token, ms_to_system_time,
-    system_time_to_ms,
-};
+use medium_oauth::engine::{Backend, Engine, RefreshPolicy};
+use medium_oauth::{AccessToken, Clock, OAuthClient, Token, ms_to_system_time, system_time_to_ms};
 use moka::future::Cache;
-use tokio::sync::Mutex as AsyncMutex;
-use tokio::time::Instant;
+use moka::notification::RemovalCause;
 
-use crate::db::{StoredRow, TokenDatabase};
-use crate::lease::{self, LEASE, Leased, REFRESH_DEADLINE, Renewed};
-use crate::unsaved::{Committed, Unsaved};
+use crate::db::TokenDatabase;
+use crate::lease::{LEASE, LEASE_RENEWAL};
+use crate::row::AccountRow;
 use crate::{AccountId, StoreError};
 
-/// Accounts whose tokens are kept in memory, by default.
+/// Accounts whose engines (token, failure schedule) are kept in memory, by
+/// default. An engine that holds failures or a token not yet committed
+/// outlives its eviction (see [`AccountsBuilder::cache_capacity`]).
 pub const DEFAULT_CACHE_CAPACITY: u64 = 10_000;
 
-/// How long an account stays in memory before its row is read again: a
-/// removal or a new login on another replica reaches this one within it.
+/// How long a token read from its row is used before the row is read again:
+/// a removal, a new login or a dead grant recorded on another replica
+/// reaches this one within it. A failed read keeps the token in use.
 pub const CACHE_TTL: Duration = Duration::from_secs(30);
 
 /// A token is refreshed once it has less than this left: Medium's tokens
@@ -32,13 +33,15 @@ pub const CACHE_TTL: Duration = Duration::from_secs(30);
 pub const DEFAULT_MARGIN: Duration = medium_oauth::DEFAULT_REFRESH_MARGIN;
 
 /// How long a caller waits for another replica's refresh of the same
-/// account: past a whole lease, so a caller outlasts a replica that died
-/// holding it.
-pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(LEASE.as_secs() + 5);
+/// account, by default: past the longest a lease can legitimately be held
+/// without a commit, a holder that renewed it once more (every
+/// [`LEASE_RENEWAL`]) and then died, so it runs out [`LEASE`] after that
+/// renewal; plus 5 s for the waiter's last poll and a slow statement.
+pub const DEFAULT_LOCK_WAIT: Duration =
+    Duration::from_secs(LEASE_RENEWAL.as_secs() + LEASE.as_secs() + 5);
 
-/// First pause after a failed refresh, before any caller of this process
-/// tries that account again; it doubles per failure up to
-/// [`RETRY_CAP`].
+/// First pause after a failed refresh of an account, before any caller of
+/// this process tries it again; it doubles per failure up to [`RETRY_CAP`].
 pub const RETRY_BASE: Duration = Duration::from_secs(1);
 
 /// Longest pause between two refresh attempts of one account.
@@ -76,25 +79,27 @@ pub struct AccountsBuilder {
     client: OAuthClient,
     db: TokenDatabase,
     capacity: u64,
-    margin: Duration,
+    policy: RefreshPolicy,
     lock_wait: Duration,
-    clock: Arc<dyn Clock>,
+    clock: Option<Arc<dyn Clock>>,
 }
 
 impl AccountsBuilder {
-    /// How many accounts' tokens are kept in memory (least recently used
-    /// are dropped first). Default [`DEFAULT_CACHE_CAPACITY`].
+    /// How many accounts' engines are kept in memory (least recently used
+    /// are dropped first). Default [`DEFAULT_CACHE_CAPACITY`]. An engine
+    /// whose failure schedule is running, or that holds a refreshed token
+    /// not yet committed, is kept beyond the capacity until it is quiet:
+    /// dropping it would forget the schedule every caller shares.
     pub fn cache_capacity(mut self, accounts: u64) -> Self {
         self.capacity = accounts;
         self
     }
 
     /// How long before expiry a token is refreshed, but never earlier than
-    /// halfway through the life it arrived with (as the library's sources
-    /// do), so short-lived tokens are not refreshed on every call. Default
-    /// [`DEFAULT_MARGIN`].
+    /// halfway through the life it arrived with, so short-lived tokens are
+    /// not refreshed on every call. Default [`DEFAULT_MARGIN`].
     pub fn margin(mut self, margin: Duration) -> Self {
-        self.margin = margin;
+        self.policy.margin = margin;
         self
     }
 
@@ -105,31 +110,53 @@ impl AccountsBuilder {
         self
     }
 
-    /// The wall clock that judges expiry and leases: the test seam.
+    /// The wall clock that judges expiry (leases are judged by the
+    /// database's clock alone): the test seam.
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
+        self.clock = Some(Arc::new(clock));
         self
     }
 
     /// The manager.
     pub fn build(self) -> Accounts {
         let client_id: Arc<str> = self.client.client_id().as_str().into();
+        let pinned: Pinned = Arc::default();
+        let evicted = pinned.clone();
         Accounts {
             inner: Arc::new(Inner {
-                unsaved: Unsaved::new(self.db.clone(), client_id.clone(), self.clock.clone()),
+                cache: Cache::builder()
+                    .max_capacity(self.capacity)
+                    .eviction_listener(
+                        move |account: Arc<AccountId>, engine: Arc<AccountEngine>, cause| {
+                            // Evicted for room while it holds the shared schedule
+                            // or an uncommitted token: keep it until it is quiet.
+                            if cause == RemovalCause::Size && !engine.is_quiet() {
+                                let mut pinned = lock(&evicted);
+                                pinned.retain(|_, engine| !engine.is_quiet());
+                                pinned.insert((*account).clone(), engine);
+                            }
+                        },
+                    )
+                    .build(),
+                pinned,
                 client: self.client,
                 db: self.db,
                 client_id,
-                cache: Cache::builder()
-                    .max_capacity(self.capacity)
-                    .time_to_live(CACHE_TTL)
-                    .build(),
-                margin: self.margin,
+                policy: self.policy,
                 lock_wait: self.lock_wait,
                 clock: self.clock,
             }),
         }
     }
+}
+
+type AccountEngine = Engine<AccountRow>;
+
+/// Engines evicted while not quiet, until they are asked for again.
+type Pinned = Arc<Mutex<HashMap<AccountId, Arc<AccountEngine>>>>;
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Many accounts' tokens for one OAuth client, shared with every replica
@@ -153,95 +180,11 @@ struct Inner {
     client: OAuthClient,
     db: TokenDatabase,
     client_id: Arc<str>,
-    cache: Cache<AccountId, Arc<Slot>>,
-    margin: Duration,
+    cache: Cache<AccountId, Arc<AccountEngine>>,
+    pinned: Pinned,
+    policy: RefreshPolicy,
     lock_wait: Duration,
-    clock: Arc<dyn Clock>,
-    /// Refreshed tokens whose commit failed, committed in the background.
-    unsaved: Unsaved,
-}
-
-/// One account in memory: its token, and the one refresh of this process.
-#[derive(Default)]
-struct Slot {
-    token: Mutex<Option<Fresh>>,
-    refresh: Arc<AsyncMutex<Schedule>>,
-}
-
-impl Slot {
-    fn current(&self) -> Option<Fresh> {
-        self.token.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    fn set(&self, token: Option<Fresh>) {
-        *self.token.lock().unwrap_or_else(|e| e.into_inner()) = token;
-    }
-}
-
-/// A token and when it falls due for a refresh.
-#[derive(Clone)]
-struct Fresh {
-    token: Arc<Token>,
-    /// `None`: it never expires.
-    due: Option<SystemTime>,
-}
-
-/// Failed refreshes of one account in this process: every caller waits out
-/// the same pause, so an unreachable token endpoint sees one attempt per
-/// pause, not one per call.
-#[derive(Default)]
-struct Schedule {
-    failures: u32,
-    not_before: Option<Instant>,
-    last_failure: Option<Failure>,
-}
-
-/// A failed refresh, to answer with while its pause lasts.
-#[derive(Clone)]
-enum Failure {
-    Refused(medium_oauth::Error),
-    TimedOut,
-}
-
-impl Failure {
-    fn of(error: &StoreError) -> Option<Self> {
-        match error {
-            StoreError::Refresh { source, .. } => Some(Failure::Refused(source.clone())),
-            StoreError::RefreshTimedOut { .. } => Some(Failure::TimedOut),
-            _ => None,
-        }
-    }
-
-    fn error(&self, account: &AccountId) -> StoreError {
-        match self {
-            Failure::Refused(source) => StoreError::Refresh {
-                account: account.clone(),
-                source: source.clone(),
-            },
-            Failure::TimedOut => StoreError::RefreshTimedOut {
-                account: account.clone(),
-                after: REFRESH_DEADLINE,
-            },
-        }
-    }
-}
-
-impl Schedule {
-    fn failed(&mut self, failure: Failure) {
-        self.failures = self.failures.saturating_add(1);
-        let doubling = RETRY_BASE.saturating_mul(1 << self.failures.min(16).saturating_sub(1));
-        let asked = match &failure {
-            Failure::Refused(e) => e.retry_after().unwrap_or_default(),
-            Failure::TimedOut => Duration::ZERO,
-        };
-        let pause = doubling.min(RETRY_CAP).max(asked);
-        self.not_before = Some(Instant::now() + pause.min(RETRY_CAP));
-        self.last_failure = Some(failure);
-    }
-
-    fn succeeded(&mut self) {
-        *self = Schedule::default();
-    }
+    clock: Option<Arc<dyn Clock>>,
 }
 
 impl Accounts {
@@ -256,10 +199,26 @@ impl Accounts {
             client,
             db,
             capacity: DEFAULT_CACHE_CAPACITY,
-            margin: DEFAULT_MARGIN,
+            policy: RefreshPolicy {
+                margin: DEFAULT_MARGIN,
+                // Accounts connect at their own times: nothing to spread.
+                jitter: Duration::ZERO,
+                retry_base: RETRY_BASE,
+                retry_cap: RETRY_CAP,
+                // One attempt per call: a service's request should not wait
+                // out a schedule of its own.
+                max_attempts: 1,
+                revalidate: Some(CACHE_TTL),
+            },
             lock_wait: DEFAULT_LOCK_WAIT,
-            clock: Arc::new(SystemClock),
+            clock: None,
         }
+    }
+
+    /// The OAuth client the accounts are refreshed through: to exchange a
+    /// login's code, or to ask Medium who a token belongs to.
+    pub fn client(&self) -> &OAuthClient {
+        &self.inner.client
     }
 
     /// A valid token for `account`: from memory while it is fresh; else
@@ -271,26 +230,38 @@ impl Accounts {
     /// timeout, a dropped request) does not cut it short, so a rotated
     /// refresh token is never lost between Medium and the database.
     pub async fn token(&self, account: &AccountId) -> Result<Arc<Token>, StoreError> {
-        let inner = &self.inner;
-        let slot = inner
-            .cache
-            .get_with_by_ref(account, async { Arc::new(Slot::default()) })
-            .await;
-        if let Some(fresh) = slot.current().filter(|f| inner.usable(f)) {
-            return Ok(fresh.token);
+        self.engine(account).await.token().await
+    }
+
+    /// Obtains a new token for `account` now, under its lease, whatever the
+    /// expiry (an audit, or rotating every grant after a leak); or adopts
+    /// one another replica committed meanwhile.
+    pub async fn refresh_now(&self, account: &AccountId) -> Result<Arc<Token>, StoreError> {
+        self.engine(account).await.force_refresh().await
+    }
+
+    /// Reports that Medium refused `token` (HTTP 401) for `account`: the
+    /// next call obtains another, under the lease, so the fleet sends at
+    /// most one refresh per [`REFUSAL_COOLDOWN`](medium_oauth::REFUSAL_COOLDOWN)
+    /// (judged by when the row's token was written); a refused refresh
+    /// marks the account dead for every replica. A token already replaced
+    /// is ignored.
+    pub async fn invalidate(&self, account: &AccountId, token: &AccessToken) {
+        if let Some(engine) = self.inner.cache.get(account).await {
+            engine.invalidate(token);
         }
-        let task = tokio::spawn({
-            let inner = inner.clone();
-            let account = account.clone();
-            async move { inner.obtain(&slot, &account).await }
-        });
-        task.await.unwrap_or_else(|e| {
-            Err(StoreError::Interrupted(if e.is_panic() {
-                "the refresh task panicked"
-            } else {
-                "the runtime is shutting down"
-            }))
-        })
+    }
+
+    /// A [`TokenSource`](medium_oauth::TokenSource) over `account`, for
+    /// [`BearerAuth`](medium_oauth::BearerAuth) or
+    /// [`MediumApi`](medium_oauth::api::MediumApi): a 401 invalidates the
+    /// token as [`Accounts::invalidate`] does.
+    pub fn source(&self, account: &AccountId) -> AccountSource {
+        AccountSource {
+            accounts: self.clone(),
+            account: account.clone(),
+            last: Arc::default(),
+        }
     }
 
     /// Stores the token of a new login for `account`, replacing whatever
@@ -298,14 +269,18 @@ impl Accounts {
     /// will not overwrite it.
     pub async fn connect(&self, account: &AccountId, token: &Token) -> Result<(), StoreError> {
         let inner = &self.inner;
-        let now_ms = system_time_to_ms(inner.clock.now());
         inner
             .db
-            .put(&inner.client_id, account, token, now_ms)
+            .put(
+                &inner.client_id,
+                account,
+                token,
+                system_time_to_ms(self.now()),
+            )
             .await?;
-        // Other replicas read the new row once their cached token is due;
-        // this one uses it at once.
-        inner.cache.invalidate(account).await;
+        // Other replicas read the new row within CACHE_TTL; this one uses
+        // it at once.
+        self.forget(account).await;
         Ok(())
     }
 
@@ -313,7 +288,7 @@ impl Accounts {
     pub async fn remove(&self, account: &AccountId) -> Result<bool, StoreError> {
         let inner = &self.inner;
         let removed = inner.db.delete(&inner.client_id, account).await?;
-        inner.cache.invalidate(account).await;
+        self.forget(account).await;
         Ok(removed)
     }
 
@@ -337,276 +312,90 @@ impl Accounts {
         self.inner.list(after, limit, true).await
     }
 
-    /// The store of one account, for a [`RefreshingTokenSource`](medium_oauth::RefreshingTokenSource)
-    /// over it.
-    pub fn token_store(&self, account: &AccountId) -> crate::AccountTokenStore {
+    /// The account's token as its row holds it now, read without a lease
+    /// and without refreshing: `None` when the account is not connected or
+    /// its grant is dead. For audits and tests; callers that act for the
+    /// user want [`Accounts::token`].
+    pub async fn stored_token(&self, account: &AccountId) -> Result<Option<Token>, StoreError> {
+        match self.inner.new_engine(account).backend().peek().await? {
+            medium_oauth::engine::Stored::Token { token, .. } => Ok(Some(token)),
+            _ => Ok(None),
+        }
+    }
+
+    /// The account's engine: cached, or kept since its eviction, or new.
+    async fn engine(&self, account: &AccountId) -> Arc<AccountEngine> {
         let inner = &self.inner;
-        crate::AccountTokenStore::new(
-            inner.db.clone(),
-            inner.client_id.clone(),
-            account.clone(),
-            inner.clock.clone(),
-            inner.lock_wait,
-        )
+        inner
+            .cache
+            .get_with_by_ref(account, async {
+                let kept = lock(&inner.pinned).remove(account);
+                kept.unwrap_or_else(|| Arc::new(inner.new_engine(account)))
+            })
+            .await
+    }
+
+    /// Drops this process's engine for `account`, so the next call reads
+    /// the row (a token it still keeps to commit finds the row changed).
+    async fn forget(&self, account: &AccountId) {
+        self.inner.cache.invalidate(account).await;
+        lock(&self.inner.pinned).remove(account);
+    }
+
+    fn now(&self) -> SystemTime {
+        self.inner
+            .clock
+            .as_ref()
+            .map_or_else(SystemTime::now, |c| c.now())
+    }
+}
+
+/// One account of [`Accounts`] as a [`TokenSource`](medium_oauth::TokenSource).
+#[derive(Debug, Clone)]
+pub struct AccountSource {
+    accounts: Accounts,
+    account: AccountId,
+    /// The engine the last token came from: a 401 for that token is
+    /// reported to it at once, before the request is retried.
+    last: Arc<Mutex<Option<Arc<AccountEngine>>>>,
+}
+
+impl AccountSource {
+    /// The account.
+    pub fn account(&self) -> &AccountId {
+        &self.account
+    }
+}
+
+impl medium_oauth::TokenSource for AccountSource {
+    fn token(&self) -> medium_oauth::TokenFuture<'_> {
+        medium_oauth::TokenFuture::boxed(async move {
+            let engine = self.accounts.engine(&self.account).await;
+            *lock(&self.last) = Some(engine.clone());
+            engine.token().await.map_err(StoreError::into_library_error)
+        })
+    }
+
+    fn invalidate(&self, token: &AccessToken) {
+        if let Some(engine) = lock(&self.last).as_ref() {
+            engine.invalidate(token);
+        }
     }
 }
 
 impl Inner {
-    /// Whether `fresh` may be handed out now, without a refresh.
-    fn usable(&self, fresh: &Fresh) -> bool {
-        fresh.due.is_none_or(|due| self.clock.now() < due)
-    }
-
-    /// `token`, which arrived (was written to its row) at `arrived_ms`, with
-    /// its due time: the margin before expiry, but no earlier than halfway
-    /// through the life it arrived with, so a token issued for less than
-    /// twice the margin is not refreshed on every call; and never later
-    /// than [`MIN_TOKEN_LIFETIME`] before expiry, so no token is handed out
-    /// to expire in flight (a kept token committed late arrives with
-    /// little life left).
-    fn fresh(&self, token: Token, arrived_ms: i64) -> Fresh {
-        let due = token.expires_at().map(|expires| {
-            // A writer whose clock runs ahead says it arrived later than
-            // now; it arrived by now at the latest.
-            let arrived = ms_to_system_time(arrived_ms)
-                .unwrap_or(expires)
-                .min(self.clock.now());
-            let life = expires.duration_since(arrived).unwrap_or_default();
-            let early = self.margin.min(life / 2).max(MIN_TOKEN_LIFETIME);
-            expires.checked_sub(early).unwrap_or(expires)
-        });
-        Fresh {
-            token: Arc::new(token),
-            due,
-        }
-    }
-
-    /// Under this process's refresh of the account: what another caller
-    /// just obtained, or what the row holds, or a refresh.
-    async fn obtain(&self, slot: &Slot, account: &AccountId) -> Result<Arc<Token>, StoreError> {
-        let wait = tokio::time::timeout(self.lock_wait, slot.refresh.clone().lock_owned());
-        let Ok(mut schedule) = wait.await else {
-            return Err(StoreError::LockTimeout {
-                account: account.clone(),
-                waited: self.lock_wait,
-            });
-        };
-        if let Some(fresh) = slot.current().filter(|f| self.usable(f)) {
-            return Ok(fresh.token);
-        }
-        if let (Some(at), Some(failure)) = (schedule.not_before, &schedule.last_failure)
-            && Instant::now() < at
-        {
-            return self.or_still_valid(slot, failure.error(account));
-        }
-        let result = match self.commit_unsaved(account).await {
-            Ok(Some(token)) if self.usable(&token) => Ok(token),
-            // None kept; or the kept token fell due (or expired) while the
-            // database was away, and its row now holds it to refresh.
-            Ok(_) => self.read_or_refresh(account).await,
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok(fresh) => {
-                schedule.succeeded();
-                slot.set(Some(fresh.clone()));
-                Ok(fresh.token)
-            }
-            Err(e) => {
-                if let Some(failure) = Failure::of(&e) {
-                    schedule.failed(failure);
-                }
-                if e.is_transient() {
-                    return self.or_still_valid(slot, e);
-                }
-                slot.set(None);
-                Err(e)
-            }
-        }
-    }
-
-    /// After a transient failure, the token this process holds if it is
-    /// still good for [`MIN_TOKEN_LIFETIME`]: the margin exists so that an
-    /// outage of Medium or of the database costs nothing until it runs out.
-    fn or_still_valid(&self, slot: &Slot, error: StoreError) -> Result<Arc<Token>, StoreError> {
-        match slot.current() {
-            Some(fresh)
-                if !fresh
-                    .token
-                    .expires_within(MIN_TOKEN_LIFETIME, self.clock.now()) =>
-            {
-                tracing::debug!("serving a token not yet expired after: {error}");
-                Ok(fresh.token)
-            }
-            _ => Err(error),
-        }
-    }
-
-    /// Commits a refreshed token an earlier commit failed to write, before
-    /// anything else: it holds the grant's newest refresh token, and a
-    /// caller need not wait for the background commit. `None`: there was
-    /// none, or the row has moved on (a new login) and it was dropped.
-    async fn commit_unsaved(&self, account: &AccountId) -> Result<Option<Fresh>, StoreError> {
-        Ok(match self.unsaved.commit(account, None).await? {
-            Committed::Written { token, at_ms } => Some(self.fresh(token, at_ms)),
-            Committed::Nothing | Committed::Superseded => None,
-        })
-    }
-
-    /// The row's token if usable; else a refresh under the account's lease.
-    async fn read_or_refresh(&self, account: &AccountId) -> Result<Fresh, StoreError> {
-        let Some(row) = self.db.read(&self.client_id, account).await? else {
-            return Err(StoreError::NotConnected(account.clone()));
-        };
-        if let Some(token) = self.adoptable(account, &row)? {
-            return Ok(token);
-        }
-        let adopt = |row: &StoredRow| matches!(self.adoptable(account, row), Ok(Some(_)));
-        let leased = lease::take(&self.db, &self.client_id, account, self.lock_wait, adopt).await?;
-        let (lease, row) = match leased {
-            Leased::Missing => return Err(StoreError::NotConnected(account.clone())),
-            Leased::Adopted(row) => {
-                return self
-                    .adoptable(account, &row)?
-                    .ok_or_else(|| StoreError::NotConnected(account.clone()));
-            }
-            // Renewed from now: a long refresh or a failed commit never
-            // outlives it.
-            Leased::Held(lease, row) => (Renewed::new(lease), row),
-        };
-        // Read again under the lease: another replica may have refreshed
-        // between the first read and the lease.
-        if let Some(token) = self.adoptable(account, &row)? {
-            lease.give_back().await;
-            return Ok(token);
-        }
-        let token = self.db.open(&self.client_id, account, &row)?;
-        let Some(refresh_token) = token.refresh_token() else {
-            return self
-                .bury(lease, account, &row, "no refresh token was issued")
-                .await;
-        };
-        // The refresh and its commit must both end inside the lease, or
-        // another replica could read the old refresh token meanwhile.
-        let budget = REFRESH_DEADLINE.min(lease.left().saturating_sub(self.db.query_deadline()));
-        if budget.is_zero() {
-            return Err(StoreError::LockTimeout {
-                account: account.clone(),
-                waited: self.lock_wait,
-            });
-        }
-        let refreshed = tokio::time::timeout(budget, self.client.refresh(refresh_token)).await;
-        match refreshed {
-            Err(_) => {
-                // Medium may have rotated the token: nobody may send the
-                // old one before the lease runs out (dropped, it does).
-                drop(lease);
-                Err(StoreError::RefreshTimedOut {
-                    account: account.clone(),
-                    after: budget,
-                })
-            }
-            Ok(Err(e)) if e.requires_reauthorization() => {
-                self.bury(lease, account, &row, "Medium refused the refresh token")
-                    .await
-            }
-            Ok(Err(e)) => {
-                // Refused before anything was issued: the old refresh
-                // token stands, and another replica may try it.
-                lease.give_back().await;
-                Err(StoreError::Refresh {
-                    account: account.clone(),
-                    source: e,
-                })
-            }
-            Ok(Ok(new)) => self.commit(lease, account, &row, new).await,
-        }
-    }
-
-    /// The row's token, if the grant is alive and the token usable now.
-    fn adoptable(&self, account: &AccountId, row: &StoredRow) -> Result<Option<Fresh>, StoreError> {
-        if let Some(reason) = &row.dead_reason {
-            return Err(StoreError::ReauthorizationRequired {
-                account: account.clone(),
-                reason: reason.clone(),
-            });
-        }
-        let token = self.db.open(&self.client_id, account, row)?;
-        let fresh = self.fresh(token, row.updated_at_ms);
-        Ok(self.usable(&fresh).then_some(fresh))
-    }
-
-    /// Commits a refreshed token over the row it was refreshed from, before
-    /// anyone uses it.
-    async fn commit(
-        &self,
-        lease: Renewed,
-        account: &AccountId,
-        row: &StoredRow,
-        new: Token,
-    ) -> Result<Fresh, StoreError> {
-        let now_ms = system_time_to_ms(self.clock.now());
-        let written = match self
-            .db
-            .commit_refresh(
-                &self.client_id,
-                account,
-                row.version,
-                lease.owner(),
-                &new,
-                now_ms,
-            )
-            .await
-        {
-            Ok(written) => written,
-            Err(e) => {
-                // Medium rotated the refresh token and only this process
-                // knows the new one: keep it, and the lease, until it is
-                // committed, so that no replica sends the old one.
-                tracing::error!(
-                    "account {account}: the refreshed token is kept in memory until committed: {e}"
-                );
-                self.unsaved.keep(account.clone(), row.version, new, lease);
-                return Err(e);
-            }
-        };
-        if written {
-            lease.consumed();
-            return Ok(self.fresh(new, now_ms));
-        }
-        // A new login replaced the row while this refresh was under way (or
-        // the lease was lost to another replica): the row is newer than
-        // what was refreshed, so it stands.
-        drop(lease);
-        match self.db.read(&self.client_id, account).await? {
-            Some(row) => self
-                .adoptable(account, &row)?
-                .ok_or_else(|| StoreError::NotConnected(account.clone())),
-            None => Err(StoreError::NotConnected(account.clone())),
-        }
-    }
-
-    /// Records that the account's grant is dead, for every replica.
-    async fn bury(
-        &self,
-        lease: Renewed,
-        account: &AccountId,
-        row: &StoredRow,
-        reason: &str,
-    ) -> Result<Fresh, StoreError> {
-        tracing::warn!("account {account} needs re-authorization: {reason}");
-        let now_ms = system_time_to_ms(self.clock.now());
-        if self
-            .db
-            .bury(&self.client_id, account, row.version, reason, now_ms)
-            .await?
-        {
-            lease.consumed();
-        }
-        Err(StoreError::ReauthorizationRequired {
+    fn new_engine(&self, account: &AccountId) -> AccountEngine {
+        let row = AccountRow {
+            db: self.db.clone(),
+            client_id: self.client_id.clone(),
             account: account.clone(),
-            reason: reason.to_owned(),
-        })
+            lock_wait: self.lock_wait,
+        };
+        let engine = Engine::new(row, self.client.clone(), self.policy);
+        match &self.clock {
+            Some(clock) => engine.with_clock(clock.clone()),
+            None => engine,
+        }
     }
 
     /// A page of accounts. Rows another writer named out of bounds are not

@@ -187,7 +187,7 @@ impl TokenDatabase {
                 })
             })
             .connect_lazy(&url)
-            .map_err(StoreError::Database)?;
+            .map_err(StoreError::from)?;
         let db = Self {
             inner: Arc::new(Inner {
                 pool,
@@ -466,11 +466,11 @@ impl TokenDatabase {
                 .bind(i64::from(limit))
                 .fetch_all(&self.inner.pool)
                 .await
-                .map_err(StoreError::Database)?;
+                .map_err(StoreError::from)?;
             rows.iter()
                 .map(|r| {
                     Ok(Summary {
-                        account: r.try_get("account_id").map_err(StoreError::Database)?,
+                        account: r.try_get("account_id").map_err(StoreError::from)?,
                         row: stored_row(r)?,
                     })
                 })
@@ -544,11 +544,11 @@ impl TokenDatabase {
             let Some(row) = query
                 .fetch_optional(&self.inner.pool)
                 .await
-                .map_err(StoreError::Database)?
+                .map_err(StoreError::from)?
             else {
                 return Ok(None);
             };
-            let get = StoreError::Database;
+            let get = StoreError::from;
             let key_id: String = row.try_get("key_id").map_err(get)?;
             let sealed: Vec<u8> = row.try_get("sealed").map_err(get)?;
             let state = self
@@ -616,7 +616,7 @@ impl TokenDatabase {
             let row = query
                 .fetch_optional(&self.inner.pool)
                 .await
-                .map_err(StoreError::Database)?;
+                .map_err(StoreError::from)?;
             row.as_ref().map(stored_row).transpose()
         })
         .await
@@ -635,14 +635,14 @@ impl TokenDatabase {
                 .execute(&self.inner.pool)
                 .await
                 .map(|done| done.rows_affected())
-                .map_err(StoreError::Database)
+                .map_err(StoreError::from)
         })
         .await
     }
 }
 
 fn stored_row(row: &AnyRow) -> Result<StoredRow, StoreError> {
-    let get = StoreError::Database;
+    let get = StoreError::from;
     let dead_reason: Option<String> = row.try_get("dead_reason").map_err(get)?;
     Ok(StoredRow {
         key_id: row.try_get("key_id").map_err(get)?,

@@ -1,6 +1,7 @@
 //! What can go wrong, typed: callers branch on the variant, and every
 //! message names the account concerned and never a secret.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::AccountId;
@@ -15,8 +16,10 @@ pub(crate) fn printable(text: &str, max_chars: usize) -> String {
         .collect()
 }
 
-/// A failure of the shared token store or of an account's refresh.
-#[derive(Debug, thiserror::Error)]
+/// A failure of the shared token store or of an account's refresh. Cheap
+/// to clone: the refresh engine hands the last failure to every caller that
+/// arrives while its schedule says wait.
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// No token is stored for the account: it never connected, or was
@@ -70,13 +73,13 @@ pub enum StoreError {
     /// The database could not be reached or answered an error. Transient
     /// when the server is restarting or the pool is exhausted.
     #[error("token database: {0}")]
-    Database(#[source] sqlx::Error),
+    Database(#[source] Arc<sqlx::Error>),
     /// A database call took longer than its deadline.
     #[error("token database did not answer within {0:?}")]
     DatabaseTimeout(Duration),
     /// The schema could not be brought up to date.
     #[error("token database migrations: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(#[source] Arc<sqlx::migrate::MigrateError>),
     /// The database URL names an engine this crate does not support.
     #[error("unsupported database URL: use sqlite:PATH or postgres://…")]
     UnsupportedUrl,
@@ -138,7 +141,63 @@ pub enum StoreError {
     Randomness(String),
 }
 
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Database(Arc::new(e))
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Migrate(Arc::new(e))
+    }
+}
+
+/// Why a grant died, as recorded in its row for every replica: for the
+/// engine's errors that kill one, a sentence; for anything else, the error.
+pub(crate) fn death_reason(e: &medium_oauth::Error) -> String {
+    match e {
+        medium_oauth::Error::InvalidGrant { .. } => "Medium refused the refresh token".into(),
+        medium_oauth::Error::NoRefreshToken => "no refresh token was issued".into(),
+        e => e.to_string(),
+    }
+}
+
 impl StoreError {
+    /// This error as the library's, for a
+    /// [`TokenSource`](medium_oauth::TokenSource): a refresh's own error as
+    /// it was, anything else as a store failure naming the account.
+    pub fn into_library_error(self) -> medium_oauth::Error {
+        match self {
+            StoreError::Refresh { source, .. } => source,
+            StoreError::NotConnected(_) => medium_oauth::Error::NoToken,
+            e => medium_oauth::Error::Store {
+                path: "the shared token store".into(),
+                reason: e.to_string(),
+                source: None,
+            },
+        }
+    }
+
+    /// The refresh engine's error `e`, for `account`.
+    pub(crate) fn of_engine(account: &AccountId, e: medium_oauth::Error) -> Self {
+        match e {
+            medium_oauth::Error::NoToken => StoreError::NotConnected(account.clone()),
+            medium_oauth::Error::RefreshTimedOut { after } => StoreError::RefreshTimedOut {
+                account: account.clone(),
+                after,
+            },
+            e if e.requires_reauthorization() => StoreError::ReauthorizationRequired {
+                account: account.clone(),
+                reason: death_reason(&e),
+            },
+            source => StoreError::Refresh {
+                account: account.clone(),
+                source,
+            },
+        }
+    }
+
     /// Whether a later call may succeed without anyone acting: the database
     /// or the token endpoint was unavailable, or another replica was busy.
     pub fn is_transient(&self) -> bool {
@@ -148,7 +207,7 @@ impl StoreError {
             | StoreError::DatabaseTimeout(_)
             | StoreError::RefreshTimedOut { .. } => true,
             StoreError::Database(e) => !matches!(
-                e,
+                **e,
                 sqlx::Error::Configuration(_)
                     | sqlx::Error::ColumnNotFound(_)
                     | sqlx::Error::ColumnDecode { .. }
@@ -165,6 +224,23 @@ impl StoreError {
             self,
             StoreError::ReauthorizationRequired { .. } | StoreError::NotConnected(_)
         )
+    }
+}
+
+impl medium_oauth::engine::EngineError for StoreError {
+    fn is_transient(&self) -> bool {
+        StoreError::is_transient(self)
+    }
+
+    fn requires_reauthorization(&self) -> bool {
+        StoreError::requires_reauthorization(self)
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            StoreError::Refresh { source, .. } => source.retry_after(),
+            _ => None,
+        }
     }
 }
 
@@ -199,7 +275,7 @@ mod tests {
                 account: account(),
                 after: Duration::ZERO,
             },
-            StoreError::Database(sqlx::Error::PoolTimedOut),
+            StoreError::from(sqlx::Error::PoolTimedOut),
             StoreError::Refresh {
                 account: account(),
                 source: medium_oauth::Error::StoreBusy {
@@ -213,7 +289,7 @@ mod tests {
             assert!(!e.requires_reauthorization(), "{e:?}");
         }
         let lasting = [
-            StoreError::Database(sqlx::Error::ColumnNotFound("x".into())),
+            StoreError::from(sqlx::Error::ColumnNotFound("x".into())),
             StoreError::Refresh {
                 account: account(),
                 source: refused,

@@ -28,10 +28,13 @@ const POLL_FIRST_MS: u64 = 20;
 /// database row at most twice a second each.
 const POLL_CAP_MS: u64 = 500;
 
-/// How often a lease kept by [`Lease::keep_renewed`] is renewed: a third
-/// of [`LEASE`], so a renewal that fails has most of the lease left to be
-/// tried again.
-pub(crate) const RENEW_EVERY: Duration = Duration::from_secs(LEASE.as_secs() / 3);
+/// How often a holder renews its lease while it refreshes, or while it
+/// keeps a refreshed token its commit failed to write: a third of
+/// [`LEASE`], so a renewal that fails has most of the lease left to be
+/// tried again. A holder that dies right after a renewal blocks the account
+/// for up to `LEASE_RENEWAL` + [`LEASE`] from when it took the lease, which
+/// [`DEFAULT_LOCK_WAIT`](crate::DEFAULT_LOCK_WAIT) outlasts.
+pub const LEASE_RENEWAL: Duration = Duration::from_secs(LEASE.as_secs() / 3);
 
 /// How soon a renewal that failed (the database away) is tried again: many
 /// tries fit in what is left of the lease.
@@ -39,7 +42,11 @@ pub(crate) const RENEW_RETRY: Duration = Duration::from_secs(1);
 
 /// The wait before the next renewal, after one that succeeded or failed.
 fn next_renewal(succeeded: bool) -> Duration {
-    if succeeded { RENEW_EVERY } else { RENEW_RETRY }
+    if succeeded {
+        LEASE_RENEWAL
+    } else {
+        RENEW_RETRY
+    }
 }
 
 /// A lease held on one account's row; given back when dropped unless it was
@@ -68,26 +75,10 @@ impl Lease {
         self.consumed();
     }
 
-    /// Gives the lease back now (dropping it gives it back on a task of its
-    /// own, which a process that exits next may never run).
-    pub(crate) async fn give_back(mut self) {
-        self.released = true;
-        if let Err(e) = self
-            .db
-            .release_lease(&self.client_id, &self.account, &self.owner)
-            .await
-        {
-            tracing::warn!(
-                "lease on account {} not given back (it runs out): {e}",
-                self.account
-            );
-        }
-    }
-
     /// Keeps the lease from running out while its holder waits on work it
-    /// does not pace (a [`RefreshingTokenSource`](medium_oauth::RefreshingTokenSource)'s
+    /// does not pace (the engine's
     /// refresh, whose HTTP timeout may match the lease): renewed every
-    /// [`RENEW_EVERY`] until the task is aborted, or the lease is found
+    /// [`LEASE_RENEWAL`] until the task is aborted, or the lease is found
     /// given back or taken over. A holder that dies stops renewing, so its
     /// lease still runs out within [`LEASE`].
     pub(crate) fn keep_renewed(&self) -> tokio::task::JoinHandle<()> {
@@ -96,7 +87,7 @@ impl Lease {
         let account = self.account.clone();
         let owner = self.owner.clone();
         tokio::spawn(async move {
-            let mut pause = RENEW_EVERY;
+            let mut pause = LEASE_RENEWAL;
             loop {
                 tokio::time::sleep(pause).await;
                 let renewed = match db.renew_lease(&client_id, &account, &owner).await {
@@ -117,14 +108,6 @@ impl Lease {
     /// Time surely left on the lease, as first taken.
     pub(crate) fn left(&self) -> Duration {
         LEASE.saturating_sub(self.sent.elapsed())
-    }
-
-    /// Extends the lease to [`LEASE`] from now. `false`: it is no longer
-    /// this holder's (it ran out and was taken, or a write cleared it).
-    pub(crate) async fn renew(&self) -> Result<bool, StoreError> {
-        self.db
-            .renew_lease(&self.client_id, &self.account, &self.owner)
-            .await
     }
 
     /// Whom the lease names: a commit writes only while it still does.
@@ -155,34 +138,12 @@ impl Renewed {
         self.lease.take()
     }
 
-    /// The lease was given back by the statement that wrote the row.
-    pub(crate) fn consumed(mut self) {
-        if let Some(lease) = self.stop() {
-            lease.consumed();
-        }
-    }
-
     /// Stops renewing; gives the lease back unless a commit already did.
     pub(crate) fn end(mut self, committed: bool) {
         match self.stop() {
             Some(lease) if committed => lease.consumed(),
             // Dropping a lease gives it back.
             lease => drop(lease),
-        }
-    }
-
-    /// Gives the lease back now.
-    pub(crate) async fn give_back(mut self) {
-        if let Some(lease) = self.stop() {
-            lease.give_back().await;
-        }
-    }
-
-    /// Whether the lease is still this holder's, renewing it if so.
-    pub(crate) async fn renew(&self) -> Result<bool, StoreError> {
-        match &self.lease {
-            Some(lease) => lease.renew().await,
-            None => Ok(false),
         }
     }
 
@@ -326,9 +287,9 @@ mod tests {
 
     #[test]
     fn a_failed_renewal_is_retried_well_inside_the_lease() {
-        assert_eq!(next_renewal(true), RENEW_EVERY);
+        assert_eq!(next_renewal(true), LEASE_RENEWAL);
         assert_eq!(next_renewal(false), RENEW_RETRY);
-        assert!(RENEW_RETRY * 10 < RENEW_EVERY * 3 && RENEW_EVERY * 3 <= LEASE);
+        assert!(RENEW_RETRY * 10 < LEASE_RENEWAL * 3 && LEASE_RENEWAL * 3 <= LEASE);
     }
 
     #[test]

@@ -112,21 +112,19 @@ mod accounts;
 mod cipher;
 mod db;
 mod error;
-mod handle;
 mod lease;
 mod logins;
-mod unsaved;
+mod row;
 
 pub use account::{AccountId, MAX_ACCOUNT_ID_BYTES};
 pub use accounts::{
-    AccountState, AccountStatus, Accounts, AccountsBuilder, CACHE_TTL, DEFAULT_CACHE_CAPACITY,
-    DEFAULT_LOCK_WAIT, DEFAULT_MARGIN, RETRY_BASE, RETRY_CAP,
+    AccountSource, AccountState, AccountStatus, Accounts, AccountsBuilder, CACHE_TTL,
+    DEFAULT_CACHE_CAPACITY, DEFAULT_LOCK_WAIT, DEFAULT_MARGIN, RETRY_BASE, RETRY_CAP,
 };
 pub use cipher::{EncryptionKey, KEY_BYTES, Keyring, MAX_KEY_ID_BYTES};
 pub use db::{
     DEFAULT_MAX_CONNECTIONS, DEFAULT_QUERY_DEADLINE, DatabaseOptions, Engine, TokenDatabase,
 };
 pub use error::StoreError;
-pub use handle::AccountTokenStore;
-pub use lease::{LEASE, REFRESH_DEADLINE};
+pub use lease::{LEASE, LEASE_RENEWAL, REFRESH_DEADLINE};
 pub use logins::{MAX_PENDING_LOGINS, MAX_PENDING_TTL, MIN_BINDING_BYTES};

@@ -71,6 +71,14 @@ struct Model {
     /// Replicas that may hold a token in memory: they may serve it after
     /// another replica removed the account.
     served: [bool; REPLICAS],
+    /// Replicas whose last answer was a transient failure: the refresh
+    /// engine answers with it, sending nothing, until its schedule allows
+    /// the next attempt (on tokio's clock, which the test does not drive).
+    pausing: [bool; REPLICAS],
+    /// Replicas whose last answer was that the grant is dead or gone: the
+    /// engine re-reads the row for a new login at most once per
+    /// `REAUTHORIZATION_RECHECK` (tokio's clock again).
+    latched: [bool; REPLICAS],
 }
 
 struct World {
@@ -182,8 +190,14 @@ impl World {
     async fn token(&self, model: &mut Model, r: usize) {
         let blocked = (0..REPLICAS).any(|k| k != r && model.may_keep[k]);
         // With writes working, a live grant that no other replica may hold
-        // is always served.
-        let must_serve = !model.failing && model.connected && !model.revoked && !blocked;
+        // is always served, by a replica that is not waiting out a failure
+        // or a dead grant's recheck.
+        let must_serve = !model.failing
+            && model.connected
+            && !model.revoked
+            && !blocked
+            && !model.pausing[r]
+            && !model.latched[r];
         let got = self.replicas[r].token(&self.account).await;
         if must_serve {
             assert!(got.is_ok(), "a live grant was not served: {got:?}");
@@ -191,6 +205,10 @@ impl World {
         if model.failing {
             model.may_keep[r] = true;
         }
+        let pausing = model.pausing[r];
+        let latched = model.latched[r];
+        model.pausing[r] = matches!(&got, Err(e) if e.is_transient());
+        model.latched[r] = matches!(&got, Err(e) if e.requires_reauthorization());
         match got {
             Ok(token) => {
                 let now = self.clock.now();
@@ -215,18 +233,43 @@ impl World {
                 }
             }
             Err(StoreError::NotConnected(_)) => {
-                assert!(!model.connected, "a connected account was not found");
+                assert!(
+                    !model.connected || latched,
+                    "a connected account was not found"
+                );
             }
             Err(StoreError::ReauthorizationRequired { .. }) => {
-                assert!(model.revoked, "a live grant was buried");
+                assert!(model.revoked || latched, "a live grant was buried");
             }
             Err(StoreError::LockTimeout { .. }) => {
-                assert!(blocked || model.failing, "waited on no one");
+                assert!(blocked || model.failing || pausing, "waited on no one");
             }
             Err(StoreError::Database(_)) => {
-                assert!(model.failing, "a database error with writes working");
+                assert!(
+                    model.failing || pausing,
+                    "a database error with writes working"
+                );
             }
             Err(e) => panic!("not an answer the model allows: {e:?}"),
+        }
+    }
+
+    /// Asks replica `r` until it serves: pauses and rechecks run on real
+    /// time. The deadline bounds the test, not the store.
+    async fn served(&self, r: usize) {
+        let give_up = std::time::Instant::now() + Duration::from_secs(90);
+        loop {
+            match self.replicas[r].token(&self.account).await {
+                Ok(_) => return,
+                Err(e) if std::time::Instant::now() < give_up => {
+                    assert!(
+                        e.is_transient() || e.requires_reauthorization(),
+                        "replica {r}: {e:?}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("replica {r} was never served: {e:?}"),
+            }
         }
     }
 
@@ -242,14 +285,13 @@ impl World {
         // asked (one may wait on another's lease meanwhile); then every
         // replica is served.
         for r in (0..REPLICAS).filter(|&r| model.may_keep[r]) {
-            let _ = self.replicas[r].token(&self.account).await;
+            self.served(r).await;
         }
         for r in 0..REPLICAS {
-            let token = self.replicas[r].token(&self.account).await;
-            assert!(token.is_ok(), "replica {r}: {token:?}");
+            self.served(r).await;
         }
-        let store = self.replicas[0].token_store(&self.account);
-        let row = medium_oauth::TokenStore::load(&store)
+        let row = self.replicas[0]
+            .stored_token(&self.account)
             .await
             .unwrap()
             .expect("the row's token");

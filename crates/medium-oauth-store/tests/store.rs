@@ -5,13 +5,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use medium_oauth::{
-    MIN_TOKEN_LIFETIME, OAuthClient, RefreshingTokenSource, Token, TokenSource, scopes,
-    system_time_to_ms,
+    MIN_TOKEN_LIFETIME, OAuthClient, Token, TokenSource, scopes, system_time_to_ms,
 };
 use medium_oauth_emulator::{Config, Emulator, Fault};
 use medium_oauth_store::{
-    AccountId, AccountState, AccountTokenStore, Accounts, DEFAULT_MARGIN, DatabaseOptions, Keyring,
-    LEASE, MAX_ACCOUNT_ID_BYTES, MAX_PENDING_TTL, StoreError, TokenDatabase,
+    AccountId, AccountState, Accounts, CACHE_TTL, DEFAULT_MARGIN, DatabaseOptions, Keyring, LEASE,
+    MAX_ACCOUNT_ID_BYTES, MAX_PENDING_TTL, StoreError, TokenDatabase,
 };
 use medium_oauth_test_support as support;
 use sqlx::Row;
@@ -88,42 +87,18 @@ impl World {
         self.accounts(self.db(engine, Keyring::new(key("k1", 1))).await)
     }
 
-    /// A source over `account`'s store, on this world's clock. Its next
-    /// attempt after a failure comes at once: the test drives attempts.
-    async fn source(
-        &self,
-        accounts: &Accounts,
-        account: &AccountId,
-    ) -> (Arc<AccountTokenStore>, RefreshingTokenSource) {
-        let store = Arc::new(accounts.token_store(account));
-        let source = RefreshingTokenSource::builder(self.client.clone(), store.clone())
-            .clock(self.clock.clone())
-            .backoff(Duration::ZERO, Duration::ZERO)
-            .build()
-            .await
-            .expect("a source over the account's store");
-        (store, source)
-    }
-
-    /// A source over `account`, connected now on `accounts`, that refreshed
-    /// (Medium rotated the token) and failed to save: it keeps the token.
+    /// `accounts`, with `account` connected now, refreshed (Medium rotated
+    /// the token) and failed to commit: it keeps the token, with its lease.
     /// Writes work again.
-    async fn source_with_a_kept_token(
-        &self,
-        engine: &Engine,
-        accounts: &Accounts,
-        account: &AccountId,
-    ) -> (Arc<AccountTokenStore>, RefreshingTokenSource) {
+    async fn with_a_kept_token(&self, engine: &Engine, accounts: &Accounts, account: &AccountId) {
         accounts
             .connect(account, &self.login().await)
             .await
             .unwrap();
-        let (store, source) = self.source(accounts, account).await;
         self.make_due();
         fail_writes(&engine.url, true).await;
-        source.force_refresh().await.unwrap_err();
+        accounts.token(account).await.unwrap_err();
         fail_writes(&engine.url, false).await;
-        (store, source)
     }
 
     /// What a replica started now serves: the token its row holds.
@@ -307,10 +282,11 @@ async fn a_refused_grant_is_reported_by_every_replica_without_requests_until_a_n
         let dead = b.needing_reauthorization(None, 1000).await.unwrap();
         assert!(dead.iter().any(|s| s.account == account
             && matches!(s.state, AccountState::NeedsReauthorization { .. })));
-        // A new login revives it, on any replica.
+        // A new login revives it, on any replica (one that found it dead
+        // reads the row for a new login once a REAUTHORIZATION_RECHECK).
         let fresh = w.login().await;
         b.connect(&account, &fresh).await.unwrap();
-        let got = a.token(&account).await.unwrap();
+        let got = until_served(&a, &account).await;
         assert_eq!(got.access_token(), fresh.access_token());
         let dead = b.needing_reauthorization(None, 1000).await.unwrap();
         assert!(!dead.iter().any(|s| s.account == account));
@@ -411,16 +387,13 @@ async fn a_lease_left_by_a_dead_replica_holds_off_others_until_it_runs_out() {
         assert!(err.is_transient());
         assert_eq!(w.emu.refreshes(), 0);
         // The wall clock of this replica is not the judge: a day ahead, it
-        // still waits.
+        // still waits (once the failure's pause allows it to ask again).
         w.clock.advance(&w.emu, Duration::from_secs(86_400));
-        let err = accounts.token(&account).await.unwrap_err();
+        let err = until_waited(&accounts, &account).await;
         assert!(matches!(err, StoreError::LockTimeout { .. }), "{err:?}");
         // Once the lease ran out, the next caller takes it.
         execute(&engine.url, lease, &account, real_now() - 1).await;
-        let got = accounts
-            .token(&account)
-            .await
-            .expect("refreshed once the lease ran out");
+        let got = until_served(&accounts, &account).await;
         assert!(!got.expires_within(Duration::from_secs(60), w.clock.now_ms_time()));
         assert_eq!(w.emu.refreshes(), 1);
         let row = raw_row(&engine.url, &account).await;
@@ -507,26 +480,38 @@ async fn accounts_are_listed_in_pages_and_removed() {
     }
 }
 
+/// `refresh_now` forces a refresh under the lease whatever the expiry (an
+/// audit, or rotating every grant after a leak), and every replica then
+/// serves the new token; an account's `source` serves it too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refreshing_token_source_works_over_an_account_store() {
+async fn refresh_now_rotates_a_fresh_token_for_every_replica() {
     for engine in engines() {
         let w = world(true).await;
-        let account = fresh_account("source");
-        let accounts = w.replica(&engine).await;
+        let account = fresh_account("now");
+        let a = w.replica(&engine).await;
+        let b = w.replica(&engine).await;
         let token = w.login().await;
-        accounts.connect(&account, &token).await.unwrap();
-        let (_, source) = w.source(&accounts, &account).await;
+        a.connect(&account, &token).await.unwrap();
         assert_eq!(
-            source.token().await.unwrap().access_token(),
+            b.token(&account).await.unwrap().access_token(),
             token.access_token()
         );
-        w.make_due();
-        let fresh = source.force_refresh().await.unwrap();
+        let fresh = a.refresh_now(&account).await.unwrap();
         assert_ne!(fresh.access_token(), token.access_token());
-        // Saved through the store: the manager reads what the source wrote.
-        let got = accounts.token(&account).await.unwrap();
-        assert_eq!(got.access_token(), fresh.access_token());
         assert_eq!(w.emu.refreshes(), 1);
+        // B re-reads the row within CACHE_TTL.
+        w.clock.advance(&w.emu, CACHE_TTL);
+        assert_eq!(
+            b.token(&account).await.unwrap().access_token(),
+            fresh.access_token()
+        );
+        let source = b.source(&account);
+        assert_eq!(
+            source.token().await.unwrap().access_token(),
+            fresh.access_token()
+        );
+        assert_eq!(w.emu.refreshes(), 1);
+        assert_eq!(w.emu.refresh_replays(), 0);
     }
 }
 
@@ -547,7 +532,7 @@ async fn no_secret_reaches_debug_output_or_errors() {
         let err = accounts.token(&account).await.unwrap_err();
         let printed = format!(
             "{db:?} {accounts:?} {:?} {err} {err:?} {:?}",
-            accounts.token_store(&account),
+            accounts.source(&account),
             accounts.list(None, 10).await.unwrap()
         );
         for secret in [
@@ -592,14 +577,7 @@ async fn a_failed_commit_keeps_the_rotated_token_and_the_lease() {
     // Only the other replica asks: it waits out A's lease until A's
     // background commit lands, then adopts the committed token. The
     // deadline bounds the test, not the store.
-    let give_up = std::time::Instant::now() + Duration::from_secs(60);
-    let got = loop {
-        match b.token(&account).await {
-            Ok(token) => break token,
-            Err(StoreError::LockTimeout { .. }) if std::time::Instant::now() < give_up => {}
-            Err(e) => panic!("the kept token never reached the row: {e:?}"),
-        }
-    };
+    let got = until_served(&b, &account).await;
     assert_eq!(w.emu.refreshes(), 1, "committed, not refreshed again");
     assert_eq!(w.emu.refresh_replays(), 0);
     let row = raw_row(&engine.url, &account).await;
@@ -638,7 +616,7 @@ async fn kept_token_left_with(left: Duration) {
     let lifetime = w.emu.config().token_lifetime;
     w.clock.advance(&w.emu, lifetime - left);
     fail_writes(&engine.url, false).await;
-    let got = a.token(&account).await.expect("a fresh token");
+    let got = until_served(&a, &account).await;
     let now = medium_oauth::Clock::now(&w.clock);
     assert!(
         !got.expires_within(MIN_TOKEN_LIFETIME, now),
@@ -648,26 +626,65 @@ async fn kept_token_left_with(left: Duration) {
     assert_eq!(w.emu.refresh_replays(), 0);
 }
 
-/// A caller of the replica that kept a token commits it at once, without
-/// waiting for the background commit.
+/// A kept token is committed on the one failure schedule every caller of
+/// the replica shares: calls within its pause fail at once with the
+/// failure (sending nothing), and once it has passed the kept token is
+/// committed and served, with no second refresh.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_caller_commits_a_kept_token_first() {
+async fn a_kept_token_is_committed_on_the_shared_schedule() {
     let engine = sqlite_only();
     let w = world(true).await;
     let account = fresh_account("commitcall");
-    // Its wait is shorter than the background commit's first pause: only
-    // the caller's own commit can answer in time.
     let a = w.impatient_replica(&engine).await;
-    a.connect(&account, &w.login().await).await.unwrap();
-    w.make_due();
-    fail_writes(&engine.url, true).await;
-    a.token(&account).await.unwrap_err();
-    fail_writes(&engine.url, false).await;
-    let got = a.token(&account).await.expect("the kept token, committed");
+    w.with_a_kept_token(&engine, &a, &account).await;
+    let err = a.token(&account).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Database(_)),
+        "the failure, within its pause: {err:?}"
+    );
+    let got = until_served(&a, &account).await;
     assert_eq!(w.emu.refreshes(), 1, "committed, not refreshed again");
     assert_eq!(w.emu.refresh_replays(), 0);
     let late = w.served_by_a_new_replica(&engine, &account).await;
     assert_eq!(late.access_token(), got.access_token());
+}
+
+/// Asks `accounts` (an impatient replica) for `account` until a call
+/// waits for the lease again rather than answering at once with the
+/// failure its schedule keeps, and returns what that call answered.
+async fn until_waited(accounts: &Accounts, account: &AccountId) -> StoreError {
+    let give_up = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let started = std::time::Instant::now();
+        let err = accounts.token(account).await.unwrap_err();
+        // An answer kept from the schedule comes at once; a lease asked
+        // for again is polled for at least its first pauses.
+        if started.elapsed() >= Duration::from_millis(50) {
+            return err;
+        }
+        assert!(std::time::Instant::now() < give_up, "never waited: {err:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Asks `accounts` for `account` until it answers with a token: a replica
+/// waiting out a schedule or a lease answers with transient errors until
+/// then, and one that found the grant dead or gone re-reads the row once a
+/// `REAUTHORIZATION_RECHECK`. The deadline bounds the test, not the store.
+async fn until_served(accounts: &Accounts, account: &AccountId) -> Arc<Token> {
+    let give_up = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match accounts.token(account).await {
+            Ok(token) => return token,
+            Err(e)
+                if (e.is_transient() || e.requires_reauthorization())
+                    && std::time::Instant::now() < give_up =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("never served: {e:?}"),
+        }
+    }
 }
 
 /// A replica whose wall clock runs ahead (an NTP step, a resumed VM) does
@@ -826,10 +843,7 @@ async fn several_replica_processes_refresh_each_account_once() {
         // Nothing lost: one more refresh of each, with what its row holds.
         for i in 0..ACCOUNTS {
             let id = AccountId::new(format!("{prefix}-{i}")).unwrap();
-            let stored = medium_oauth::TokenStore::load(&accounts.token_store(&id))
-                .await
-                .unwrap()
-                .expect("a row");
+            let stored = accounts.stored_token(&id).await.unwrap().expect("a row");
             w.client
                 .refresh(stored.refresh_token().expect("a refresh token"))
                 .await
@@ -1137,154 +1151,109 @@ async fn pending_logins_are_capped_and_expired_ones_make_room() {
 }
 
 /// A source over an account store whose save fails after Medium rotated
-/// the refresh token: the handle keeps the lease (no replica sends the old
-/// token), and the source's next attempt saves what it kept under that
-/// same lease, without waiting for it to run out. A new login written
-/// while a source holds the lease stands over its refresh.
+/// A new login written while another replica's refresh of the account is
+/// under way stands: that refresh's commit misses the row, and the replica
+/// serves the new login instead of what it refreshed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_account_store_keeps_its_lease_when_a_save_fails_and_a_new_login_stands() {
-    let engine = sqlite_only();
-    let w = world(true).await;
-    let account = fresh_account("handle");
-    let accounts = w.replica(&engine).await;
-    accounts.connect(&account, &w.login().await).await.unwrap();
-    let other = w.impatient_replica(&engine).await;
-    let (store, source) = w.source(&accounts, &account).await;
-    w.make_due();
-    fail_writes(&engine.url, true).await;
-    source.force_refresh().await.unwrap_err();
-    assert_eq!(w.emu.refreshes(), 1, "Medium rotated the refresh token");
-    let err = other.token(&account).await.unwrap_err();
-    assert!(matches!(err, StoreError::LockTimeout { .. }), "{err:?}");
-    let row = raw_row(&engine.url, &account).await;
-    assert!(!row[4].1.is_empty(), "the lease is still held: {row:?}");
-    fail_writes(&engine.url, false).await;
-    let err = other.token(&account).await.unwrap_err();
-    assert!(
-        matches!(err, StoreError::LockTimeout { .. }),
-        "the lock was dropped, the lease kept: {err:?}"
-    );
-    // The handle's next lock is the kept lease (taking a new one would wait
-    // past the test's deadline), and the source saves the token it kept
-    // before anything else.
-    let kept = tokio::time::timeout(Duration::from_secs(10), source.force_refresh())
-        .await
-        .expect("the kept lease, not a wait for it")
-        .unwrap();
-    assert_eq!(w.emu.refresh_replays(), 0);
-    assert_eq!(
-        other.token(&account).await.unwrap().access_token(),
-        kept.access_token()
-    );
-    let row = raw_row(&engine.url, &account).await;
-    assert!(
-        row[4].1.is_empty(),
-        "the commit gave the lease back: {row:?}"
-    );
-
-    // A login while the source holds the lease: the source's save does
-    // not overwrite it.
-    let lock = medium_oauth::TokenStore::lock(&*store).await.unwrap();
-    let login = w.login().await;
-    accounts.connect(&account, &login).await.unwrap();
-    medium_oauth::TokenStore::save(&*store, &kept)
-        .await
-        .unwrap();
-    drop(lock);
-    let stored = medium_oauth::TokenStore::load(&*store)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(stored.access_token(), login.access_token());
-
-    // One handle, two lock cycles overlapping (the first's commit gave its
-    // lease back): dropping the first does not forget what the second
-    // read, so a login written meanwhile still stands.
-    let first = medium_oauth::TokenStore::lock(&*store).await.unwrap();
-    medium_oauth::TokenStore::save(&*store, &kept)
-        .await
-        .unwrap();
-    let second = medium_oauth::TokenStore::lock(&*store).await.unwrap();
-    drop(first);
-    let newer = w.login().await;
-    accounts.connect(&account, &newer).await.unwrap();
-    medium_oauth::TokenStore::save(&*store, &kept)
-        .await
-        .unwrap();
-    drop(second);
-    let stored = medium_oauth::TokenStore::load(&*store)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(stored.access_token(), newer.access_token());
+async fn a_new_login_written_during_a_refresh_stands() {
+    for engine in engines() {
+        let w = world(true).await;
+        let account = fresh_account("midlogin");
+        let a = w.replica(&engine).await;
+        let b = w.replica(&engine).await;
+        a.connect(&account, &w.login().await).await.unwrap();
+        w.make_due();
+        let login = w.login().await;
+        // Medium holds A's refresh long enough for B's login to land.
+        w.emu.inject_faults([Fault::Delay(Duration::from_secs(2))]);
+        let refreshing = tokio::spawn({
+            let a = a.clone();
+            let account = account.clone();
+            async move { a.token(&account).await }
+        });
+        until_leased(&engine.url, &account).await;
+        b.connect(&account, &login).await.unwrap();
+        let served = refreshing.await.unwrap().unwrap();
+        assert_eq!(served.access_token(), login.access_token());
+        let stored = b.stored_token(&account).await.unwrap().unwrap();
+        assert_eq!(stored.access_token(), login.access_token());
+        assert_eq!(w.emu.refreshes(), 1);
+    }
 }
 
-/// A kept token never lands on a row that moved on. A source's kept
-/// token, after a new login cleared its lease, does not overwrite the
-/// login; a replica's kept token, after the account was removed and
-/// connected again (its version numbers starting over), does not
-/// overwrite the new grant.
+/// Waits until a replica holds `account`'s lease.
+async fn until_leased(url: &str, account: &AccountId) {
+    let give_up = std::time::Instant::now() + Duration::from_secs(30);
+    while raw_row(url, account).await[4].1.is_empty() {
+        assert!(std::time::Instant::now() < give_up, "never leased");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A kept token never lands on a row that moved on: after a new login on
+/// another replica cleared its lease, after the account was removed and
+/// connected again (its version numbers starting over), after a removal.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kept_token_never_overwrites_a_new_login() {
     let engine = sqlite_only();
     let w = world(true).await;
 
     let account = fresh_account("keptlogin");
-    let accounts = w.replica(&engine).await;
-    let (store, source) = w
-        .source_with_a_kept_token(&engine, &accounts, &account)
-        .await;
+    let a = w.impatient_replica(&engine).await;
+    let b = w.replica(&engine).await;
+    w.with_a_kept_token(&engine, &a, &account).await;
     let login = w.login().await;
-    accounts.connect(&account, &login).await.unwrap();
-    source.force_refresh().await.unwrap();
-    let stored = medium_oauth::TokenStore::load(&*store)
-        .await
-        .unwrap()
-        .unwrap();
+    b.connect(&account, &login).await.unwrap();
+    // A's kept token misses; A adopts the login once its schedule lets it
+    // try (or its background commit found the row changed).
+    let got = until_served(&a, &account).await;
+    assert_eq!(got.access_token(), login.access_token());
+    let stored = b.stored_token(&account).await.unwrap().unwrap();
     assert_eq!(stored.access_token(), login.access_token());
 
     let account = fresh_account("keptreadd");
     let a = w.impatient_replica(&engine).await;
-    a.connect(&account, &w.login().await).await.unwrap();
-    w.make_due();
-    fail_writes(&engine.url, true).await;
-    a.token(&account).await.unwrap_err();
-    fail_writes(&engine.url, false).await;
+    w.with_a_kept_token(&engine, &a, &account).await;
     assert!(a.remove(&account).await.unwrap());
     let login = w.login().await;
     a.connect(&account, &login).await.unwrap();
-    // This caller commits the kept token first, over the same version
-    // number; it must miss, and the new grant is served.
-    let got = a.token(&account).await.unwrap();
+    let got = until_served(&a, &account).await;
     assert_eq!(got.access_token(), login.access_token());
     let late = w.served_by_a_new_replica(&engine, &account).await;
     assert_eq!(late.access_token(), login.access_token());
 
-    // A source's kept token, after the account was removed: the removal
-    // stands.
+    // Removed on another replica: the removal stands.
     let account = fresh_account("keptremoved");
-    let accounts = w.replica(&engine).await;
-    let (store, source) = w
-        .source_with_a_kept_token(&engine, &accounts, &account)
-        .await;
-    assert!(accounts.remove(&account).await.unwrap());
-    let _ = source.force_refresh().await;
-    let stored = medium_oauth::TokenStore::load(&*store).await.unwrap();
-    assert!(stored.is_none(), "the removed account came back");
+    let a = w.impatient_replica(&engine).await;
+    w.with_a_kept_token(&engine, &a, &account).await;
+    assert!(b.remove(&account).await.unwrap());
+    let give_up = std::time::Instant::now() + Duration::from_secs(30);
+    let err = loop {
+        match a.token(&account).await {
+            Err(e) if e.is_transient() && std::time::Instant::now() < give_up => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => break other.unwrap_err(),
+        }
+    };
+    assert!(matches!(err, StoreError::NotConnected(_)), "{err:?}");
+    assert!(
+        b.stored_token(&account).await.unwrap().is_none(),
+        "it came back"
+    );
 }
 
-/// A source whose kept lease was taken by another replica (the database
-/// was away past the lease) does not go on as if it held it: it waits for
-/// the lease like anyone, and sends nothing meanwhile.
+/// A replica whose kept lease was taken by another (the database was away
+/// past the lease) does not go on as if it held it: its kept token misses
+/// the row, it waits for the lease like anyone, and sends nothing
+/// meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_source_whose_kept_lease_was_taken_waits_like_anyone() {
+async fn a_replica_whose_kept_lease_was_taken_waits_like_anyone() {
     let engine = sqlite_only();
     let w = world(true).await;
     let account = fresh_account("keptlost");
-    let accounts = w.impatient_replica(&engine).await;
-    let (_store, source) = w
-        .source_with_a_kept_token(&engine, &accounts, &account)
-        .await;
+    let a = w.impatient_replica(&engine).await;
+    w.with_a_kept_token(&engine, &a, &account).await;
     raw_exec(
         &engine.url,
         &format!(
@@ -1294,8 +1263,16 @@ async fn a_source_whose_kept_lease_was_taken_waits_like_anyone() {
     )
     .await;
     let refreshes = w.emu.refreshes();
-    let err = source.force_refresh().await.unwrap_err();
-    assert!(err.is_transient(), "{err:?}");
+    let give_up = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let err = a.token(&account).await.unwrap_err();
+        assert!(err.is_transient(), "{err:?}");
+        if matches!(err, StoreError::LockTimeout { .. }) {
+            break;
+        }
+        assert!(std::time::Instant::now() < give_up, "{err:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(
         w.emu.refreshes(),
         refreshes,
@@ -1335,53 +1312,19 @@ async fn a_timed_out_refresh_leaves_its_lease_to_run_out() {
     );
 }
 
-/// A source's kept token, after a new login cleared its lease and another
-/// replica leased the new row: the source waits for that lease, and once
-/// the other replica has written the row, the kept token (refreshed from
-/// the old row) misses it. What the other replica wrote stands.
+/// A lease whose refresh ended without a commit (Medium answered 503) is
+/// given back at once: no replica is held off for the rest of the lease.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_kept_token_outlasting_another_replicas_lease_still_misses_the_new_row() {
-    let engine = sqlite_only();
-    let w = world(true).await;
-    let account = fresh_account("keptbusy");
-    let accounts = w.impatient_replica(&engine).await;
-    let (_store, source) = w
-        .source_with_a_kept_token(&engine, &accounts, &account)
-        .await;
-    accounts.connect(&account, &w.login().await).await.unwrap();
-
-    let other = w.impatient_replica(&engine).await.token_store(&account);
-    let other_lock = medium_oauth::TokenStore::lock(&other).await.unwrap();
-    let err = source.force_refresh().await.unwrap_err();
-    assert!(err.is_transient(), "it waited for the other lease: {err:?}");
-    let written = w.login().await;
-    medium_oauth::TokenStore::save(&other, &written)
-        .await
-        .unwrap();
-    drop(other_lock);
-
-    let _ = source.force_refresh().await;
-    let stored = medium_oauth::TokenStore::load(&other)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(stored.access_token(), written.access_token());
-}
-
-/// A lock a source drops without saving (it adopted another's token, or
-/// gave up) gives its lease back at once: no replica is held off for the
-/// rest of the lease.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lock_dropped_without_a_save_gives_its_lease_back() {
+async fn a_lease_whose_refresh_failed_is_given_back() {
     for engine in engines() {
         let w = world(false).await;
         let account = fresh_account("dropped");
         let accounts = w.replica(&engine).await;
         accounts.connect(&account, &w.login().await).await.unwrap();
-        let store = accounts.token_store(&account);
-        let lock = medium_oauth::TokenStore::lock(&store).await.unwrap();
-        drop(lock);
         w.make_due();
+        w.emu.inject_faults([Fault::Status(503)]);
+        let err = accounts.token(&account).await.unwrap_err();
+        assert!(err.is_transient(), "{err:?}");
         // Its wait (20 s) is shorter than the lease: only a lease given
         // back lets it refresh.
         let other = w.replica(&engine).await;

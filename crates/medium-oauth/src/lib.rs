@@ -145,15 +145,15 @@ pub use client::{
     DEFAULT_REQUEST_TIMEOUT, INVALID_CLIENT_CODES, MISSING_SCOPE_CODE, OAuthClient,
     OAuthClientBuilder,
 };
-pub use error::{Error, MediumError, Refusal, TransportKind};
-pub use middleware::{BearerAuth, token_sent_with};
-pub use scope::{Scope, ScopeSet, UnknownScope};
-pub use secret::{AccessToken, AuthorizationCode, ClientId, ClientSecret, CsrfState, RefreshToken};
 pub use engine::{
     COARSE_TICK_BOUND, Clock, DEFAULT_MAX_ATTEMPTS, DEFAULT_REFRESH_JITTER, DEFAULT_REFRESH_MARGIN,
     DEFAULT_RETRY_BASE, DEFAULT_RETRY_CAP, LONGEST_RETRY_WAIT, MAX_PLAUSIBLE_LIFETIME,
     MIN_TOKEN_LIFETIME, REAUTHORIZATION_RECHECK, REFUSAL_COOLDOWN, RETRY_AFTER_CAP, SystemClock,
 };
+pub use error::{Error, MediumError, Refusal, TransportKind};
+pub use middleware::{BearerAuth, token_sent_with};
+pub use scope::{Scope, ScopeSet, UnknownScope};
+pub use secret::{AccessToken, AuthorizationCode, ClientId, ClientSecret, CsrfState, RefreshToken};
 pub use source::{
     INTEGRATION_TOKEN_SCOPES, RefreshingTokenSource, RefreshingTokenSourceBuilder,
     StaticTokenSource, TokenFuture, TokenSource,

@@ -294,7 +294,11 @@ async fn callers_queued_behind_a_failed_attempt_wait_for_the_near_retry() {
     for caller in callers {
         tokens.push(caller.await.unwrap().expect("no caller sees the blip"));
     }
-    assert!(tokens.iter().all(|t| same(t, &tokens[0]) && !same(t, &s.token)));
+    assert!(
+        tokens
+            .iter()
+            .all(|t| same(t, &tokens[0]) && !same(t, &s.token))
+    );
     assert_eq!(refresh_requests(&s.emu), 2);
     assert_eq!(started.elapsed(), DEFAULT_RETRY_BASE, "one scheduled wait");
 }

@@ -248,10 +248,26 @@ impl<B: Backend> Engine<B> {
     pub async fn force_refresh(self: &Arc<Self>) -> Result<Arc<Token>, B::Error> {
         let engine = self.clone();
         self.detached(async move {
-            let seen = engine.slot.load();
+            let seen = match engine.slot.load() {
+                Some(seen) => Some(seen),
+                // Nothing read yet: what the backend holds is what is to be
+                // replaced, not a token to adopt.
+                None => engine.read_backend().await?,
+            };
             engine.refresh_and_wait(seen, Recheck::Now).await
         })
         .await
+    }
+
+    /// Installs what the backend holds, due or not, for an engine that
+    /// holds nothing yet.
+    async fn read_backend(&self) -> Result<Option<Arc<Current>>, B::Error> {
+        Ok(match self.backend.peek().await? {
+            Stored::Token { token, arrived } => {
+                Some(self.slot.install(self.assess(token, arrived)))
+            }
+            _ => None,
+        })
     }
 
     /// Tells the engine that the API refused `token` (HTTP 401), so the
@@ -293,12 +309,9 @@ impl<B: Backend> Engine<B> {
     /// `token` with its schedule drawn now.
     fn assess(&self, token: Token, arrived: Option<SystemTime>) -> Current {
         let now = self.clock.now();
-        let schedule = self.policy.schedule(
-            &token,
-            now,
-            arrived.unwrap_or(now),
-            random_fraction(),
-        );
+        let schedule = self
+            .policy
+            .schedule(&token, now, arrived.unwrap_or(now), random_fraction());
         let revalidate_at = self.policy.revalidate.and_then(|d| now.checked_add(d));
         Current::new(
             token,

@@ -63,7 +63,6 @@ pub const REFUSAL_COOLDOWN: Duration = Duration::from_secs(60);
 /// store: the settings of one [`Engine`](crate::engine::Engine), with the
 /// defaults of a [`RefreshingTokenSource`](crate::RefreshingTokenSource).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct RefreshPolicy {
     /// How long before expiry a token is refreshed (default
     /// [`DEFAULT_REFRESH_MARGIN`]). A token that arrived with less than

@@ -1,11 +1,11 @@
 //! The current token, with its schedule: what every call reads, lock-free.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use arc_swap::ArcSwapOption;
 
-use super::policy::Schedule;
+use super::policy::{MIN_TOKEN_LIFETIME, Schedule};
 use crate::{AccessToken, Token};
 
 /// How the current token stands at an instant.
@@ -13,10 +13,12 @@ use crate::{AccessToken, Token};
 pub(crate) enum Standing {
     /// Hand it out.
     Fresh,
-    /// Still valid, but its refresh time (or the time to re-read the
-    /// store) has come: hand it out, and refresh if nobody is refreshing.
+    /// Still valid for more than [`MIN_TOKEN_LIFETIME`], but its refresh
+    /// time (or the time to re-read the store) has come: hand it out, and
+    /// refresh if nobody is refreshing.
     Due,
-    /// None at all, expired, refused by the API or untrusted: obtain another
+    /// None at all, expired or within [`MIN_TOKEN_LIFETIME`] of it (it could
+    /// expire in flight), refused by the API or untrusted: obtain another
     /// before anything is handed out.
     Unusable,
 }
@@ -73,7 +75,9 @@ impl Current {
     /// Whether its refresh time has come (rather than only the time to
     /// re-read the store).
     pub(crate) fn refresh_due(&self, now: SystemTime) -> bool {
-        !self.schedule.usable || self.refused || self.schedule.refresh_at.is_some_and(|at| now >= at)
+        !self.schedule.usable
+            || self.refused
+            || self.schedule.refresh_at.is_some_and(|at| now >= at)
     }
 
     pub(crate) fn standing(&self, now: SystemTime) -> Standing {
@@ -81,7 +85,7 @@ impl Current {
             Standing::Fresh
         } else if self.schedule.usable
             && !self.refused
-            && !self.token.expires_within(Duration::ZERO, now)
+            && !self.token.expires_within(MIN_TOKEN_LIFETIME, now)
         {
             Standing::Due
         } else {
@@ -148,13 +152,17 @@ impl Slot {
             refused: true,
             ..seen.revalidated(seen.revalidate_at)
         });
-        let before = self.current.compare_and_swap(&Some(seen.clone()), Some(refused));
+        let before = self
+            .current
+            .compare_and_swap(&Some(seen.clone()), Some(refused));
         before.as_ref().is_some_and(|b| Arc::ptr_eq(b, &seen))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::GrantedScopes;
 
@@ -179,12 +187,14 @@ mod tests {
     fn standing_follows_the_schedule_and_the_expiry() {
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         let s = Duration::from_secs;
-        let c = current("a", Some(t0 + s(100)), Some(t0 + s(50)));
+        let c = current("a", Some(t0 + s(200)), Some(t0 + s(50)));
         assert_eq!(c.standing(t0), Standing::Fresh);
         assert_eq!(c.standing(t0 + s(49)), Standing::Fresh);
         assert_eq!(c.standing(t0 + s(50)), Standing::Due);
-        assert_eq!(c.standing(t0 + s(99)), Standing::Due);
-        assert_eq!(c.standing(t0 + s(100)), Standing::Unusable);
+        assert_eq!(c.standing(t0 + s(139)), Standing::Due);
+        // Within a minute of expiry it could expire in flight.
+        assert_eq!(c.standing(t0 + s(140)), Standing::Unusable);
+        assert_eq!(c.standing(t0 + s(200)), Standing::Unusable);
         assert!(!c.refresh_due(t0 + s(49)) && c.refresh_due(t0 + s(50)));
         let forever = current("b", None, None);
         assert_eq!(forever.standing(t0 + s(1 << 40)), Standing::Fresh);

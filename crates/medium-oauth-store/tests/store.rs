@@ -5,12 +5,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use medium_oauth::{
-    MIN_TOKEN_LIFETIME, OAuthClient, Token, TokenSource, scopes, system_time_to_ms,
+    BearerAuth, MIN_TOKEN_LIFETIME, OAuthClient, REFUSAL_COOLDOWN, Token, TokenSource, scopes,
+    system_time_to_ms,
 };
 use medium_oauth_emulator::{Config, Emulator, Fault};
 use medium_oauth_store::{
     AccountId, AccountState, Accounts, CACHE_TTL, DEFAULT_MARGIN, DatabaseOptions, Keyring, LEASE,
-    MAX_ACCOUNT_ID_BYTES, MAX_PENDING_TTL, StoreError, TokenDatabase,
+    LEASE_RENEWAL, MAX_ACCOUNT_ID_BYTES, MAX_PENDING_TTL, StoreError, TokenDatabase,
 };
 use medium_oauth_test_support as support;
 use sqlx::Row;
@@ -37,6 +38,27 @@ fn engines() -> Vec<Engine> {
             _dir: None,
         },
     ]
+}
+
+/// Like [`engines`], but the PostgreSQL database is a new one of this
+/// test's own: for tests that break the table, which every other test on
+/// the shared server uses.
+async fn private_engines() -> Vec<Engine> {
+    let mut engines = engines();
+    let shared = engines[1].url.clone();
+    let mut bytes = [0u8; 8];
+    getrandom::getrandom(&mut bytes).expect("randomness");
+    let name = format!("medium_oauth_test_{}", u64::from_le_bytes(bytes));
+    raw_exec(&shared, &format!("CREATE DATABASE {name}")).await;
+    let (path, query) = shared
+        .split_once('?')
+        .map_or((shared.as_str(), None), |(path, query)| (path, Some(query)));
+    let (server, _) = path.rsplit_once('/').expect("a database URL");
+    engines[1].url = match query {
+        Some(query) => format!("{server}/{name}?{query}"),
+        None => format!("{server}/{name}"),
+    };
+    engines
 }
 
 /// An account id no other test (or earlier run on the shared server) uses.
@@ -1412,5 +1434,269 @@ async fn a_short_lived_token_is_refreshed_halfway_once_not_on_every_call() {
         }
         assert_eq!(w.emu.refreshes(), refreshes + 1);
         assert_eq!(w.emu.refresh_replays(), 0);
+    }
+}
+
+// Issue 22's findings, each a test of its own, on both engines.
+
+/// Makes every read and write of the accounts table fail, as a database
+/// that is away does (`false`: it is back). Renaming the table fails
+/// statements the way a missing relation does, on both engines.
+async fn database_away(url: &str, away: bool) {
+    let sql = if away {
+        "ALTER TABLE medium_oauth_accounts RENAME TO medium_oauth_accounts_away"
+    } else {
+        "ALTER TABLE medium_oauth_accounts_away RENAME TO medium_oauth_accounts"
+    };
+    raw_exec(url, sql).await;
+}
+
+/// Finding 1: an outage of the database longer than `CACHE_TTL` refuses no
+/// token that is still good. The token stays in use through the re-reads
+/// that fail, and through its due time (the margin exists for outages),
+/// until it is within `MIN_TOKEN_LIFETIME` of expiry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_past_the_cache_ttl_still_serves_a_valid_token() {
+    for engine in private_engines().await {
+        let w = world(false).await;
+        let account = fresh_account("outage");
+        let a = w.replica(&engine).await;
+        a.connect(&account, &w.login().await).await.unwrap();
+        let token = a.token(&account).await.unwrap();
+        database_away(&engine.url, true).await;
+        for _ in 0..3 {
+            w.clock.advance(&w.emu, CACHE_TTL + Duration::from_secs(1));
+            let got = a.token(&account).await.expect("served through the outage");
+            assert_eq!(got.access_token(), token.access_token());
+        }
+        // Due now: a refresh cannot be committed, so none is sent, and the
+        // token held is served.
+        let expires_ms = system_time_to_ms(token.expires_at().unwrap());
+        let due_ms = expires_ms - DEFAULT_MARGIN.as_millis() as i64;
+        w.clock.advance(
+            &w.emu,
+            Duration::from_millis((due_ms - w.clock.now_ms()) as u64 + 1000),
+        );
+        let got = a.token(&account).await.expect("served while due");
+        assert_eq!(got.access_token(), token.access_token());
+        assert_eq!(w.emu.refreshes(), 0);
+        database_away(&engine.url, false).await;
+    }
+}
+
+/// Finding 2: while Medium's token endpoint fails, a token that is due but
+/// valid for another day is served, by a replica that never saw it before
+/// as by any other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_replica_serves_a_due_token_while_medium_fails() {
+    for engine in engines() {
+        let w = world(false).await;
+        let account = fresh_account("due503");
+        let a = w.replica(&engine).await;
+        a.connect(&account, &w.login().await).await.unwrap();
+        let token = a.token(&account).await.unwrap();
+        let expires_ms = system_time_to_ms(token.expires_at().unwrap());
+        let due_ms = expires_ms - DEFAULT_MARGIN.as_millis() as i64;
+        w.clock.advance(
+            &w.emu,
+            Duration::from_millis((due_ms - w.clock.now_ms()) as u64 + 60_000),
+        );
+        w.emu
+            .inject_faults(std::iter::repeat_n(Fault::Status(503), 100));
+        for _ in 0..3 {
+            let fresh = w.replica(&engine).await;
+            let got = fresh.token(&account).await.expect("the due token");
+            assert_eq!(got.access_token(), token.access_token());
+        }
+        w.emu.take_faults();
+    }
+}
+
+/// Finding 3: the failure schedule is the engine's, which re-reading the
+/// row does not reset: a caller every 100 ms against a failing endpoint,
+/// with the row re-read on every call, sends the requests that "1 s
+/// doubling" allows and no more; and a `Retry-After` of 45 s holds off
+/// every later call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_failure_schedule_survives_rereads_and_keeps_a_long_retry_after() {
+    for engine in engines() {
+        let w = world(false).await;
+        let account = fresh_account("schedule");
+        let a = w.replica(&engine).await;
+        a.connect(&account, &w.login().await).await.unwrap();
+        let token = a.token(&account).await.unwrap();
+        let expires_ms = system_time_to_ms(token.expires_at().unwrap());
+        let due_ms = expires_ms - DEFAULT_MARGIN.as_millis() as i64;
+        w.clock.advance(
+            &w.emu,
+            Duration::from_millis((due_ms - w.clock.now_ms()) as u64),
+        );
+        w.emu
+            .inject_faults(std::iter::repeat_n(Fault::Status(503), 1000));
+        let before = w.emu.total_token_requests();
+        let started = std::time::Instant::now();
+        let window = Duration::from_millis(3500);
+        while started.elapsed() < window {
+            // Past the re-read time on every call.
+            w.clock.advance(&w.emu, CACHE_TTL);
+            let got = a.token(&account).await.expect("the due token");
+            assert_eq!(got.access_token(), token.access_token());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let sent = w.emu.total_token_requests() - before;
+        // Attempts at 0 s, 1 s and 3 s (1 s doubling); one more if a call
+        // straddled the window's end.
+        assert!((3..=4).contains(&sent), "{sent} requests in {window:?}");
+        w.emu.take_faults();
+
+        let account = fresh_account("retryafter");
+        let b = w.replica(&engine).await;
+        b.connect(&account, &w.login().await).await.unwrap();
+        w.make_due();
+        w.emu.inject_faults([Fault::TooManyRequests {
+            retry_after: Duration::from_secs(45),
+        }]);
+        let before = w.emu.total_token_requests();
+        let err = b.token(&account).await.unwrap_err();
+        assert!(err.is_transient(), "{err:?}");
+        for _ in 0..20 {
+            w.clock.advance(&w.emu, CACHE_TTL);
+            let err = b.token(&account).await.unwrap_err();
+            assert!(err.is_transient(), "{err:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(
+            w.emu.total_token_requests() - before,
+            1,
+            "nothing sent within the Retry-After"
+        );
+    }
+}
+
+/// Finding 4: a token Medium refused is reported, and the fleet refreshes
+/// it once per cool-down (judged by when the row's token was written);
+/// when the grant was revoked, the refused refresh marks the row dead, and
+/// every replica notices: the one told at once, the others within
+/// `CACHE_TTL`. An account's `source` reports a 401 by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_is_refreshed_once_across_the_fleet_and_a_revoked_grant_is_noticed() {
+    for engine in engines() {
+        let w = world(true).await;
+        let account = fresh_account("refused");
+        let a = w.replica(&engine).await;
+        let b = w.replica(&engine).await;
+        a.connect(&account, &w.login().await).await.unwrap();
+        let first = a.token(&account).await.unwrap();
+        assert_eq!(
+            b.token(&account).await.unwrap().access_token(),
+            first.access_token()
+        );
+        w.clock.advance(&w.emu, REFUSAL_COOLDOWN);
+        a.invalidate(&account, first.access_token()).await;
+        b.invalidate(&account, first.access_token()).await;
+        let second = a.token(&account).await.unwrap();
+        assert_ne!(second.access_token(), first.access_token());
+        assert_eq!(
+            b.token(&account).await.unwrap().access_token(),
+            second.access_token(),
+            "B adopts what A committed"
+        );
+        assert_eq!(w.emu.refreshes(), 1);
+        // Refused again within the cool-down of its arrival: no refresh on
+        // any replica.
+        a.invalidate(&account, second.access_token()).await;
+        b.invalidate(&account, second.access_token()).await;
+        for replica in [&a, &b] {
+            assert_eq!(
+                replica.token(&account).await.unwrap().access_token(),
+                second.access_token()
+            );
+        }
+        assert_eq!(w.emu.refreshes(), 1);
+
+        // Revoked at Medium: the middleware over A's source meets a 401,
+        // reports it, and the refused refresh buries the grant.
+        w.clock.advance(&w.emu, REFUSAL_COOLDOWN);
+        w.emu.revoke_all_tokens();
+        let http = reqwest_middleware::ClientBuilder::new(
+            medium_oauth::tls::client_builder()
+                .unwrap()
+                .build()
+                .unwrap(),
+        )
+        .with(BearerAuth::new(a.source(&account)))
+        .build();
+        let _ = http.get(format!("{}/me", w.emu.api_server())).send().await;
+        let err = a.token(&account).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::ReauthorizationRequired { .. }),
+            "{err:?}"
+        );
+        let dead = b.needing_reauthorization(None, 1000).await.unwrap();
+        assert!(dead.iter().any(|s| s.account == account));
+        // B re-reads the row within CACHE_TTL.
+        w.clock.advance(&w.emu, CACHE_TTL);
+        let err = b.token(&account).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::ReauthorizationRequired { .. }),
+            "{err:?}"
+        );
+        assert_eq!(w.emu.refresh_replays(), 0);
+    }
+}
+
+/// Finding 5: a caller's default wait outlasts a holder that took the
+/// lease, renewed it once more `LEASE_RENEWAL` later, and died: the lease
+/// runs out `LEASE_RENEWAL + LEASE` after the caller began waiting, and the
+/// caller then refreshes. (Leases run by the database's clock, which the
+/// test cannot move: this test waits out a real lease, on both engines at
+/// once.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callers_default_wait_outlasts_a_holder_that_died_right_after_renewing() {
+    let runs = engines().into_iter().map(|engine| async move {
+        let w = world(true).await;
+        let account = fresh_account("renewed");
+        let db = w.db(&engine, Keyring::new(key("k1", 1))).await;
+        let accounts = Accounts::builder(w.client.clone(), db)
+            .clock(w.clock.clone())
+            .build();
+        accounts.connect(&account, &w.login().await).await.unwrap();
+        w.make_due();
+        let hold = |ms: i64| {
+            let url = engine.url.clone();
+            let account = account.clone();
+            async move {
+                execute(
+                    &url,
+                    "UPDATE medium_oauth_accounts SET lease_owner = 'dead', \
+                     lease_until_ms = $1 WHERE account_id = $2",
+                    &account,
+                    ms,
+                )
+                .await
+            }
+        };
+        let db_now = || {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64
+        };
+        hold(db_now() + LEASE.as_millis() as i64).await;
+        let waiting = tokio::spawn({
+            let accounts = accounts.clone();
+            let account = account.clone();
+            async move { accounts.token(&account).await }
+        });
+        // The holder's renewal, on its schedule; then it dies.
+        tokio::time::sleep(LEASE_RENEWAL).await;
+        hold(db_now() + LEASE.as_millis() as i64).await;
+        let got = waiting.await.unwrap().expect("outlasted the renewed lease");
+        assert!(!got.expires_within(MIN_TOKEN_LIFETIME, w.clock.now_ms_time()));
+        assert_eq!(w.emu.refreshes(), 1);
+    });
+    let runs: Vec<_> = runs.map(tokio::spawn).collect();
+    for run in runs {
+        run.await.unwrap();
     }
 }

@@ -259,8 +259,21 @@ impl<B: Backend> Engine<B> {
         .await
     }
 
-    /// Installs what the backend holds, due or not, for an engine that
-    /// holds nothing yet.
+    /// For an engine that holds nothing yet: what the backend holds,
+    /// installed due or not, so that a token valid but due is served
+    /// through a failed refresh like any other. Read once however many
+    /// callers arrive together; a failed read is left to the attempt that
+    /// follows, which records it on the schedule.
+    async fn first_read(&self) -> Option<Arc<Current>> {
+        let run = self.run.lock().await;
+        let current = self.slot.load();
+        if current.is_some() || run.dead.is_some() || run.waiting(Instant::now()).is_some() {
+            return current;
+        }
+        self.read_backend().await.ok().flatten()
+    }
+
+    /// Installs what the backend holds, due or not.
     async fn read_backend(&self) -> Result<Option<Arc<Current>>, B::Error> {
         Ok(match self.backend.peek().await? {
             Stored::Token { token, arrived } => {
@@ -322,7 +335,10 @@ impl<B: Backend> Engine<B> {
     }
 
     async fn slow_token(self: &Arc<Self>) -> Result<Arc<Token>, B::Error> {
-        let seen = self.slot.load();
+        let mut seen = self.slot.load();
+        if seen.is_none() {
+            seen = self.first_read().await;
+        }
         match standing(seen.as_deref(), self.now()) {
             Standing::Fresh => match usable(seen.as_ref(), self.now()) {
                 Some(token) => Ok(token),

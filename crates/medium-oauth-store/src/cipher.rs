@@ -62,6 +62,17 @@ impl EncryptionKey {
     }
 }
 
+/// A copy for a second handle (two databases, a migration): the copy's
+/// bytes live in a box of their own, zeroized on drop like the first.
+impl Clone for EncryptionKey {
+    fn clone(&self) -> Self {
+        Self {
+            id: self.id.clone(),
+            key: SecretBox::new(Box::new(*self.key.expose_secret())),
+        }
+    }
+}
+
 impl fmt::Debug for EncryptionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "EncryptionKey({}, [redacted])", self.id)
@@ -72,7 +83,9 @@ impl fmt::Debug for EncryptionKey {
 ///
 /// Every write seals with the current key, so rows sealed under an older
 /// key are re-encrypted on their next write; keep an old key in the ring
-/// until no row names it.
+/// until no row names it. Cloning shares nothing mutable: a service opening
+/// two databases clones the ring rather than keeping raw key bytes around.
+#[derive(Clone)]
 pub struct Keyring {
     current: String,
     keys: HashMap<String, XChaCha20Poly1305>,
@@ -279,6 +292,33 @@ mod tests {
             let err = ring.open(client, &account(who), "k1", &sealed).unwrap_err();
             assert!(matches!(err, StoreError::WrongKey { .. }), "{err:?}");
         }
+    }
+
+    #[test]
+    fn clones_of_a_key_and_a_ring_open_what_the_originals_sealed() {
+        let key = EncryptionKey::new("k1", [7; KEY_BYTES]).unwrap();
+        let copy = key.clone();
+        assert_eq!(copy.id(), "k1");
+        assert_eq!(copy.expose_bytes(), key.expose_bytes());
+        let ring =
+            Keyring::new(key).with_old_key(EncryptionKey::new("k0", [3; KEY_BYTES]).unwrap());
+        let (key_id, sealed) = ring.seal("client", &account("alice"), b"secret").unwrap();
+        let twin = ring.clone();
+        assert_eq!(twin.current_key_id(), "k1");
+        assert_eq!(
+            twin.open("client", &account("alice"), &key_id, &sealed)
+                .unwrap(),
+            b"secret"
+        );
+        let old = Keyring::new(EncryptionKey::new("k0", [3; KEY_BYTES]).unwrap());
+        let (_, sealed_old) = old.seal("client", &account("bob"), b"older").unwrap();
+        assert_eq!(
+            twin.open("client", &account("bob"), "k0", &sealed_old)
+                .unwrap(),
+            b"older",
+            "the clone keeps the old keys"
+        );
+        assert_eq!(format!("{copy:?}"), "EncryptionKey(k1, [redacted])");
     }
 
     #[test]

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use medium_oauth::engine::doubling;
+
 use crate::db::{StoredRow, TokenDatabase};
 use crate::{AccountId, StoreError};
 
@@ -19,14 +21,14 @@ pub const LEASE: Duration = Duration::from_secs(30);
 /// may take the lease and read the old one.
 pub const REFRESH_DEADLINE: Duration = Duration::from_secs(15);
 
-/// First wait before asking again for a lease another replica holds, in
-/// milliseconds: a refresh against Medium takes some tens of them.
-const POLL_FIRST_MS: u64 = 20;
+/// First wait before asking again for a lease another replica holds: a
+/// refresh against Medium takes some tens of milliseconds.
+const POLL_FIRST: Duration = Duration::from_millis(20);
 
-/// Longest wait between two asks, in milliseconds: a waiter notices a
-/// released lease within half a second, and a fleet of waiters asks each
-/// database row at most twice a second each.
-const POLL_CAP_MS: u64 = 500;
+/// Longest wait between two asks: a waiter notices a released lease within
+/// half a second, and a fleet of waiters asks each database row at most
+/// twice a second each.
+pub(crate) const POLL_CAP: Duration = Duration::from_millis(500);
 
 /// How often a holder renews its lease while it refreshes, or while it
 /// keeps a refreshed token its commit failed to write: a third of
@@ -209,8 +211,9 @@ pub(crate) async fn take(
     adopt: impl Fn(&StoredRow) -> bool,
 ) -> Result<Leased, StoreError> {
     let started = Instant::now();
-    let mut delay_ms = POLL_FIRST_MS;
+    let mut asked: u32 = 0;
     loop {
+        asked = asked.saturating_add(1);
         let owner = random_owner()?;
         let sent = Instant::now();
         if let Some(row) = db.take_lease(client_id, account, &owner).await? {
@@ -231,7 +234,7 @@ pub(crate) async fn take(
             return Ok(Leased::Adopted(row));
         }
         let waited = started.elapsed();
-        let pause = Duration::from_millis(jittered(delay_ms)?);
+        let pause = jittered(doubling(POLL_FIRST, POLL_CAP, asked))?;
         if waited + pause > wait {
             return Err(StoreError::LockTimeout {
                 account: account.clone(),
@@ -239,20 +242,15 @@ pub(crate) async fn take(
             });
         }
         tokio::time::sleep(pause).await;
-        delay_ms = next_poll_ms(delay_ms);
     }
 }
 
-/// The wait after `ms`: doubled, up to [`POLL_CAP_MS`].
-fn next_poll_ms(ms: u64) -> u64 {
-    ms.saturating_mul(2).min(POLL_CAP_MS)
-}
-
-/// Between half and all of `ms`: waiters that started together drift apart.
-fn jittered(ms: u64) -> Result<u64, StoreError> {
+/// Between half and all of `pause`: waiters that started together drift
+/// apart.
+fn jittered(pause: Duration) -> Result<Duration, StoreError> {
     let mut byte = [0u8; 1];
     getrandom::getrandom(&mut byte).map_err(|e| StoreError::Randomness(e.to_string()))?;
-    Ok(ms / 2 + ms * u64::from(byte[0]) / 512)
+    Ok(pause / 2 + pause * u32::from(byte[0]) / 512)
 }
 
 /// A fresh owner name for one lease: 128 random bits, so two holders never
@@ -270,19 +268,9 @@ mod tests {
     #[test]
     fn jitter_stays_between_half_and_all_of_the_delay() {
         for _ in 0..1000 {
-            let ms = jittered(POLL_CAP_MS).unwrap();
-            assert!((POLL_CAP_MS / 2..POLL_CAP_MS).contains(&ms), "{ms}");
+            let pause = jittered(POLL_CAP).unwrap();
+            assert!((POLL_CAP / 2..POLL_CAP).contains(&pause), "{pause:?}");
         }
-    }
-
-    #[test]
-    fn waits_double_up_to_their_cap() {
-        let schedule: Vec<u64> =
-            std::iter::successors(Some(POLL_FIRST_MS), |&ms| Some(next_poll_ms(ms)))
-                .take(7)
-                .collect();
-        assert_eq!(schedule, [20, 40, 80, 160, 320, 500, 500]);
-        assert_eq!(next_poll_ms(u64::MAX), POLL_CAP_MS);
     }
 
     #[test]

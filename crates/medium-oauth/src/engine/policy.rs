@@ -186,13 +186,18 @@ impl RefreshPolicy {
     /// (at most [`RETRY_AFTER_CAP`]) when that is longer. The one formula
     /// every caller's attempts follow.
     pub(crate) fn retry_delay(&self, failures: u32, retry_after: Option<Duration>) -> Duration {
-        let doublings = failures.saturating_sub(1).min(u32::BITS - 1);
-        let backoff = self
-            .retry_base
-            .saturating_mul(1 << doublings)
-            .min(self.retry_cap);
+        let backoff = doubling(self.retry_base, self.retry_cap, failures);
         retry_after.map_or(backoff, |asked| backoff.max(asked.min(RETRY_AFTER_CAP)))
     }
+}
+
+/// The `n`-th wait (1 for the first; 0 counts as 1) of a schedule that
+/// starts at `first` and doubles up to `cap`: the one backoff formula of
+/// the workspace, for refresh retries and for polls of a lock another
+/// process holds alike.
+pub fn doubling(first: Duration, cap: Duration, n: u32) -> Duration {
+    let doublings = n.saturating_sub(1).min(u32::BITS - 1);
+    first.saturating_mul(1 << doublings).min(cap)
 }
 
 fn implausible(expires: SystemTime, now: SystemTime) -> bool {
@@ -339,6 +344,27 @@ mod tests {
         );
         assert_eq!(policy().retry_delay(0, None), ms(200));
         assert_eq!(policy().retry_delay(u32::MAX, None), ms(10_000));
+    }
+
+    #[test]
+    fn doubling_starts_at_its_first_wait_and_stops_at_its_cap() {
+        let ms = Duration::from_millis;
+        let waits: Vec<_> = (0..=7).map(|n| doubling(ms(20), ms(500), n)).collect();
+        assert_eq!(
+            waits,
+            [
+                ms(20),
+                ms(20),
+                ms(40),
+                ms(80),
+                ms(160),
+                ms(320),
+                ms(500),
+                ms(500)
+            ]
+        );
+        assert_eq!(doubling(ms(20), ms(500), u32::MAX), ms(500));
+        assert_eq!(doubling(Duration::MAX, Duration::MAX, 3), Duration::MAX);
     }
 
     #[test]

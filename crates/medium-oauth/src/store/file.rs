@@ -1,148 +1,20 @@
-//! Where tokens live between runs: the [`TokenStore`] trait, a memory store
-//! and an atomic, locked JSON file store.
+//! The file store: a credentials file's format, its lock, and its atomic
+//! reads and writes.
 
 use std::fmt;
-use std::future::Future;
 use std::io::{Read, Write};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+#[cfg(unix)]
+use super::temp::PRIVATE_MODE;
+use super::temp::{LEGACY_TEMP_PREFIX, TempFile, is_private, is_temp_random, starts_a_json_object};
+use super::{BoxFuture, StoreLock, StoreTransaction, TokenStore};
 use crate::{Error, Token, TokenRecord};
-
-/// A boxed, sendable future: what [`TokenStore`]'s methods return, so the
-/// trait can be used as `Arc<dyn TokenStore>`.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// Holds a store's cross-process lock until dropped.
-#[derive(Default)]
-pub struct StoreLock(Option<Box<dyn Send + Sync>>);
-
-impl StoreLock {
-    /// A lock held by `guard`, released when it is dropped.
-    pub fn new(guard: impl Send + Sync + 'static) -> Self {
-        Self(Some(Box::new(guard)))
-    }
-}
-
-impl fmt::Debug for StoreLock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_some() {
-            "StoreLock(held)"
-        } else {
-            "StoreLock(none)"
-        })
-    }
-}
-
-/// Persists one token, for a [`RefreshingTokenSource`](crate::RefreshingTokenSource).
-/// Implementations must be safe to call from several tasks at once.
-///
-/// Changes go through a [`StoreTransaction`]: [`begin`](Self::begin) takes
-/// the store's lock (if other processes share it) and reads the token under
-/// it, and the transaction commits over what it read, releasing the lock
-/// when dropped. (The [engine](crate::engine)'s `Backend` is the same seam
-/// with typed errors, arrival times and dead marks, for stores shared by
-/// many replicas.)
-pub trait TokenStore: Send + Sync {
-    /// The stored token, or `None` if there is none, read without the lock.
-    fn load(&self) -> BoxFuture<'_, Result<Option<Token>, Error>>;
-
-    /// Takes the store's lock, excluding other processes that share the
-    /// store until the transaction is dropped (stores used by one process
-    /// need not lock), and reads the token under it.
-    fn begin(&self) -> BoxFuture<'_, Result<Box<dyn StoreTransaction>, Error>>;
-}
-
-/// A [`TokenStore`]'s lock, with the token read under it.
-pub trait StoreTransaction: Send + Sync {
-    /// The token as it was under the lock.
-    fn stored(&self) -> Option<&Token>;
-
-    /// Replaces the stored token. A failure leaves the transaction (and its
-    /// lock) as it was, so the commit can be tried again.
-    fn commit<'a>(&'a mut self, token: &'a Token) -> BoxFuture<'a, Result<(), Error>>;
-}
-
-/// A store in memory: for tests, and for programs that keep tokens elsewhere
-/// and seed them with [`MemoryTokenStore::with_token`].
-#[derive(Default)]
-pub struct MemoryTokenStore {
-    token: Arc<Mutex<Option<Token>>>,
-}
-
-impl MemoryTokenStore {
-    /// An empty store.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// A store holding `token`.
-    pub fn with_token(token: Token) -> Self {
-        Self {
-            token: Arc::new(Mutex::new(Some(token))),
-        }
-    }
-
-    /// Replaces the stored token at once, as a login in another part of
-    /// the program would.
-    pub fn save(&self, token: &Token) {
-        *self.slot() = Some(token.clone());
-    }
-
-    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Token>> {
-        lock_ignoring_poison(&self.token)
-    }
-}
-
-fn lock_ignoring_poison<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl fmt::Debug for MemoryTokenStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MemoryTokenStore")
-            .field("token", &*self.slot())
-            .finish()
-    }
-}
-
-impl TokenStore for MemoryTokenStore {
-    fn load(&self) -> BoxFuture<'_, Result<Option<Token>, Error>> {
-        let token = self.slot().clone();
-        Box::pin(async move { Ok(token) })
-    }
-
-    fn begin(&self) -> BoxFuture<'_, Result<Box<dyn StoreTransaction>, Error>> {
-        let begun = MemoryTransaction {
-            stored: self.slot().clone(),
-            token: self.token.clone(),
-        };
-        Box::pin(async move { Ok(Box::new(begun) as Box<dyn StoreTransaction>) })
-    }
-}
-
-/// A memory store's transaction: one process, so no lock.
-struct MemoryTransaction {
-    stored: Option<Token>,
-    token: Arc<Mutex<Option<Token>>>,
-}
-
-impl StoreTransaction for MemoryTransaction {
-    fn stored(&self) -> Option<&Token> {
-        self.stored.as_ref()
-    }
-
-    fn commit<'a>(&'a mut self, token: &'a Token) -> BoxFuture<'a, Result<(), Error>> {
-        *lock_ignoring_poison(&self.token) = Some(token.clone());
-        Box::pin(async { Ok(()) })
-    }
-}
 
 /// Longest wait for the lock another process holds on a credentials file.
 /// A holder refreshes (one request, at most 30 s by default) and saves;
@@ -164,69 +36,6 @@ const FILE_FORMAT_VERSION: u64 = 1;
 /// bytes and a program's own fields rarely more; anything near this is not a
 /// credentials file, and reading it whole would let it fill memory.
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
-
-/// Temporary files of earlier versions, all named `.credentials-` and six
-/// random characters whatever the file's name.
-const LEGACY_TEMP_PREFIX: &str = ".credentials-";
-
-/// Random characters in a temporary file's name: six letters or digits, the
-/// shape earlier versions' files (made by the tempfile crate) have too.
-const TEMP_RANDOM_LEN: usize = 6;
-
-/// The random part of a temporary file's name: six ASCII letters or digits.
-fn is_temp_random(text: &str) -> bool {
-    text.len() == TEMP_RANDOM_LEN && text.bytes().all(|b| b.is_ascii_alphanumeric())
-}
-
-/// Readable and writable by its owner alone: credentials, their lock and
-/// the temporary files a save writes.
-#[cfg(unix)]
-const PRIVATE_MODE: u32 = 0o600;
-
-/// Readable and writable by its owner alone, as this version's temporary
-/// files are and earlier versions' (made by tempfile) were.
-fn is_private(meta: &std::fs::Metadata) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        meta.permissions().mode() & 0o077 == 0
-    }
-    // Without Unix permission bits a file has no such mode to check.
-    #[cfg(not(unix))]
-    {
-        let _ = meta;
-        true
-    }
-}
-
-/// Whether the file, at most [`MAX_FILE_BYTES`], starts with `{`: every
-/// document this crate ever wrote does, whole or cut short by a crash.
-fn starts_a_json_object(path: &Path) -> bool {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    // Checked as a regular file already; swapped since for a link or a
-    // FIFO, it is neither followed nor waited on.
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(
-        &mut options,
-        libc::O_NOFOLLOW | libc::O_NONBLOCK,
-    );
-    let Ok(file) = options.open(path) else {
-        return false;
-    };
-    if file
-        .metadata()
-        .map_or(true, |m| !m.is_file() || m.len() > MAX_FILE_BYTES)
-    {
-        return false;
-    }
-    let mut start = Vec::new();
-    // A leftover is private and small; 64 bytes show its first one.
-    if file.take(64).read_to_end(&mut start).is_err() {
-        return false;
-    }
-    start.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
-}
 
 /// What a credentials file holds: the token, and a program's own typed
 /// fields beside it (`()` for none).
@@ -294,8 +103,9 @@ struct Rest<E> {
 ///   symbolic links, must be a regular file, and is never removed (a process
 ///   waiting on a removed lock file would hold a lock nobody else sees).
 ///   [`update`](Self::update) and [`remove`](Self::remove) take the lock
-///   themselves; [`TokenStore::save`] expects its caller to hold it (as
-///   [`RefreshingTokenSource`](crate::RefreshingTokenSource) does).
+///   themselves; [`save_blocking`](Self::save_blocking) expects its caller
+///   to hold it (as [`RefreshingTokenSource`](crate::RefreshingTokenSource)
+///   does).
 /// - A corrupt, unreadable or foreign file is an error naming the path and
 ///   what is wrong, and is never overwritten by a save: remove it to start
 ///   over. So is anything but a regular file at the path (a FIFO there
@@ -781,7 +591,7 @@ impl<E: Serialize + DeserializeOwned> FileTokenStore<E> {
 
 impl<E: Serialize + DeserializeOwned + Default> FileTokenStore<E> {
     /// Writes `token`, keeping the file's other fields. Call with the lock
-    /// held (see [`TokenStore::lock`]) when other processes may write.
+    /// held (see [`lock`](Self::lock)) when other processes may write.
     pub fn save_blocking(&self, token: &Token) -> Result<(), Error> {
         let mut doc = self
             .read_unlocked()?
@@ -817,102 +627,6 @@ impl<E: Serialize + DeserializeOwned + Send + 'static> FileTokenStore<E> {
         })
         .await
     }
-}
-
-/// A temporary file being written beside the credentials file: removed when
-/// dropped, unless [`persist`](Self::persist) renamed it over the file.
-///
-/// Written here rather than taken from the tempfile crate, which would add
-/// rustix to every user's build for these few lines.
-struct TempFile {
-    path: PathBuf,
-    persisted: bool,
-}
-
-impl TempFile {
-    /// Names tried before giving up. Each is one of 62^6 (about 2^35): a
-    /// clash on every try means someone is planting files, not bad luck.
-    const ATTEMPTS: usize = 8;
-
-    /// Creates `dir/{prefix}{six random letters or digits}{suffix}`, always
-    /// a new file (never an existing file or a link's target), readable and
-    /// writable by its owner only.
-    fn create(dir: &Path, prefix: &str, suffix: &str) -> std::io::Result<(Self, std::fs::File)> {
-        Self::create_named(dir, prefix, suffix, random_part)
-    }
-
-    /// [`create`](Self::create), with the random parts of the names tried
-    /// drawn from `random`.
-    fn create_named(
-        dir: &Path,
-        prefix: &str,
-        suffix: &str,
-        mut random: impl FnMut() -> std::io::Result<String>,
-    ) -> std::io::Result<(Self, std::fs::File)> {
-        for _ in 0..Self::ATTEMPTS {
-            let path = dir.join(format!("{prefix}{}{suffix}", random()?));
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, PRIVATE_MODE);
-            match options.open(&path) {
-                Ok(file) => {
-                    let tmp = Self {
-                        path,
-                        persisted: false,
-                    };
-                    return Ok((tmp, file));
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Err(std::io::Error::new(
-            std::io::ErrorKind::AlreadyExists,
-            format!(
-                "{} random names were all taken already (is something planting files there?)",
-                Self::ATTEMPTS
-            ),
-        ))
-    }
-
-    /// Renames the file to `path`, replacing what is there.
-    fn persist(mut self, path: &Path) -> std::io::Result<()> {
-        std::fs::rename(&self.path, path)?;
-        self.persisted = true;
-        Ok(())
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if !self.persisted {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
-/// The random part of a temporary file's name: six letters or digits from
-/// getrandom, each of the 62 equally likely.
-fn random_part() -> std::io::Result<String> {
-    let mut part = String::with_capacity(TEMP_RANDOM_LEN);
-    while part.len() < TEMP_RANDOM_LEN {
-        let mut bytes = [0u8; TEMP_RANDOM_LEN];
-        getrandom::getrandom(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
-        let wanted = TEMP_RANDOM_LEN - part.len();
-        part.extend(bytes.into_iter().filter_map(alphanumeric).take(wanted));
-    }
-    Ok(part)
-}
-
-/// The letter or digit a random byte stands for, or `None` for the eight
-/// highest bytes: `byte % 62` would map those onto `A` to `H` a fifth time
-/// and make these eight likelier than the other letters and digits.
-fn alphanumeric(byte: u8) -> Option<char> {
-    const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let byte = usize::from(byte);
-    // 248 = 4 * 62: each character four times.
-    (byte < 4 * ALPHABET.len()).then(|| char::from(ALPHABET[byte % ALPHABET.len()]))
 }
 
 async fn blocking<T: Send + 'static>(
@@ -989,145 +703,6 @@ mod tests {
     fn mode(path: &Path) -> u32 {
         use std::os::unix::fs::PermissionsExt;
         std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-    }
-
-    #[test]
-    fn a_temporary_file_is_new_private_shaped_and_gone_unless_persisted() {
-        let dir = tempfile::tempdir().unwrap();
-        let (tmp, file) = TempFile::create(dir.path(), ".c.json.", ".tmp").unwrap();
-        let path = tmp.path.clone();
-        let name = path.file_name().unwrap().to_str().unwrap();
-        assert!(
-            name.starts_with(".c.json.") && name.ends_with(".tmp"),
-            "{name}"
-        );
-        // The shape the next open recognises as an interrupted save.
-        assert!(
-            is_temp_random(&name[".c.json.".len()..name.len() - ".tmp".len()]),
-            "{name}"
-        );
-        #[cfg(unix)]
-        assert_eq!(mode(&path), 0o600);
-        let (other, _) = TempFile::create(dir.path(), ".c.json.", ".tmp").unwrap();
-        assert_ne!(other.path, path, "each file gets its own name");
-        drop(file);
-        drop(tmp);
-        assert!(!path.exists(), "dropped unpersisted: removed");
-
-        // A rename that fails (onto a directory) leaves no temporary file.
-        let occupied = dir.path().join("occupied");
-        std::fs::create_dir(&occupied).unwrap();
-        std::fs::write(occupied.join("inside"), b"x").unwrap();
-        let (tmp, _) = TempFile::create(dir.path(), ".c.json.", ".tmp").unwrap();
-        let path = tmp.path.clone();
-        assert!(tmp.persist(&occupied).is_err());
-        assert!(!path.exists());
-
-        let (tmp, _) = TempFile::create(dir.path(), ".c.json.", ".tmp").unwrap();
-        let target = dir.path().join("c.json");
-        tmp.persist(&target).unwrap();
-        assert!(target.exists(), "persisted: renamed over the target");
-        drop(other);
-        let mut left: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        left.sort();
-        assert_eq!(left, ["c.json", "occupied"]);
-    }
-
-    /// Every letter and digit stands for exactly four byte values, so each
-    /// of the 62 is equally likely in a name; `byte % 62` alone gave `A` to
-    /// `H` five values and the rest four.
-    #[test]
-    fn the_random_part_of_a_name_is_uniform_over_letters_and_digits() {
-        let mut counts = std::collections::BTreeMap::new();
-        for byte in 0..=u8::MAX {
-            if let Some(c) = alphanumeric(byte) {
-                assert!(c.is_ascii_alphanumeric(), "{c:?}");
-                *counts.entry(c).or_insert(0) += 1;
-            }
-        }
-        assert_eq!(counts.len(), 62);
-        assert!(counts.values().all(|&n| n == 4), "{counts:?}");
-        // One byte in 32 is drawn again, so some of these parts take a
-        // second draw; every part still has exactly six characters.
-        for _ in 0..200 {
-            let part = random_part().unwrap();
-            assert!(is_temp_random(&part), "{part}");
-        }
-    }
-
-    /// Only a name clash is worth another name: any other failure (here, a
-    /// directory that does not exist) is reported as it is, at once.
-    #[test]
-    fn a_failure_other_than_a_clash_is_reported_as_it_is() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut tries = 0;
-        let e = TempFile::create_named(&dir.path().join("absent"), ".c.json.", ".tmp", || {
-            tries += 1;
-            random_part()
-        })
-        .map(|_| ())
-        .unwrap_err();
-        assert_eq!(e.kind(), std::io::ErrorKind::NotFound, "{e}");
-        assert_eq!(tries, 1);
-    }
-
-    /// Whatever is planted at a name tried (a link to a file elsewhere, a
-    /// file), it is neither opened nor changed: the next name is taken.
-    #[test]
-    #[cfg(unix)]
-    fn a_planted_link_or_file_at_a_temporary_name_is_skipped_untouched() {
-        let dir = tempfile::tempdir().unwrap();
-        let elsewhere = tempfile::tempdir().unwrap();
-        let victim = elsewhere.path().join("victim");
-        std::fs::write(&victim, b"precious").unwrap();
-        std::os::unix::fs::symlink(&victim, dir.path().join(".c.json.AAAAAA.tmp")).unwrap();
-        std::os::unix::fs::symlink(
-            elsewhere.path().join("absent"),
-            dir.path().join(".c.json.BBBBBB.tmp"),
-        )
-        .unwrap();
-        std::fs::write(dir.path().join(".c.json.CCCCCC.tmp"), b"planted").unwrap();
-        let mut names = ["AAAAAA", "BBBBBB", "CCCCCC", "DDDDDD"].into_iter();
-        let (tmp, mut file) = TempFile::create_named(dir.path(), ".c.json.", ".tmp", || {
-            Ok(names.next().unwrap().to_owned())
-        })
-        .unwrap();
-        assert_eq!(tmp.path, dir.path().join(".c.json.DDDDDD.tmp"));
-        file.write_all(b"{}").unwrap();
-        drop(file);
-        drop(tmp);
-        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
-        assert!(!elsewhere.path().join("absent").exists());
-        assert_eq!(
-            std::fs::read(dir.path().join(".c.json.CCCCCC.tmp")).unwrap(),
-            b"planted"
-        );
-        assert!(!dir.path().join(".c.json.DDDDDD.tmp").exists());
-    }
-
-    /// When every name tried is taken, the error says so (and is
-    /// `AlreadyExists`), after [`TempFile::ATTEMPTS`] tries, and what was
-    /// there stays.
-    #[test]
-    fn when_every_temporary_name_is_taken_the_error_says_so() {
-        let dir = tempfile::tempdir().unwrap();
-        let taken = dir.path().join(".c.json.AAAAAA.tmp");
-        std::fs::write(&taken, b"planted").unwrap();
-        let mut tries = 0;
-        let e = TempFile::create_named(dir.path(), ".c.json.", ".tmp", || {
-            tries += 1;
-            Ok("AAAAAA".to_owned())
-        })
-        .map(|_| ())
-        .unwrap_err();
-        assert_eq!(tries, TempFile::ATTEMPTS);
-        assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists);
-        assert!(e.to_string().contains("all taken"), "{e}");
-        assert_eq!(std::fs::read(&taken).unwrap(), b"planted");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     /// A program's own fields, as the CLI keeps who logged in.
@@ -1624,41 +1199,6 @@ mod tests {
         assert!(missing.read().unwrap().is_none());
     }
 
-    /// An earlier version's leftover is recognised by its start alone, read
-    /// from a regular file of at most a mebibyte that is not a link: a
-    /// larger file, a link to a document or a FIFO (never waited on) is
-    /// somebody else's.
-    #[cfg(unix)]
-    #[test]
-    fn only_a_small_regular_file_starting_a_json_object_looks_like_a_leftover() {
-        const MEBIBYTE: u64 = 1 << 20;
-        let dir = tempfile::tempdir().unwrap();
-        let sized = |name: &str, len: u64| {
-            let path = dir.path().join(name);
-            std::fs::write(&path, b"  {\"refresh_token\":").unwrap();
-            std::fs::File::options()
-                .write(true)
-                .open(&path)
-                .unwrap()
-                .set_len(len)
-                .unwrap();
-            path
-        };
-        assert!(starts_a_json_object(&sized("small", 64)));
-        assert!(starts_a_json_object(&sized("limit", MEBIBYTE)));
-        assert!(!starts_a_json_object(&sized("over", MEBIBYTE + 1)));
-        std::fs::write(dir.path().join("text"), b"refresh-1").unwrap();
-        assert!(!starts_a_json_object(&dir.path().join("text")));
-        let link = dir.path().join("link");
-        std::os::unix::fs::symlink(dir.path().join("small"), &link).unwrap();
-        assert!(!starts_a_json_object(&link), "a link is not followed");
-        let fifo_path = dir.path().join("fifo");
-        let fifo = std::ffi::CString::new(fifo_path.as_os_str().as_encoded_bytes()).unwrap();
-        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
-        assert!(!starts_a_json_object(&fifo_path), "a FIFO is not waited on");
-        assert!(!starts_a_json_object(&dir.path().join("missing")));
-    }
-
     /// An earlier version's leftover is private: an old file of that name
     /// and shape that others may read is not this crate's, and stays.
     #[cfg(unix)]
@@ -1756,29 +1296,5 @@ mod tests {
         for gone in [&legacy, &torn, &ours] {
             assert!(!gone.exists(), "{} was left", gone.display());
         }
-    }
-
-    #[test]
-    fn debug_names_each_store_and_its_lock_and_redacts_the_token() {
-        let store = MemoryTokenStore::with_token(token(7));
-        let shown = format!("{store:?}");
-        assert!(
-            shown.starts_with("MemoryTokenStore {")
-                && shown.contains("AccessToken([redacted])")
-                && shown.contains("RefreshToken([redacted])"),
-            "{shown}"
-        );
-        assert!(
-            !shown.contains("access-7") && !shown.contains("refresh-7"),
-            "{shown}"
-        );
-        // The path is what someone debugging a file store needs to see.
-        let file = FileTokenStore::new("/somewhere/credentials.json");
-        assert_eq!(
-            format!("{file:?}"),
-            r#"FileTokenStore { path: "/somewhere/credentials.json" }"#
-        );
-        assert_eq!(format!("{:?}", StoreLock::default()), "StoreLock(none)");
-        assert_eq!(format!("{:?}", StoreLock::new(())), "StoreLock(held)");
     }
 }
